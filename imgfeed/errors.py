@@ -1,0 +1,188 @@
+"""One exception hierarchy for imgfeed, rooted at :class:`ImgFeedError`.
+
+Every error a user can catch comes from here. Foreign exceptions (paramiko, socket, ujson) are
+translated at the edge where they happen and chained with ``raise ... from exc``, so callers never
+need to import paramiko to handle a failure.
+
+Exceptions carry their context as attributes (``field``, ``raw``, ``reason`` ...) and their messages
+say what was expected and what arrived.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Optional
+
+__all__ = [
+    "ImgFeedError",
+    "ConfigError",
+    "ProtocolError",
+    "LineTooLongError",
+    "TransportError",
+    "ConnectError",
+    "AuthenticationError",
+    "HostKeyError",
+    "UnknownHostKeyError",
+    "HostKeyMismatchError",
+    "RequestError",
+    "RateLimitedError",
+    "RequestTimeoutError",
+    "ClientClosedError",
+    "ReplayError",
+]
+
+
+class ImgFeedError(Exception):
+    """Base class of every exception raised by imgfeed."""
+
+
+class ConfigError(ImgFeedError, ValueError):
+    """A configuration value is invalid.
+
+    Raised when a config object is built, never later, so a bad value fails at start-up.
+
+    Attributes:
+        field: the name of the offending field.
+        value: the value that was given.
+        allowed: a human-readable description of what is allowed.
+    """
+
+    def __init__(self, field: str, value: Any, allowed: str) -> None:
+        self.field = field
+        self.value = value
+        self.allowed = allowed
+        super().__init__(f"invalid {field}={value!r}: expected {allowed}")
+
+
+class ProtocolError(ImgFeedError):
+    """One line from the peer could not be understood.
+
+    The decoder does not raise this: it returns it as a value in the stream of records (like h11's
+    events), so the bad line is reported and the lines after it are still decoded. It is an
+    exception so that a strict caller can raise it as it is.
+
+    Attributes:
+        reason: what was wrong, in words.
+        raw: the bytes of the offending line (without the ``\\n``); for an over-long line, only
+            its first bytes.
+    """
+
+    def __init__(self, reason: str, raw: bytes = b"") -> None:
+        self.reason = reason
+        self.raw = raw
+        super().__init__(f"{reason}: {_preview(raw)}")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(reason={self.reason!r}, raw={_preview(raw=self.raw)})"
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return (self.reason, self.raw) == (other.reason, other.raw)  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.reason, self.raw))
+
+
+class LineTooLongError(ProtocolError):
+    """A line exceeded the maximum line length; it was skipped up to its ``\\n``.
+
+    Attributes:
+        limit: the configured maximum, in bytes.
+        length: how many bytes of the line were seen (at least ``limit + 1``; the exact length
+            once the line's end has been seen).
+    """
+
+    def __init__(self, limit: int, length: int, raw: bytes = b"") -> None:
+        self.limit = limit
+        self.length = length
+        super().__init__(
+            f"line of {length} bytes or more exceeds max_line_length={limit}; skipped to the next newline",
+            raw,
+        )
+
+
+class TransportError(ImgFeedError):
+    """The connection failed or broke (network, SSH, EOF)."""
+
+
+class ConnectError(TransportError):
+    """A connection could not be established."""
+
+
+class AuthenticationError(ConnectError):
+    """The server rejected our key. Retrying with the same key cannot help."""
+
+
+class HostKeyError(ConnectError):
+    """The server's host key could not be verified. Never retried silently.
+
+    Attributes:
+        host: the host (``[host]:port`` for a non-standard port) as looked up in known_hosts.
+        fingerprint: the SHA256 fingerprint the server presented.
+    """
+
+    def __init__(self, message: str, host: str, fingerprint: str) -> None:
+        self.host = host
+        self.fingerprint = fingerprint
+        super().__init__(message)
+
+
+class UnknownHostKeyError(HostKeyError):
+    """The server's host key is not in known_hosts (and the policy rejects unknown keys)."""
+
+
+class HostKeyMismatchError(HostKeyError):
+    """The server presented a key different from the one on record: possibly an attack."""
+
+
+class RequestError(ImgFeedError):
+    """The server answered a request with an error, or the request could not be sent.
+
+    Attributes:
+        response: the decoded response record, if there was one.
+    """
+
+    def __init__(self, message: str, response: Optional[object] = None) -> None:
+        self.response = response
+        super().__init__(message)
+
+
+class RateLimitedError(RequestError):
+    """The server refused a request with "API limit breached"; it was not carried out."""
+
+
+class RequestTimeoutError(RequestError, TimeoutError):
+    """No response arrived within the request's timeout."""
+
+
+class ClientClosedError(ImgFeedError):
+    """The client was stopped; no more requests can be made."""
+
+
+class ReplayError(ImgFeedError):
+    """A recording is missing, corrupt or truncated.
+
+    Attributes:
+        path: the file.
+        line_number: the 1-based line where the problem is, if known.
+    """
+
+    def __init__(self, message: str, path: str = "", line_number: Optional[int] = None) -> None:
+        self.path = path
+        self.line_number = line_number
+        super().__init__(message)
+
+
+_PREVIEW_BYTES = 200  # enough to recognise a line in a log without flooding it
+
+
+def _preview(raw: bytes) -> str:
+    """Show the start of ``raw`` for an error message, saying how much was left out."""
+    if len(raw) <= _PREVIEW_BYTES:
+        return repr(raw)
+    return f"{raw[:_PREVIEW_BYTES]!r}... ({len(raw)} bytes)"
+
+
+def allowed_values(values: Iterable[Any]) -> str:
+    """Render a set of allowed values for a :class:`ConfigError` message."""
+    return "one of " + ", ".join(repr(v) for v in values)

@@ -1,0 +1,87 @@
+"""The sans-IO protocol core: bytes in, records out; requests in, bytes out.
+
+Nothing in this package imports ``socket``, ``paramiko``, ``threading``, ``queue`` or ``time``. It
+can be unit-tested and fuzzed without a network, and it is what both the client and the simulator
+use to speak the wire format.
+"""
+
+from imgfeed.protocol.codec import (
+    RATE_LIMIT_MESSAGE,
+    Decoded,
+    FeedDecoder,
+    decode_line,
+    encode_message,
+    format_timestamp,
+    parse_timestamp,
+)
+from imgfeed.protocol.framing import DEFAULT_MAX_LINE_LENGTH, LineBuffer
+from imgfeed.protocol.messages import (
+    CloseReason,
+    Competition,
+    Event,
+    EventMeta,
+    Heartbeat,
+    InitResponse,
+    Market,
+    MarketStatus,
+    MarketType,
+    MarketUpdate,
+    RateLimited,
+    Record,
+    RemoveMarkets,
+    Response,
+    Selection,
+    ServerClosing,
+    Settlement,
+    Sport,
+    Stage,
+    Unknown,
+    decode_market_id,
+)
+from imgfeed.protocol.requests import (
+    FILTER_KEYS,
+    Request,
+    decode_request,
+    init_request,
+    subscribe_request,
+    unsubscribe_request,
+)
+
+__all__ = [
+    "RATE_LIMIT_MESSAGE",
+    "Decoded",
+    "FeedDecoder",
+    "decode_line",
+    "encode_message",
+    "format_timestamp",
+    "parse_timestamp",
+    "DEFAULT_MAX_LINE_LENGTH",
+    "LineBuffer",
+    "CloseReason",
+    "Competition",
+    "Event",
+    "EventMeta",
+    "Heartbeat",
+    "InitResponse",
+    "Market",
+    "MarketStatus",
+    "MarketType",
+    "MarketUpdate",
+    "RateLimited",
+    "Record",
+    "RemoveMarkets",
+    "Response",
+    "Selection",
+    "ServerClosing",
+    "Settlement",
+    "Sport",
+    "Stage",
+    "Unknown",
+    "decode_market_id",
+    "FILTER_KEYS",
+    "Request",
+    "decode_request",
+    "init_request",
+    "subscribe_request",
+    "unsubscribe_request",
+]

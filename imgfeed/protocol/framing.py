@@ -1,0 +1,161 @@
+"""Newline framing: bytes in, complete lines out.
+
+Contract (protocol.md section 2): every JSON object on the wire is terminated by exactly one
+``\\n``. The transport may cut the stream anywhere -- inside a line, inside a multi-byte UTF-8
+character, between ``\\r`` and ``\\n`` -- and may deliver many lines in one read. :class:`LineBuffer`
+hides all of that: feed it chunks of any size and it returns the complete lines, as bytes.
+
+Invariants:
+
+- Linear in the size of the stream: a byte is copied at most twice (into the partial-line buffer and
+  out of it) and never rescanned. Searching for ``\\n`` starts where the previous search stopped.
+- Splitting is done on bytes. ``\\n`` (0x0A) never occurs inside a multi-byte UTF-8 sequence, so a
+  split character is simply completed by the next chunk; UTF-8 is decoded per complete line by the
+  codec (ujson decodes straight from bytes, which is faster than decoding here first).
+- A trailing ``\\r`` is stripped from each line (tolerant peers send ``\\r\\n``).
+- A line longer than ``max_line_length`` is reported once, as a :class:`LineTooLongError`, and
+  skipped up to its ``\\n``; the buffer never holds more than ``max_line_length`` bytes of it.
+- ``feed(b"")`` means end of stream (as ``socket.recv`` reports it): an unterminated last line is
+  reported as a :class:`ProtocolError`, never silently dropped.
+
+This module does no IO, keeps no clocks and starts no threads.
+"""
+
+from __future__ import annotations
+
+from typing import List, Union
+
+from imgfeed.errors import LineTooLongError, ProtocolError
+
+__all__ = ["LineBuffer", "DEFAULT_MAX_LINE_LENGTH", "Line"]
+
+#: Default maximum line length, in bytes, excluding the ``\n``. The largest real message is a
+#: snapshot ``market`` or a ``market_update`` with a few hundred selections (tens of KiB); 16 MiB
+#: leaves three orders of magnitude of headroom while bounding what a broken or hostile server can
+#: make us buffer (protocol.md section 2).
+DEFAULT_MAX_LINE_LENGTH = 16 * 1024 * 1024
+
+#: How much of an over-long line is kept for the error report.
+_TOO_LONG_HEAD = 1024
+
+#: One item of :meth:`LineBuffer.feed`'s result: a complete line, or the error for a bad one.
+Line = Union[bytes, ProtocolError]
+
+
+class LineBuffer:
+    """Reassemble ``\\n``-terminated lines from chunks of bytes.
+
+    Args:
+        max_line_length: the longest line accepted, in bytes, not counting the ``\\n``.
+
+    Example:
+        >>> buf = LineBuffer()
+        >>> buf.feed(b'{"a": 1}\\n{"b"')
+        [b'{"a": 1}']
+        >>> buf.feed(b': 2}\\r\\n')
+        [b'{"b": 2}']
+    """
+
+    __slots__ = ("max_line_length", "_partial", "_skipped", "_skip_head", "_closed")
+
+    def __init__(self, max_line_length: int = DEFAULT_MAX_LINE_LENGTH) -> None:
+        if type(max_line_length) is not int or max_line_length < 1:
+            from imgfeed.errors import ConfigError
+
+            raise ConfigError("max_line_length", max_line_length, "a positive int (bytes)")
+        self.max_line_length = max_line_length
+        self._partial = bytearray()
+        # While skipping an over-long line: how many of its bytes have been seen, and its head.
+        self._skipped = 0
+        self._skip_head = b""
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return (
+            f"LineBuffer(max_line_length={self.max_line_length}, buffered={len(self._partial)}, "
+            f"skipping={self._skipped})"
+        )
+
+    @property
+    def buffered(self) -> int:
+        """Bytes of an incomplete line held until its ``\\n`` arrives."""
+        return len(self._partial)
+
+    def feed(self, data: bytes) -> List[Line]:
+        """Add ``data`` and return the lines it completed, in order.
+
+        Each item is the line's bytes (without ``\\n`` or a trailing ``\\r``; possibly empty), or a
+        :class:`ProtocolError` for a line that was too long or cut off by the end of the stream.
+        ``feed(b"")`` marks the end of the stream; feeding after that is an error.
+        """
+        if self._closed:
+            raise RuntimeError("LineBuffer.feed() called after the end of the stream")
+        if not data:
+            return self._finish()
+        out: List[Line] = []
+        limit = self.max_line_length
+        start = 0
+        if self._skipped or self._partial:
+            end = data.find(b"\n")
+            if end < 0:
+                self._absorb(data)
+                return out
+            if self._skipped:
+                self._absorb(data[:end])
+                out.append(LineTooLongError(limit, self._skipped, self._skip_head))
+                self._skipped = 0
+                self._skip_head = b""
+            else:
+                self._partial += data[:end]
+                out.append(self._checked(bytes(self._partial)))
+                self._partial.clear()
+            start = end + 1
+            if start == len(data):
+                return out
+            data = data[start:]
+        lines = data.split(b"\n")
+        tail = lines.pop()
+        if len(data) > limit:
+            out.extend(self._checked(line) for line in lines)
+        elif b"\r" in data:
+            out.extend(line[:-1] if line.endswith(b"\r") else line for line in lines)
+        else:
+            out.extend(lines)
+        if tail:
+            self._absorb(tail)
+        return out
+
+    def _absorb(self, data: bytes) -> None:
+        """Keep ``data``, which has no ``\\n``, as (more of) the current incomplete line."""
+        if self._skipped:
+            self._skipped += len(data)
+            if len(self._skip_head) < _TOO_LONG_HEAD:
+                self._skip_head += data[: _TOO_LONG_HEAD - len(self._skip_head)]
+            return
+        self._partial += data
+        # One byte of slack: the line may end in "\r", which is stripped and not counted.
+        if len(self._partial) > self.max_line_length + 1:
+            self._skipped = len(self._partial)
+            self._skip_head = bytes(self._partial[:_TOO_LONG_HEAD])
+            self._partial = bytearray()
+
+    def _checked(self, line: bytes) -> Line:
+        """Strip a trailing ``\r`` from a complete line, or report it as too long.
+
+        The reported length counts every byte before the ``\n`` (a ``\r`` included), so that the
+        error is the same however the line was chunked.
+        """
+        stripped = line[:-1] if line.endswith(b"\r") else line
+        if len(stripped) <= self.max_line_length:
+            return stripped
+        return LineTooLongError(self.max_line_length, len(line), line[:_TOO_LONG_HEAD])
+
+    def _finish(self) -> List[Line]:
+        self._closed = True
+        if self._skipped:
+            return [LineTooLongError(self.max_line_length, self._skipped, self._skip_head)]
+        if self._partial:
+            raw = bytes(self._partial)
+            self._partial.clear()
+            return [ProtocolError(f"stream ended inside a line ({len(raw)} bytes without a newline)", raw)]
+        return []

@@ -1,0 +1,406 @@
+"""Records: one frozen attrs class per kind of message the server sends.
+
+Each record is built by :mod:`imgfeed.protocol.codec` from one decoded line. Records are immutable
+(frozen, slotted attrs classes) so that they can be handed to any number of handlers on any thread.
+
+Every record has three common fields, so no part of the real feed is ever out of reach:
+
+- ``publish_time``: when the server published the message (timezone-aware UTC), or ``None`` where
+  the server sent none (Mustard-era heartbeats, protocol.md section 9).
+- ``received_at``: when the client received the bytes (``time.time()`` seconds, stamped by the
+  reader), or ``None`` when the record was decoded outside a connection.
+- ``raw``: the whole decoded JSON object, envelope included. ``extra`` lists the keys of ``msg``
+  that the record does not model. Treat ``raw`` as read-only: it is shared, not copied.
+
+Records compare equal when their fields and ``raw`` are equal.
+
+Names: records are nouns for the thing the server describes (``Market``, ``MarketUpdate``); the
+runtime's notifications live elsewhere and are past-tense facts.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import urllib.parse
+from datetime import datetime
+from typing import Any, ClassVar, Dict, Optional, Tuple, Union
+
+import attrs
+
+__all__ = [
+    "Record",
+    "Stage",
+    "MarketStatus",
+    "CloseReason",
+    "Sport",
+    "Competition",
+    "EventMeta",
+    "Event",
+    "MarketType",
+    "Market",
+    "Settlement",
+    "Selection",
+    "MarketUpdate",
+    "RemoveMarkets",
+    "Heartbeat",
+    "InitResponse",
+    "Response",
+    "RateLimited",
+    "ServerClosing",
+    "Unknown",
+    "decode_market_id",
+]
+
+
+class _OpenEnum(str, enum.Enum):
+    """A string enum whose ``parse`` keeps values it does not know as plain strings.
+
+    The real server may grow new values; a new stage or reason must not turn a whole message into a
+    protocol error.
+    """
+
+    @classmethod
+    def parse(cls, value: str) -> Union["_OpenEnum", str]:
+        return cls._value2member_map_.get(value, value)  # type: ignore[return-value]
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Stage(_OpenEnum):
+    """Stage of an event or market (protocol.md section 5)."""
+
+    PRE_PLAY = "pre_play"
+    IN_PLAY = "in_play"
+    ENDED = "ended"
+
+
+class MarketStatus(_OpenEnum):
+    """Status of a market or selection in a ``market_update`` (protocol.md section 6)."""
+
+    OPEN = "open"
+    SUSPENDED = "suspended"
+    CLOSED = "closed"
+    SETTLED = "settled"
+
+
+class CloseReason(_OpenEnum):
+    """Why the server is closing the connection (the error push, protocol.md section 7)."""
+
+    NO_INIT_SENT = "no init sent"
+    MAX_CONNECTIONS_HIT = "max connections hit"
+    CONNECTION_RATE_LIMIT_HIT = "connection rate limit hit"
+    SLOW_READER = "slow reader"
+    INTERNAL_DISCONNECTION_REQUESTED = "internal disconnection requested"
+    SERVICE_ERROR = "service error"
+
+
+_common: Dict[str, Any] = dict(kw_only=True, frozen=True, slots=True)
+
+
+@attrs.define(**_common)
+class Record:
+    """Fields every record has. See the module docstring."""
+
+    publish_time: Optional[datetime] = None
+    received_at: Optional[float] = attrs.field(default=None, eq=False, repr=False)
+    raw: Dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+    #: The keys of ``msg`` the record models; ``extra`` returns the others.
+    _MODELLED: ClassVar[Tuple[str, ...]] = ()
+
+    @property
+    def msg(self) -> Any:
+        """The message body (``raw["msg"]``), as received."""
+        return self.raw.get("msg")
+
+    @property
+    def extra(self) -> Dict[str, Any]:
+        """Keys of ``msg`` that this record does not model, with their values."""
+        msg = self.raw.get("msg")
+        if not isinstance(msg, dict):
+            return {}
+        return {k: v for k, v in msg.items() if k not in self._MODELLED}
+
+    @property
+    def is_recovery(self) -> bool:
+        """True when the server marked this push as re-sent state (``"is_recovery": true``)."""
+        return self.raw.get("is_recovery") is True
+
+
+# --- the offering: sent once after init, in this order -----------------------------------------
+
+
+@attrs.define(**_common)
+class Sport(Record):
+    """``sport`` push: the first message of the snapshot after ``init``."""
+
+    id: str
+    name: str
+    _MODELLED = ("id", "name")
+
+
+@attrs.define(**_common)
+class Competition(Record):
+    """``competition`` push: a tour (e.g. PGA Tour), sent in the snapshot after the sport."""
+
+    id: str
+    name: str
+    sport_id: Optional[str] = None
+    arena_id: Optional[str] = None
+    start_time: Optional[datetime] = None
+    _MODELLED = ("id", "name", "sport_id", "arena_id", "start_time")
+
+
+@attrs.define(**_common)
+class EventMeta:
+    """One item of an event's ``meta`` list: the offering levels for an arena event."""
+
+    event_id: Optional[str] = None
+    offering_levels: Tuple[str, ...] = ()
+
+
+@attrs.define(**_common)
+class Event(Record):
+    """``event`` push: a tournament in progress or upcoming (or recently finished)."""
+
+    id: str
+    name: str
+    competition_id: Optional[str] = None
+    arena_competition_id: Optional[str] = None
+    arena_id: Optional[str] = None
+    start_time: Optional[datetime] = None
+    stage: Optional[Union[Stage, str]] = None
+    meta: Tuple[EventMeta, ...] = ()
+    _MODELLED = (
+        "id",
+        "name",
+        "competition_id",
+        "arena_competition_id",
+        "arena_id",
+        "start_time",
+        "stage",
+        "meta",
+    )
+
+
+@attrs.define(**_common)
+class MarketType(Record):
+    """``market_type`` push: a kind of market (e.g. ``mt.winonly``)."""
+
+    id: str
+    name: str
+    _MODELLED = ("id", "name")
+
+
+@attrs.define(**_common)
+class Market(Record):
+    """``market`` push: a market that is available and open, sent in the snapshot.
+
+    Market ids are opaque strings, compared exactly as received; see :func:`decode_market_id` to
+    show the long form to a person.
+    """
+
+    id: str
+    name: str
+    event_id: Optional[str] = None
+    arena_id: Optional[str] = None
+    arena_event_id: Optional[Union[int, str]] = None
+    tags: Tuple[str, ...] = ()
+    start_time: Optional[datetime] = None
+    stage: Optional[Union[Stage, str]] = None
+    numwinners: Optional[int] = None
+    _MODELLED = (
+        "id",
+        "name",
+        "event_id",
+        "arena_id",
+        "arena_event_id",
+        "tags",
+        "start_time",
+        "stage",
+        "numwinners",
+    )
+
+    @property
+    def market_type_id(self) -> Optional[str]:
+        """The ``mt.`` tag of this market, if it has one."""
+        return next((t for t in self.tags if t.startswith("mt.")), None)
+
+
+# --- prices ----------------------------------------------------------------------------------
+
+
+@attrs.define(**_common)
+class Settlement:
+    """How a selection settled: the fractions of stake and of payout returned.
+
+    A winner has ``payout_returned == 1.0`` (a fraction for a dead heat), a loser 0.0/0.0, a void
+    selection ``stake_returned == 1.0`` (protocol.md section 5).
+    """
+
+    stake_returned: float
+    payout_returned: float
+
+    @property
+    def is_winner(self) -> bool:
+        return self.payout_returned > 0.0
+
+    @property
+    def is_void(self) -> bool:
+        return self.stake_returned > 0.0 and self.payout_returned == 0.0
+
+
+@attrs.define(**_common)
+class Selection:
+    """One golfer (or outcome) in a market, as carried by a ``market_update``.
+
+    ``price`` is decimal odds, or ``None`` when the selection is not priced.
+    """
+
+    id: str
+    name: Optional[str] = None
+    price: Optional[float] = None
+    status: Optional[Union[MarketStatus, str]] = None
+    settlement: Optional[Settlement] = None
+    raw: Dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.define(**_common)
+class MarketUpdate(Record):
+    """``market_update`` push: the full current image of one subscribed market (not a delta).
+
+    Sent once per matching market right after a subscribe (the subscription snapshot) and then
+    whenever the market changes. ``selections`` is built from ``raw`` on first access: the codec
+    has already checked every field, and most consumers of a fast feed look at a few markets only.
+    """
+
+    market_id: str
+    status: Union[MarketStatus, str]
+    _MODELLED = ("id", "status", "selections")
+
+    @functools.cached_property
+    def selections(self) -> Tuple[Selection, ...]:
+        """The selections, in the order the server sent them."""
+        return tuple(_selection(s) for s in self.raw["msg"].get("selections") or ())
+
+    def selection(self, selection_id: str) -> Optional[Selection]:
+        """The selection with this id, or ``None``."""
+        return next((s for s in self.selections if s.id == selection_id), None)
+
+    @property
+    def is_settled(self) -> bool:
+        return self.status == MarketStatus.SETTLED
+
+
+def _selection(raw: Dict[str, Any]) -> Selection:
+    st = raw.get("status")
+    settlement = raw.get("settlement")
+    price = raw.get("price")
+    return Selection(
+        id=raw["id"],
+        name=raw.get("name"),
+        price=None if price is None else float(price),
+        status=None if st is None else MarketStatus.parse(st),
+        settlement=None
+        if settlement is None
+        else Settlement(
+            stake_returned=float(settlement["stake_returned"]),
+            payout_returned=float(settlement["payout_returned"]),
+        ),
+        raw=raw,
+    )
+
+
+@attrs.define(**_common)
+class RemoveMarkets(Record):
+    """``remove_markets`` push: these markets are gone; forget them."""
+
+    market_ids: Tuple[str, ...]
+
+    @property
+    def extra(self) -> Dict[str, Any]:
+        return {}
+
+
+# --- liveness and control ----------------------------------------------------------------------
+
+
+@attrs.define(**_common)
+class Heartbeat(Record):
+    """``heartbeat`` push, every 3 s after ``init``. Late heartbeats mean: trust no price."""
+
+    timestamp: Optional[datetime] = None
+    _MODELLED = ("timestamp",)
+
+
+@attrs.define(**_common)
+class InitResponse(Record):
+    """The response to ``init``: the session is up. Quote ``session_id`` to support."""
+
+    session_id: Optional[str] = None
+    status: Optional[str] = None
+    reason: Optional[str] = None
+    request_id: Optional[str] = None
+
+
+@attrs.define(**_common)
+class Response(Record):
+    """The response to any other request (``status`` is ``"ok"`` on success)."""
+
+    status: Optional[str] = None
+    request_id: Optional[str] = None
+    reason: Optional[str] = None
+
+    @property
+    def is_ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def error_text(self) -> str:
+        """What the server said was wrong, for an error response."""
+        parts = [str(p) for p in (self.raw.get("msg"), self.reason) if p]
+        return "; ".join(parts) or f"status {self.status!r}"
+
+
+@attrs.define(**_common)
+class RateLimited(Record):
+    """The "API limit breached" response: the request was refused and not carried out."""
+
+    request_id: Optional[str] = None
+
+
+@attrs.define(**_common)
+class ServerClosing(Record):
+    """The error push the server sends just before it closes the connection.
+
+    ``reason`` is a :class:`CloseReason` when it is a documented one, else the string as sent.
+    """
+
+    reason: Union[CloseReason, str]
+    session_id: Optional[str] = None
+
+
+@attrs.define(**_common)
+class Unknown(Record):
+    """A well-formed message of a kind imgfeed does not model (e.g. a new push ``type``).
+
+    Delivered, never dropped: the raw object is all there is.
+    """
+
+    mode: Optional[str] = None
+    type: Optional[str] = None
+
+
+def decode_market_id(market_id: str) -> str:
+    """Show a long market id to a person: ``~7c`` becomes ``|``, ``~3d`` ``=``, ``~2c`` ``,``.
+
+    For display only; ids are always compared as received (protocol.md section 5).
+
+    >>> decode_market_id("golf_14754_threeball_hole~7cround_num~3d1")
+    'golf_14754_threeball_hole|round_num=1'
+    """
+    if "~" not in market_id:
+        return market_id
+    return urllib.parse.unquote(market_id.replace("%", "%25").replace("~", "%"), errors="replace")
