@@ -1,0 +1,88 @@
+"""Fixtures of the reliability suite: keys, known_hosts, and a leak check around every test.
+
+Every test in this folder runs inside :func:`no_leaks`: it counts the live threads and the open
+file descriptors before the test and checks, after it, that the client, the servers and paramiko's
+own transport threads are all gone and every socket is closed. Waiting is done by joining the
+extra threads with a deadline (never by sleeping), so a clean test pays nothing for the check.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Dict, Iterator, NamedTuple, Set
+
+import paramiko
+import pytest
+
+#: How long the leak check waits for threads to finish after a test (seconds). Generous: a
+#: paramiko transport thread notices a closed socket within its 0.1 s poll, but CI can be slow.
+LEAK_TIMEOUT = 10.0
+
+
+class KeyPair(NamedTuple):
+    """A client key on disk (OpenSSH format, as ``ssh-keygen`` writes it) and loaded."""
+
+    path: Path
+    key: paramiko.PKey
+    passphrase: str
+
+
+def _keygen(path: Path, passphrase: str = "") -> KeyPair:
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", passphrase, "-C", "imgfeed-test", "-f", str(path)],
+        check=True,
+        timeout=30,
+    )
+    key = paramiko.Ed25519Key.from_private_key_file(str(path), password=passphrase or None)
+    return KeyPair(path, key, passphrase)
+
+
+@pytest.fixture(scope="session")
+def client_key(tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
+    """An unencrypted Ed25519 client key, made once per run."""
+    return _keygen(tmp_path_factory.mktemp("keys") / "id_ed25519")
+
+
+@pytest.fixture(scope="session")
+def encrypted_client_key(tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
+    """An Ed25519 client key protected by a passphrase (for the log-scan test)."""
+    return _keygen(tmp_path_factory.mktemp("keys") / "id_ed25519_enc", passphrase="correct horse battery staple 7f3a")
+
+
+def open_fds() -> Dict[int, str]:
+    """This process's open file descriptors and what they point to."""
+    fds: Dict[int, str] = {}
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            fds[int(name)] = os.readlink(f"/proc/self/fd/{name}")
+        except OSError:
+            pass  # the descriptor listdir itself used, closed already
+    return fds
+
+
+def join_new_threads(before: Set[threading.Thread], timeout: float) -> Set[threading.Thread]:
+    """Join every thread started since ``before`` within ``timeout``; return those still alive."""
+    deadline = time.monotonic() + timeout
+    for thread in set(threading.enumerate()) - before:
+        if thread is not threading.current_thread():
+            thread.join(max(0.0, deadline - time.monotonic()))
+    return {t for t in set(threading.enumerate()) - before if t.is_alive()}
+
+
+@pytest.fixture(autouse=True)
+def no_leaks() -> Iterator[None]:
+    """Fail the test if it leaves a thread running or a file descriptor open."""
+    threads_before = set(threading.enumerate())
+    fds_before = open_fds()
+    yield
+    alive = join_new_threads(threads_before, LEAK_TIMEOUT)
+    assert not alive, f"threads still running after the test: {sorted(t.name for t in alive)}"
+    gc.collect()  # a socket closed only by the collector raises ResourceWarning, an error here
+    fds_after = open_fds()
+    leaked = {fd: target for fd, target in fds_after.items() if fds_before.get(fd) != target}
+    assert not leaked, f"file descriptors left open by the test: {leaked}"

@@ -1,0 +1,79 @@
+"""The fault matrix is only as good as its hostile servers: check that they do what they claim.
+
+These tests talk to the hostile servers with a bare paramiko client, so that a fault-matrix test
+that passes cannot be passing because its server never produced the fault.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import paramiko
+import pytest
+
+from tests.reliability import wire
+from tests.reliability.conftest import KeyPair
+from tests.reliability.hostile import HostileSession, HostileSSHServer, ResetServer, refused_port
+
+
+def _open_shell(server: HostileSSHServer, key: paramiko.PKey) -> "tuple[paramiko.Transport, paramiko.Channel]":
+    transport = paramiko.Transport((server.host, server.port))
+    try:
+        transport.connect(hostkey=server.host_key, username="trader", pkey=key)
+        channel = transport.open_session(timeout=10)
+        channel.invoke_shell()
+    except BaseException:
+        transport.close()
+        raise
+    channel.settimeout(10)
+    return transport, channel
+
+
+def _read_until_eof(channel: paramiko.Channel) -> bytes:
+    data = b""
+    while True:
+        chunk = channel.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
+def test_reset_mid_line_ends_the_connection_with_a_tcp_reset(client_key: KeyPair) -> None:
+    # A RST may overtake bytes still in flight, so the head of the cut line may or may not arrive;
+    # what did arrive is a prefix of what was sent, and the connection ends with ECONNRESET.
+    head = b'{"mode": "push", "type": "heart'
+
+    def script(session: HostileSession) -> None:
+        session.serve_init(["m1"])
+        session.send(head)
+        session.reset()
+
+    with HostileSSHServer(script, client_key.key) as server:
+        transport, channel = _open_shell(server, client_key.key)
+        try:
+            channel.sendall(b'{"request": "init", "request_id": "1", "msg": {}}\n')
+            received = _read_until_eof(channel)
+            sent = b"".join([wire.init_response("00000000-0000-4000-8000-000000000000", "1"), *wire.snapshot(["m1"])])
+            sent += wire.heartbeat() + head
+            assert sent.startswith(received) and received
+            assert isinstance(transport.saved_exception, ConnectionResetError)
+        finally:
+            transport.close()
+    assert server.errors == []
+
+
+def test_unauthorised_key_is_rejected(client_key: KeyPair) -> None:
+    with HostileSSHServer(lambda session: None, authorized_key=None) as server:
+        with pytest.raises(paramiko.AuthenticationException):
+            _open_shell(server, client_key.key)
+        assert server.sessions == []
+
+
+def test_reset_server_resets_and_refused_port_refuses() -> None:
+    with ResetServer() as server:
+        with socket.create_connection((server.host, server.port), timeout=10) as sock:
+            assert server.wait_connections(1)
+            with pytest.raises(ConnectionResetError):
+                sock.recv(1)
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", refused_port()), timeout=10).close()
