@@ -9,6 +9,8 @@ response to a request that was never sent. These servers produce them on purpose
   hands the channel to the test's *script*, one script call per connection, on a named thread.
 - :class:`ResetServer`: a plain TCP listener that accepts and immediately resets (``SO_LINGER``
   0), for faults below SSH.
+- :class:`FaultyProxy`: a TCP proxy in front of a real server that can freeze the path with the
+  sockets open (a hung server or network) or reset it.
 - :func:`refused_port`: a loopback port on which nothing listens.
 
 Everything binds to 127.0.0.1, every blocking call has a timeout, and ``stop()`` joins every
@@ -17,6 +19,7 @@ thread it started, so the leak checks of the suite can count threads and descrip
 
 from __future__ import annotations
 
+import selectors
 import socket
 import struct
 import threading
@@ -29,7 +32,7 @@ from imgfeed.protocol.framing import LineBuffer
 from imgfeed.protocol.requests import Request, decode_request
 from tests.reliability import wire
 
-__all__ = ["HostileSession", "HostileSSHServer", "ResetServer", "refused_port", "Script"]
+__all__ = ["HostileSession", "HostileSSHServer", "ResetServer", "FaultyProxy", "refused_port", "Script"]
 
 #: Every wait in a script is bounded by this (seconds); generous, as CI machines can be slow.
 SCRIPT_TIMEOUT = 10.0
@@ -328,6 +331,134 @@ class ResetServer:
             with self._accepted:
                 self.connections += 1
                 self._accepted.notify_all()
+
+
+class FaultyProxy:
+    """A TCP proxy on 127.0.0.1 in front of a real server, able to freeze or cut the network.
+
+    Below SSH, so that a fault looks to the client exactly as a broken network would:
+
+    - :meth:`blackhole`: stop forwarding in both directions but keep both sockets open -- a
+      server (or a path) that hangs with the connection up. Not even SSH keepalive replies pass.
+    - :meth:`reset`: abort every proxied connection with a TCP RST on the client side.
+
+    Args:
+        upstream_port: the loopback port of the real server.
+    """
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.connections = 0
+        self._forwarding = threading.Event()
+        self._forwarding.set()
+        self._stop = threading.Event()
+        self._lock = threading.Condition()
+        self._gates: List[threading.Lock] = []
+        self._resets = 0  # generation counter: each reset() ends the connections alive at the time
+        self._threads: List[threading.Thread] = []
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(8)
+        self._listener.settimeout(_ACCEPT_POLL)
+        self.host, self.port = self._listener.getsockname()
+
+    def __enter__(self) -> "FaultyProxy":
+        self._spawn(self._accept_loop, "imgfeed-test-proxy-accept")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in list(self._threads):
+            thread.join(SCRIPT_TIMEOUT)
+            if thread.is_alive():
+                raise AssertionError(f"{thread.name} did not stop within {SCRIPT_TIMEOUT} s")
+        self._listener.close()
+
+    def wait_connections(self, n: int, timeout: float = SCRIPT_TIMEOUT) -> bool:
+        with self._lock:
+            return self._lock.wait_for(lambda: self.connections >= n, timeout)
+
+    def blackhole(self) -> None:
+        """Stop forwarding bytes; every socket stays open. Once this returns, no byte passes."""
+        self._forwarding.clear()
+        with self._lock:
+            gates = list(self._gates)
+        for gate in gates:
+            with gate:  # wait for a forwarding step in progress to finish
+                pass
+
+    def restore(self) -> None:
+        """Forward again (new connections are always forwarded)."""
+        self._forwarding.set()
+
+    def reset(self) -> None:
+        """Reset every live connection: a RST to the client, the upstream side closed.
+
+        The pump threads do the closing themselves (within one poll interval), so that no socket
+        is closed under a thread that is still using it.
+        """
+        with self._lock:
+            self._resets += 1
+
+    def _spawn(self, target: Callable[..., None], name: str, *args: object) -> None:
+        thread = threading.Thread(target=target, args=args, name=name)
+        self._threads.append(thread)
+        thread.start()
+
+    def _accept_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except socket.timeout:
+                continue
+            client.settimeout(SCRIPT_TIMEOUT)  # bounds sendall() to a client that stopped reading
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=SCRIPT_TIMEOUT)
+            with self._lock:
+                index = self.connections
+                self.connections += 1
+                self._lock.notify_all()
+            self._spawn(self._pump, f"imgfeed-test-proxy-{index}", client, upstream)
+
+    def _reset_since(self, generation: int) -> bool:
+        with self._lock:
+            return self._resets != generation
+
+    def _pump(self, client: socket.socket, upstream: socket.socket) -> None:
+        """Copy bytes both ways until either side closes, the proxy stops, or :meth:`reset`."""
+        with self._lock:
+            generation = self._resets
+        peer = {client: upstream, upstream: client}
+        reset = False
+        gate = threading.Lock()  # held during each forwarding step; see blackhole()
+        with self._lock:
+            self._gates.append(gate)
+        with selectors.DefaultSelector() as selector:
+            selector.register(client, selectors.EVENT_READ)
+            selector.register(upstream, selectors.EVENT_READ)
+            try:
+                while not self._stop.is_set():
+                    if self._reset_since(generation):
+                        reset = True
+                        return
+                    if not self._forwarding.wait(_ACCEPT_POLL):
+                        continue  # blackholed: leave the bytes in the kernel buffers
+                    with gate:
+                        if not self._forwarding.is_set():
+                            continue
+                        for key, _ in selector.select(_ACCEPT_POLL):
+                            data = key.fileobj.recv(65536)  # type: ignore[union-attr]
+                            if not data:
+                                return
+                            peer[key.fileobj].sendall(data)  # type: ignore[index]
+            except OSError:
+                return  # a peer reset
+            finally:
+                with self._lock:
+                    self._gates.remove(gate)
+                if reset:
+                    _reset_on_close(client)
+                client.close()
+                upstream.close()
 
 
 def refused_port() -> int:

@@ -7,13 +7,14 @@ that passes cannot be passing because its server never produced the fault.
 from __future__ import annotations
 
 import socket
+import threading
 
 import paramiko
 import pytest
 
 from tests.reliability import wire
 from tests.reliability.conftest import KeyPair
-from tests.reliability.hostile import HostileSession, HostileSSHServer, ResetServer, refused_port
+from tests.reliability.hostile import FaultyProxy, HostileSession, HostileSSHServer, ResetServer, refused_port
 
 
 def _open_shell(server: HostileSSHServer, key: paramiko.PKey) -> "tuple[paramiko.Transport, paramiko.Channel]":
@@ -78,3 +79,40 @@ def test_reset_server_resets_and_refused_port_refuses() -> None:
         assert server.wait_connections(1)
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", refused_port()), timeout=10).close()
+
+
+def test_proxy_blackhole_freezes_the_stream_and_reset_resets_it(client_key: KeyPair) -> None:
+    released = threading.Event()
+
+    def script(session: HostileSession) -> None:
+        session.serve_init(["m1"])
+        released.wait(10)
+        session.send(wire.heartbeat())
+        session.wait_closed()
+
+    with HostileSSHServer(script, client_key.key) as server, FaultyProxy(server.port) as proxy:
+        transport = paramiko.Transport((proxy.host, proxy.port))
+        try:
+            transport.connect(hostkey=server.host_key, username="trader", pkey=client_key.key)
+            channel = transport.open_session(timeout=10)
+            channel.invoke_shell()
+            channel.sendall(b'{"request": "init", "msg": {}}\n')
+            channel.settimeout(10)
+            expected = len(wire.init_response("00000000-0000-4000-8000-000000000000")) + len(
+                b"".join(wire.snapshot(["m1"]))
+            ) + len(wire.heartbeat())
+            received = b""
+            while len(received) < expected:
+                received += channel.recv(65536)
+            proxy.blackhole()
+            released.set()
+            channel.settimeout(0.3)
+            with pytest.raises(socket.timeout):
+                channel.recv(65536)
+            proxy.reset()
+            channel.settimeout(10)
+            assert channel.recv(65536) == b""
+            assert isinstance(transport.saved_exception, ConnectionResetError)
+        finally:
+            transport.close()
+    assert server.errors == []
