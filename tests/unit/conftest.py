@@ -1,0 +1,29 @@
+"""Settings for the unit suite: the hypothesis profiles.
+
+The default profile, ``imgfeed-unit``, keeps the property tests modest and *derandomized*, so a run
+is deterministic and the whole unit suite stays well under a minute on two cores. For a longer,
+randomized hunt, run with ``HYPOTHESIS_PROFILE=imgfeed-fuzz``; hypothesis then prints the seed and
+the failing example to reproduce any find.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "imgfeed-unit",
+    max_examples=200,
+    deadline=None,  # never fail on time: the machine is shared and CI is slow
+    derandomize=True,  # same examples every run: tests are deterministic
+    database=None,  # nothing written into the work tree
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "imgfeed-fuzz",
+    max_examples=5000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "imgfeed-unit"))
