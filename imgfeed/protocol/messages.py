@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import re
 import urllib.parse
 from datetime import datetime
 from typing import Any, ClassVar, Dict, Optional, Tuple, Union
@@ -105,7 +106,9 @@ class Record:
 
     publish_time: Optional[datetime] = None
     received_at: Optional[float] = attrs.field(default=None, eq=False, repr=False)
-    raw: Dict[str, Any] = attrs.field(factory=dict, repr=False)
+    # Not hashed (a dict cannot be), but compared: records hash by their modelled fields, so equal
+    # records still hash equal and records can go in sets and be dict keys.
+    raw: Dict[str, Any] = attrs.field(factory=dict, repr=False, hash=False)
 
     #: The keys of ``msg`` the record models; ``extra`` returns the others.
     _MODELLED: ClassVar[Tuple[str, ...]] = ()
@@ -264,7 +267,7 @@ class Selection:
     price: Optional[float] = None
     status: Optional[Union[MarketStatus, str]] = None
     settlement: Optional[Settlement] = None
-    raw: Dict[str, Any] = attrs.field(factory=dict, repr=False)
+    raw: Dict[str, Any] = attrs.field(factory=dict, repr=False, hash=False)
 
 
 @attrs.define(**_common)
@@ -393,6 +396,10 @@ class Unknown(Record):
     type: Optional[str] = None
 
 
+#: An escape in a long market id: "~" and two hex digits (protocol.md section 5).
+_ESCAPE = re.compile(r"~([0-9A-Fa-f]{2})")
+
+
 def decode_market_id(market_id: str) -> str:
     """Show a long market id to a person: ``~7c`` becomes ``|``, ``~3d`` ``=``, ``~2c`` ``,``.
 
@@ -403,4 +410,8 @@ def decode_market_id(market_id: str) -> str:
     """
     if "~" not in market_id:
         return market_id
-    return urllib.parse.unquote(market_id.replace("%", "%25").replace("~", "%"), errors="replace")
+    # Only "~" followed by two hex digits is an escape; a "~" on its own is a slug character and
+    # is shown as it is. Rewrite the escapes as URL escapes (after protecting any literal "%") so
+    # that unquote also joins multi-byte UTF-8 sequences such as "~c3~a9".
+    quoted = _ESCAPE.sub(r"%\1", market_id.replace("%", "%25"))
+    return urllib.parse.unquote(quoted, errors="replace")
