@@ -92,38 +92,42 @@ class LineBuffer:
             raise RuntimeError("LineBuffer.feed() called after the end of the stream")
         if not data:
             return self._finish()
-        out: List[Line] = []
-        limit = self.max_line_length
-        start = 0
+        if type(data) is not bytes:
+            data = bytes(data)  # a bytearray or memoryview (e.g. from recv_into): lines are bytes
+        # One split over the whole chunk (no search-then-slice copy): every piece but the last is
+        # a complete line; the first one completes the line held from earlier chunks, if any.
+        lines = data.split(b"\n")
+        tail = lines.pop()
+        if not lines:
+            self._absorb(tail)
+            return lines
+        out: List[Line]
         if self._skipped or self._partial:
-            end = data.find(b"\n")
-            if end < 0:
-                self._absorb(data)
-                return out
+            first = lines[0]
+            del lines[0]
             if self._skipped:
-                self._absorb(data[:end])
-                out.append(LineTooLongError(limit, self._skipped, self._skip_head))
+                self._absorb(first)
+                out = [LineTooLongError(self.max_line_length, self._skipped, self._skip_head)]
                 self._skipped = 0
                 self._skip_head = b""
             else:
-                self._partial += data[:end]
-                out.append(self._checked(bytes(self._partial)))
+                self._partial += first
+                out = [self._checked(bytes(self._partial))]
                 self._partial.clear()
-            start = end + 1
-            if start == len(data):
-                return out
-            data = data[start:]
-        lines = data.split(b"\n")
-        tail = lines.pop()
-        if len(data) > limit:
-            out.extend(self._checked(line) for line in lines)
-        elif b"\r" in data:
-            out.extend(line[:-1] if line.endswith(b"\r") else line for line in lines)
+            out.extend(self._plain(data, lines))
         else:
-            out.extend(lines)
+            out = self._plain(data, lines)  # type: ignore[assignment]
         if tail:
             self._absorb(tail)
         return out
+
+    def _plain(self, data: bytes, lines: List[bytes]) -> List[Line]:
+        """Check the complete lines split from ``data``; the common case returns ``lines`` itself."""
+        if len(data) > self.max_line_length:
+            return [self._checked(line) for line in lines]
+        if b"\r" in data:
+            return [line[:-1] if line.endswith(b"\r") else line for line in lines]
+        return lines  # type: ignore[return-value]
 
     def _absorb(self, data: bytes) -> None:
         """Keep ``data``, which has no ``\\n``, as (more of) the current incomplete line."""
