@@ -18,7 +18,8 @@ This module does no IO and keeps no clock: ``received_at`` is passed in by the c
 
 from __future__ import annotations
 
-import math
+import operator
+import sys
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Optional, Union
 
@@ -65,6 +66,11 @@ Decoded = Union[Record, ProtocolError]
 
 _UTC = timezone.utc
 
+#: The largest finite float. Comparing with it (rather than calling math.isfinite) is false for
+#: NaN and infinities, and for an integer too large to become a float, which math.isfinite would
+#: raise OverflowError for.
+_MAX_FLOAT = sys.float_info.max
+
 
 class _FieldError(Exception):
     """Internal: a modelled field is missing or of the wrong type."""
@@ -80,7 +86,17 @@ def parse_timestamp(value: str) -> datetime:
         ValueError: the string is not such a timestamp.
     """
     # fromisoformat is ~20x faster than strptime and accepts both forms of protocol.md section 3.
-    dt = datetime.fromisoformat(value)
+    # The feed's timestamps carry no offset: parsing them with "+00:00" appended yields the aware
+    # UTC datetime directly, ~7x cheaper than ``dt.replace(tzinfo=...)`` (measured 0.1 us against
+    # 0.78 us; benchmarks/decode.py). A string that already has an offset fails that parse and
+    # takes the general path below, so the result is the same for every input. (A date alone
+    # parses with the offset silently ignored, hence the check of tzinfo.)
+    try:
+        dt = datetime.fromisoformat(value + "+00:00")
+    except ValueError:
+        dt = datetime.fromisoformat(value)
+    if dt.tzinfo is _UTC:
+        return dt
     if dt.tzinfo is None:
         return dt.replace(tzinfo=_UTC)
     return dt.astimezone(_UTC)
@@ -144,7 +160,7 @@ def _str_list(obj: Dict[str, Any], key: str) -> tuple:
 
 
 def _number(value: Any, what: str) -> float:
-    if (type(value) is float or type(value) is int) and math.isfinite(value):
+    if (type(value) is float or type(value) is int) and -_MAX_FLOAT <= value <= _MAX_FLOAT:
         return value
     raise _FieldError(f"{what} must be a finite number, got {value!r}")
 
@@ -244,12 +260,48 @@ def _market(obj: Dict[str, Any], pt: Optional[datetime], ra: Optional[float]) ->
     )
 
 
+#: The fields of a selection the fast check reads, in one C-level call per selection.
+_SELECTION_FIELDS = operator.itemgetter("id", "name", "price", "status", "settlement")
+
+
 def _check_selections(selections: Any) -> None:
-    """Check every selection now, so that the lazily built records cannot fail later."""
+    """Check every selection now, so that the lazily built records cannot fail later.
+
+    This is the costliest step of decoding a ``market_update`` after ``ujson.loads`` itself (30
+    selections are 150 field checks). So it runs in two passes: a tight loop that only answers
+    "is every selection a plain priced one?" (all five fields present, ``id``/``name``/``status``
+    strings, ``price`` a finite float >= 1.0, ``settlement`` null), and, only when that answer is
+    no, :func:`_explain_selections`, which accepts everything valid and names what is not. Both
+    apply the same rules; the first is about 25 % cheaper because it reads the five fields with one
+    ``itemgetter`` call and keeps no index (measured in benchmarks/decode.py).
+    """
     if selections is None:
         return
     if type(selections) is not list:
         raise _FieldError("selections must be a list")
+    get = _SELECTION_FIELDS
+    try:
+        for s in selections:
+            sid, name, price, status, settlement = get(s)  # KeyError/TypeError: not plain
+            if (
+                type(sid) is not str
+                or type(price) is not float
+                or not 1.0 <= price <= _MAX_FLOAT  # also false for NaN
+                or settlement is not None
+                or (type(name) is not str and name is not None)
+                or (type(status) is not str and status is not None)
+            ):
+                break
+        else:
+            return
+    except (KeyError, TypeError):
+        pass
+    _explain_selections(selections)
+
+
+def _explain_selections(selections: List[Any]) -> None:
+    """The full check of :func:`_check_selections`: raise a :class:`_FieldError` naming the first
+    bad field, or return when every selection is valid (settled, unpriced, integer prices ...)."""
     for i, s in enumerate(selections):
         if type(s) is not dict:
             raise _FieldError(f"selections[{i}] must be an object")
@@ -257,7 +309,7 @@ def _check_selections(selections: Any) -> None:
             raise _FieldError(f"selections[{i}].id must be a string, got {s.get('id')!r}")
         price = s.get("price")
         if price is not None:
-            if not ((type(price) is float or type(price) is int) and math.isfinite(price) and price >= 1.0):
+            if not ((type(price) is float or type(price) is int) and 1.0 <= price <= _MAX_FLOAT):
                 raise _FieldError(f"selections[{i}].price must be decimal odds >= 1.0 or null, got {price!r}")
         name = s.get("name")
         if name is not None and type(name) is not str:
