@@ -5,12 +5,14 @@ translated at the edge where they happen and chained with ``raise ... from exc``
 need to import paramiko to handle a failure.
 
 Exceptions carry their context as attributes (``field``, ``raw``, ``reason`` ...) and their messages
-say what was expected and what arrived.
+say what was expected and what arrived. Those whose constructor takes more than the message define
+``__reduce__``, so that they survive pickling and copying (logging queues, multiprocessing) with
+their attributes: ``BaseException`` would otherwise rebuild them from ``args`` alone and fail.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Optional, Tuple
 
 __all__ = [
     "ImgFeedError",
@@ -52,6 +54,9 @@ class ConfigError(ImgFeedError, ValueError):
         self.allowed = allowed
         super().__init__(f"invalid {field}={value!r}: expected {allowed}")
 
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return type(self), (self.field, self.value, self.allowed), self.__dict__
+
 
 class ProtocolError(ImgFeedError):
     """One line from the peer could not be understood.
@@ -73,6 +78,9 @@ class ProtocolError(ImgFeedError):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(reason={self.reason!r}, raw={_preview(raw=self.raw)})"
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return type(self), (self.reason, self.raw), self.__dict__
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
@@ -100,6 +108,9 @@ class LineTooLongError(ProtocolError):
             raw,
         )
 
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return type(self), (self.limit, self.length, self.raw), self.__dict__
+
 
 class TransportError(ImgFeedError):
     """The connection failed or broke (network, SSH, EOF)."""
@@ -125,6 +136,9 @@ class HostKeyError(ConnectError):
         self.host = host
         self.fingerprint = fingerprint
         super().__init__(message)
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return type(self), (self.args[0], self.host, self.fingerprint), self.__dict__
 
 
 class UnknownHostKeyError(HostKeyError):
