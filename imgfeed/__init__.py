@@ -8,5 +8,47 @@ from imgfeed.errors import *  # noqa: F401,F403
 from imgfeed.errors import __all__ as _errors_all
 from imgfeed.protocol import *  # noqa: F401,F403
 from imgfeed.protocol import __all__ as _protocol_all
+from imgfeed.config import DEFAULT_PORT, ErrorPolicy, FeedConfig, HostKeyPolicy, OverflowPolicy, ReconnectPolicy
+from imgfeed.events import (
+    Connected,
+    Disconnected,
+    DisconnectReason,
+    MarketStatusChanged,
+    ResumedAll,
+    Session,
+    SuspendedAll,
+    SuspendReason,
+)
+from imgfeed.state import BookSnapshot, MarketBook
+from imgfeed.handlers import Handler, LoggingHandler
+from imgfeed.stats import ClientState, ClientStats
+from imgfeed.adapter import FeedAdapter, ImgAdapter
+from imgfeed.client import FeedClient
 
-__all__ = ["__version__", *_errors_all, *_protocol_all]
+_runtime_all = [
+    "DEFAULT_PORT",
+    "ErrorPolicy",
+    "FeedConfig",
+    "HostKeyPolicy",
+    "OverflowPolicy",
+    "ReconnectPolicy",
+    "Connected",
+    "Disconnected",
+    "DisconnectReason",
+    "MarketStatusChanged",
+    "ResumedAll",
+    "Session",
+    "SuspendedAll",
+    "SuspendReason",
+    "BookSnapshot",
+    "MarketBook",
+    "Handler",
+    "LoggingHandler",
+    "ClientState",
+    "ClientStats",
+    "FeedAdapter",
+    "ImgAdapter",
+    "FeedClient",
+]
+
+__all__ = ["__version__", *_errors_all, *_protocol_all, *_runtime_all]

@@ -1,0 +1,801 @@
+"""FeedClient: the runtime that keeps a feed connection alive and delivers it to handlers.
+
+Three threads, each with one job (design.md):
+
+- ``imgfeed-reader`` (one per connection) drains the transport without pause -- the server drops
+  slow readers (protocol.md 1) -- decodes, stamps the liveness clocks, applies each chunk to the
+  :class:`~imgfeed.state.MarketBook`, and queues the chunk's records for the dispatcher in one
+  batch. It never runs user code and never logs per message.
+- ``imgfeed-dispatcher`` takes batches from the queue and calls each handler, in registration
+  order. A handler that raises is logged with the record and told through ``on_handler_error``;
+  the others still run.
+- ``imgfeed-watchdog`` is the only thread that connects, closes and reconnects: iteratively, in
+  one loop, never from a callback (stomp.py #308 and websocket-client's recursion are the
+  counter-examples). It enforces the init, heartbeat and silence deadlines, re-sends ``init`` and
+  the subscriptions, and warns about handlers that stall.
+
+Why a watchdog and not a socket timeout: a socket timeout says nothing about the feed being alive
+(paramiko keepalives are never answered-checked, and a stuck server keeps TCP up); the service
+defines liveness by heartbeats and messages, so the runtime measures exactly that.
+
+Ordering: lifecycle notifications (``Connected``, ``Disconnected``, ``SuspendedAll`` ...) are put
+in the same queue as the records, under one emit lock together with the book transition that
+caused them, so handlers see the book's transitions in the order they happened, in line with the
+data.
+
+Everything specific to the IMG feed is asked of a :class:`~imgfeed.adapter.FeedAdapter`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from imgfeed._queue import DispatchQueue, QueueClosedError, QueueOverflowError
+from imgfeed._requests import PendingRequest, RequestTracker, SubscriptionLog
+from imgfeed.adapter import FeedAdapter, ImgAdapter
+from imgfeed.config import ErrorPolicy, FeedConfig
+from imgfeed.errors import (
+    AuthenticationError,
+    ClientClosedError,
+    HostKeyError,
+    ImgFeedError,
+    ProtocolError,
+    RequestError,
+    RequestTimeoutError,
+    TransportError,
+)
+from imgfeed.events import Connected, Disconnected, DisconnectReason, Session
+from imgfeed.handlers import Handler, dispatch
+from imgfeed.protocol.requests import FILTER_KEYS, Request, subscribe_request, unsubscribe_request
+from imgfeed.state import MarketBook
+from imgfeed.stats import ClientState, ClientStats
+from imgfeed.transport.base import Transport
+
+__all__ = ["FeedClient"]
+
+log = logging.getLogger("imgfeed.client")
+
+#: How often the watchdog checks its deadlines when nothing wakes it. A tenth of the shortest
+#: deadline keeps the detection error small; the floor and cap keep it cheap and responsive.
+_MIN_TICK, _MAX_TICK = 0.01, 0.5
+#: How long stop() gives a stuck handler before leaving the dispatcher behind.
+_JOIN_SLICE = 0.05
+#: How long after a failed re-subscription (e.g. rate-limited) the watchdog tries again.
+_RESUBSCRIBE_RETRY = 1.0
+
+
+class _Connection:
+    """The state of one connection attempt, shared by its reader and the watchdog."""
+
+    def __init__(self, number: int, transport: Transport) -> None:
+        self.number = number
+        self.transport = transport
+        self.started = time.monotonic()
+        self.last_message = self.started
+        self.last_heartbeat = self.started
+        self.session_id: Optional[str] = None
+        self.up = False
+        self.up_event = threading.Event()
+        self.connected_at: Optional[float] = None
+        self.closing = False
+        self.closing_reason: Optional[str] = None
+        self.ended = threading.Event()
+        self.end: Optional[Tuple[DisconnectReason, str, Optional[BaseException]]] = None
+        self.reader: Optional[threading.Thread] = None
+
+    def finish(self, reason: DisconnectReason, detail: str = "", exc: Optional[BaseException] = None) -> None:
+        if self.end is None:
+            self.end = (reason, detail, exc)
+        self.ended.set()
+
+
+class FeedClient:
+    """A self-healing connection to the feed, delivering records to handlers in order.
+
+    Args:
+        config: where and how to connect.
+        handlers: handlers to register, called in this order.
+        transport_factory: builds a new :class:`~imgfeed.transport.base.Transport` per connection
+            attempt (default: the paramiko SSH transport for ``config``).
+        adapter: the feed protocol (default: :class:`~imgfeed.adapter.ImgAdapter`).
+        rng: the random source of the reconnect jitter (tests pass a seeded one).
+
+    Example::
+
+        with FeedClient(config, handlers=[MyHandler()]) as client:
+            client.subscribe(event_ids=["ev.golf_1100"])
+            client.run_forever()
+    """
+
+    def __init__(
+        self,
+        config: FeedConfig,
+        handlers: Iterable[Handler] = (),
+        transport_factory: Optional[Callable[[], Transport]] = None,
+        adapter: Optional[FeedAdapter] = None,
+        rng: Optional[random.Random] = None,
+    ) -> None:
+        if not isinstance(config, FeedConfig):
+            raise TypeError(f"config must be a FeedConfig, got {type(config).__name__}")
+        self.config = config
+        self.book = MarketBook()
+        self._lock = threading.Lock()  # guards state, the current connection, handler list
+        self._handlers: Tuple[Handler, ...] = ()
+        for h in handlers:
+            self.add_handler(h)
+        if transport_factory is None:
+            from imgfeed.transport.ssh import SSHTransport
+
+            def transport_factory() -> Transport:
+                return SSHTransport.from_config(config)
+
+        self._transport_factory = transport_factory
+        self._adapter = adapter or ImgAdapter(config.include_finished, config.max_line_length)
+        self._rng = rng or random.Random()
+        self._queue = DispatchQueue(config.queue_size, config.overflow_policy, config.effective_conflate_threshold)
+        self._tracker = RequestTracker()
+        self._subscriptions = SubscriptionLog()
+
+        self._session_cond = threading.Condition(self._lock)  # requests wait here for a session
+        self._emit_lock = threading.Lock()  # book transition + enqueue, atomically
+        self._send_lock = threading.Lock()
+        self._state = ClientState.NEW
+        self._conn: Optional[_Connection] = None
+        self._session_conn: Optional[_Connection] = None  # set once re-subscription was sent
+        self._stopping = threading.Event()
+        self._wake = threading.Event()
+        self._watchdog: Optional[threading.Thread] = None
+        self._dispatcher: Optional[threading.Thread] = None
+        self._abandon_dispatch = False
+        self._fatal: Optional[BaseException] = None
+        self._handler_exc: Optional[BaseException] = None
+        self._reconnect_request: Optional[Tuple[DisconnectReason, str, Optional[BaseException]]] = None
+        self._resubscribe_due: Optional[float] = None
+        self._current_call: Optional[Tuple[Handler, Any, float]] = None
+        self._warned_call: Optional[Tuple[Handler, Any, float]] = None
+
+        # counters (each written by one thread only)
+        self._messages = 0
+        self._bytes = 0
+        self._protocol_errors = 0
+        self._handler_errors = 0
+        self._attempts = 0
+        self._sessions = 0
+        self._dispatched = 0
+        self._last_disconnect: Optional[Disconnected] = None
+
+    def __repr__(self) -> str:
+        conn = self._conn
+        session = conn.session_id if conn is not None and conn.up else None
+        return f"<FeedClient {self.config.address} state={self._state.value} session={session}>"
+
+    # --- handlers ----------------------------------------------------------------------------------
+
+    def add_handler(self, handler: Handler) -> None:
+        """Register ``handler`` (after the others). Thread-safe; applies from the next batch."""
+        if not isinstance(handler, Handler):
+            raise TypeError(f"handlers must subclass imgfeed.Handler, got {type(handler).__name__}")
+        with self._lock:
+            self._handlers = self._handlers + (handler,)
+
+    def remove_handler(self, handler: Handler) -> None:
+        """Unregister ``handler``. Thread-safe; a call already under way finishes."""
+        with self._lock:
+            self._handlers = tuple(h for h in self._handlers if h is not handler)
+
+    @property
+    def handlers(self) -> Tuple[Handler, ...]:
+        return self._handlers
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> ClientState:
+        return self._state
+
+    def start(self) -> "FeedClient":
+        """Start the threads and connect in the background. Returns at once.
+
+        Raises:
+            ClientClosedError: the client was already started.
+        """
+        with self._lock:
+            if self._state is not ClientState.NEW:
+                raise ClientClosedError(f"start() called on a client that is {self._state.value}")
+            self._state = ClientState.CONNECTING
+        self._dispatcher = threading.Thread(target=self._dispatch_main, name="imgfeed-dispatcher")
+        self._watchdog = threading.Thread(target=self._watchdog_main, name="imgfeed-watchdog")
+        self._dispatcher.start()
+        self._watchdog.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Disconnect, deliver what is queued, and end every thread; returns within ``timeout``.
+
+        Safe to call from any thread (a handler included) and more than once. Returns promptly
+        while connecting, during a silent connection and during a reconnect wait.
+
+        Raises:
+            the handler's exception, with ``error_policy="raise"``.
+        """
+        deadline = time.monotonic() + timeout
+        self._request_stop()
+        with self._lock:
+            if self._state is ClientState.NEW:
+                self._state = ClientState.STOPPED
+                return
+        self._join_threads(deadline)
+        self._raise_if_failed(include_fatal=False)
+
+    def join(self, timeout: Optional[float] = None) -> bool:
+        """Wait until the client has stopped (by ``stop()``, or a fatal error).
+
+        Returns:
+            True when every thread has ended, False on timeout.
+
+        Raises:
+            AuthenticationError, HostKeyError: the error that stopped the client.
+            the handler's exception, with ``error_policy="raise"``.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for thread in (self._watchdog, self._dispatcher):
+            if thread is None or thread is threading.current_thread():
+                continue
+            while thread.is_alive():
+                remaining = 0.5 if deadline is None else min(0.5, deadline - time.monotonic())
+                if remaining <= 0:
+                    return False
+                thread.join(remaining)
+        self._raise_if_failed(include_fatal=True)
+        return True
+
+    def run_forever(self) -> None:
+        """Start (if needed) and run until stopped; the first Ctrl-C stops cleanly.
+
+        Raises:
+            what :meth:`join` raises.
+        """
+        if self._state is ClientState.NEW:
+            self.start()
+        try:
+            self.join()
+        except KeyboardInterrupt:
+            log.info("interrupted: stopping")
+            self.stop()
+
+    def __enter__(self) -> "FeedClient":
+        if self._state is ClientState.NEW:
+            self.start()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()
+
+    def _request_stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        with self._lock:
+            conn = self._conn
+            self._session_cond.notify_all()
+        if conn is not None:
+            # Close from the stopping thread: this aborts a connect or a blocked read at once.
+            conn.closing = True
+            conn.transport.close()
+
+    def _join_threads(self, deadline: float) -> None:
+        me = threading.current_thread()
+        for thread in (self._watchdog, self._dispatcher):
+            if thread is None or thread is me:
+                continue
+            while thread.is_alive():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                thread.join(min(remaining, _JOIN_SLICE))
+            if thread is self._dispatcher and thread.is_alive():
+                # Time is up: leave the backlog undelivered, end after the current handler call.
+                self._abandon_dispatch = True
+                self._queue.close()
+                thread.join(min(0.5, max(0.0, deadline - time.monotonic()) + 0.2))
+            if thread.is_alive():
+                call = self._current_call
+                log.warning(
+                    "stop(): thread %s did not end in time%s",
+                    thread.name,
+                    f" (handler {call[0]!r} is still running)" if call else "",
+                )
+
+    def _raise_if_failed(self, include_fatal: bool) -> None:
+        if self._handler_exc is not None and self.config.error_policy is ErrorPolicy.RAISE:
+            raise self._handler_exc
+        if include_fatal and self._fatal is not None:
+            raise self._fatal
+
+    # --- requests ----------------------------------------------------------------------------------
+
+    def subscribe(
+        self,
+        event_ids: Optional[Sequence[str]] = None,
+        market_type_ids: Optional[Sequence[str]] = None,
+        market_ids: Optional[Sequence[str]] = None,
+        timeout: Optional[float] = None,
+    ) -> Any:
+        """Subscribe to the markets matching every filter given (none: every market).
+
+        The subscription is remembered and re-sent after every reconnect. The server then pushes
+        one ``market_update`` per matching market, then updates as they happen.
+
+        Returns:
+            the server's response record.
+
+        Raises:
+            RateLimitedError: "API limit breached"; nothing was subscribed.
+            RequestError: the server answered with another error.
+            RequestTimeoutError: no session, or no response, within ``timeout``
+                (default ``config.request_timeout``).
+            ClientClosedError: the client is stopped.
+        """
+        req = subscribe_request(event_ids, market_type_ids, market_ids)
+        return self.request(req.name, req.msg, timeout=timeout)
+
+    def unsubscribe(
+        self,
+        event_ids: Optional[Sequence[str]] = None,
+        market_type_ids: Optional[Sequence[str]] = None,
+        market_ids: Optional[Sequence[str]] = None,
+        timeout: Optional[float] = None,
+    ) -> Any:
+        """Unsubscribe (same filters as :meth:`subscribe`); markets it covers stop being tradable."""
+        req = unsubscribe_request(event_ids, market_type_ids, market_ids)
+        return self.request(req.name, req.msg, timeout=timeout)
+
+    def request(self, name: str, msg: Optional[Dict[str, Any]] = None, timeout: Optional[float] = None) -> Any:
+        """Send a request and wait for its response. Thread-safe.
+
+        A request made before the session is up waits for it; a request whose connection is lost
+        before the answer is sent again on the next session, within ``timeout``.
+
+        Returns:
+            the response record (``Response``).
+
+        Raises:
+            see :meth:`subscribe`.
+        """
+        msg = dict(msg or {})
+        timeout = self.config.request_timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        while True:
+            conn = self._wait_for_session(name, deadline)
+            request_id = self._tracker.next_id() if self.config.send_request_ids else None
+            pending = PendingRequest(name, msg, request_id, conn.number)
+            key = self._tracker.add(pending)
+            try:
+                self._send(conn, self._adapter.encode_request(name, msg, request_id))
+            except TransportError:
+                self._tracker.discard(key)
+                continue  # the watchdog reconnects; wait for the next session
+            remaining = deadline - time.monotonic()
+            if not pending.done.wait(max(0.0, remaining)):
+                self._tracker.discard(key)
+                raise RequestTimeoutError(f"no response to {name!r} within {timeout} s")
+            if pending.lost:
+                continue
+            if pending.error is not None:
+                raise pending.error
+            self._after_response(name, msg)
+            return pending.response
+
+    def _after_response(self, name: str, msg: Dict[str, Any]) -> None:
+        if name in ("subscribe", "unsubscribe"):
+            self._subscriptions.record(name, msg)
+        if name == "unsubscribe":
+            filters = {k: msg[k] for k in FILTER_KEYS if k in msg}
+            with self._emit_lock:
+                notes = self.book.forget_matching(filters)
+                self._put(notes)
+
+    @property
+    def subscriptions(self) -> List[Dict[str, Any]]:
+        """The filters of the subscriptions in force (re-sent after every reconnect)."""
+        return self._subscriptions.active
+
+    def _wait_for_session(self, name: str, deadline: float) -> _Connection:
+        with self._session_cond:
+            while True:
+                if self._stopping.is_set() or self._state in (ClientState.STOPPED, ClientState.STOPPING):
+                    raise ClientClosedError(f"cannot send {name!r}: the client is stopped")
+                if self._state is ClientState.NEW:
+                    raise ClientClosedError(f"cannot send {name!r}: call start() first")
+                conn = self._session_conn
+                if conn is not None:
+                    return conn
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise RequestTimeoutError(f"no session to send {name!r} on before the timeout")
+                self._session_cond.wait(remaining)
+
+    def _send(self, conn: _Connection, data: bytes) -> None:
+        with self._send_lock:
+            if conn.closing or conn.ended.is_set():
+                raise TransportError("the connection is closing")
+            try:
+                conn.transport.send(data, self.config.send_timeout)
+            except TransportError as exc:
+                conn.finish(DisconnectReason.TRANSPORT_ERROR, f"send failed: {exc}", exc)
+                self._wake.set()
+                with self._lock:
+                    if self._session_conn is conn:
+                        self._session_conn = None
+                raise
+
+    # --- stats -------------------------------------------------------------------------------------
+
+    def stats(self) -> ClientStats:
+        """A consistent-enough snapshot of the counters and gauges (see :class:`ClientStats`)."""
+        now = time.monotonic()
+        conn = self._conn
+        up = conn is not None and conn.up and not conn.ended.is_set()
+        return ClientStats(
+            state=self._state,
+            messages=self._messages,
+            bytes=self._bytes,
+            protocol_errors=self._protocol_errors,
+            handler_errors=self._handler_errors,
+            reconnects=max(0, self._attempts - 1),
+            sessions=self._sessions,
+            conflated=self._queue.conflated,
+            dispatched=self._dispatched,
+            queue_depth=len(self._queue),
+            queue_high_water=self._queue.high_water,
+            heartbeat_age=(now - conn.last_heartbeat) if up and conn is not None else None,
+            silence=(now - conn.last_message) if up and conn is not None else None,
+            session_id=conn.session_id if up and conn is not None else None,
+            connected_since=conn.connected_at if up and conn is not None else None,
+            last_disconnect=self._last_disconnect,
+            address=self.config.address,
+        )
+
+    # --- the reader ------------------------------------------------------------------------------
+
+    def _reader_main(self, conn: _Connection) -> None:
+        transport = conn.transport
+        decoder = self._adapter.new_decoder()
+        should_stop = lambda: conn.closing or self._stopping.is_set()  # noqa: E731
+        try:
+            while not conn.closing:
+                data = transport.recv()
+                if data is None:
+                    continue  # read timeout: check whether to stop
+                if not data:
+                    self._process(conn, decoder.feed(b""), time.monotonic(), should_stop)
+                    if conn.closing:
+                        conn.finish(DisconnectReason.USER_STOP)
+                    elif conn.closing_reason is not None:
+                        conn.finish(DisconnectReason.SERVER_CLOSING, conn.closing_reason)
+                    else:
+                        exc = getattr(transport, "saved_exception", None)
+                        if exc is not None:
+                            conn.finish(DisconnectReason.TRANSPORT_ERROR, str(exc) or type(exc).__name__, exc)
+                        else:
+                            conn.finish(DisconnectReason.EOF, "the server closed the connection")
+                    break
+                mono = time.monotonic()
+                records = decoder.feed(data, time.time())
+                self._bytes += len(data)
+                self._messages += len(records)
+                conn.last_message = mono
+                self._process(conn, records, mono, should_stop)
+        except QueueOverflowError as exc:
+            conn.finish(DisconnectReason.QUEUE_OVERFLOW, str(exc), exc)
+        except QueueClosedError:
+            conn.finish(DisconnectReason.USER_STOP)
+        except TransportError as exc:
+            if conn.closing:
+                conn.finish(DisconnectReason.USER_STOP)
+            else:
+                cause = getattr(transport, "saved_exception", None) or exc
+                conn.finish(DisconnectReason.TRANSPORT_ERROR, str(exc), cause)
+        except BaseException as exc:  # a bug: report it as the end of the connection, never hang
+            log.exception("reader failed")
+            conn.finish(DisconnectReason.TRANSPORT_ERROR, f"reader failed: {exc!r}", exc)
+        finally:
+            conn.ended.set()
+            self._wake.set()
+
+    def _process(self, conn: _Connection, records: List[Any], mono: float, should_stop: Callable[[], bool]) -> None:
+        """Apply one chunk's records to the book and queue them, with any notifications."""
+        if not records:
+            return
+        adapter = self._adapter
+        book = self.book
+        out: List[Any] = []
+        append = out.append
+        with self._emit_lock:
+            with book.lock:
+                for record in records:
+                    if isinstance(record, ProtocolError):
+                        self._protocol_errors += 1
+                        append(record)
+                        continue
+                    if not conn.up:
+                        up, session_id = adapter.session_started(record)
+                        if up:
+                            self._session_up(conn, session_id, mono, out)
+                    is_response, request_id = adapter.response_id(record)
+                    if is_response:
+                        error = adapter.response_error(record)
+                        if self._tracker.resolve(record, request_id, error) is None:
+                            log.debug("response matched no outstanding request: %r", record)
+                        if error is not None:
+                            append(record)  # on_rate_limited
+                        continue
+                    if adapter.is_heartbeat(record):
+                        conn.last_heartbeat = mono
+                    reason = adapter.closing_reason(record)
+                    if reason is not None:
+                        conn.closing_reason = reason
+                        self._wake.set()
+                    append(record)
+                    book.apply_locked(record, out)
+            self._queue.put_many(out, should_stop)
+
+    def _session_up(self, conn: _Connection, session_id: Optional[str], mono: float, out: List[Any]) -> None:
+        """Called by the reader, under the emit and book locks, where the session proved up."""
+        conn.up = True
+        conn.session_id = session_id
+        conn.connected_at = time.time()
+        conn.last_heartbeat = mono  # the heartbeat clock starts with the session
+        self._sessions += 1
+        session = Session(session_id, conn.transport.describe(), conn.connected_at, self._sessions)
+        out.append(Connected(session))
+        out.extend(self.book.session_started_locked())
+        conn.up_event.set()
+        self._wake.set()
+
+    def _put(self, items: List[Any]) -> None:
+        if items:
+            try:
+                self._queue.put_many(items, self._stopping.is_set)
+            except (QueueClosedError, QueueOverflowError):
+                log.debug("dropped %d notifications while stopping", len(items))
+
+    # --- the dispatcher --------------------------------------------------------------------------
+
+    def _dispatch_main(self) -> None:
+        queue = self._queue
+        while not self._abandon_dispatch:
+            items = queue.get_many(0.5)
+            if not items:
+                if queue.closed and len(queue) == 0:
+                    break
+                continue
+            handlers = self._handlers
+            for item in items:
+                if self._abandon_dispatch:
+                    break
+                for handler in handlers:
+                    self._current_call = (handler, item, time.monotonic())
+                    try:
+                        dispatch(handler, item)
+                    except Exception as exc:
+                        self._handler_failed(handler, item, exc)
+                self._current_call = None
+                self._dispatched += 1
+        watchdog = self._watchdog
+        if watchdog is None or not watchdog.is_alive() or self._stopping.is_set():
+            self._set_state(ClientState.STOPPED)
+
+    def _handler_failed(self, handler: Handler, item: Any, exc: Exception) -> None:
+        self._handler_errors += 1
+        log.error("handler %r raised while handling %r", handler, item, exc_info=exc)
+        try:
+            handler.on_handler_error(exc, item)
+        except Exception:
+            log.exception("handler %r raised in on_handler_error", handler)
+        policy = self.config.error_policy
+        if policy is ErrorPolicy.RAISE:
+            if self._handler_exc is None:
+                self._handler_exc = exc
+            self._request_stop()
+        elif policy is ErrorPolicy.DISCONNECT:
+            self._reconnect_request = (DisconnectReason.HANDLER_ERROR, f"{type(exc).__name__}: {exc}", exc)
+            self._wake.set()
+
+    # --- the watchdog ------------------------------------------------------------------------------
+
+    def _watchdog_main(self) -> None:
+        policy = self.config.reconnect
+        attempt = 0  # number of the next attempt since the last session (0: the very first)
+        must_wait = False
+        try:
+            while not self._stopping.is_set():
+                if attempt > 0 or must_wait:
+                    if policy.is_exhausted(attempt):
+                        log.error("giving up after %d failed connection attempts", attempt)
+                        break
+                    delay = policy.delay(max(1, attempt), self._rng, must_wait)
+                    self._set_state(ClientState.RECONNECTING)
+                    if delay > 0:
+                        log.info("reconnecting in %.1f s", delay)
+                        if self._stopping.wait(delay):
+                            break
+                self._set_state(ClientState.CONNECTING)
+                was_up, end, fatal = self._run_connection()
+                stopping = self._stopping.is_set() or end[0] is DisconnectReason.USER_STOP
+                retry = not stopping and not (fatal and not self.config.retry_auth_failures)
+                attempt = 1 if was_up else attempt + 1
+                if retry and policy.is_exhausted(attempt) and not was_up:
+                    retry = False
+                if stopping:
+                    note = Disconnected(DisconnectReason.USER_STOP, "", None, will_retry=False)
+                else:
+                    note = Disconnected(end[0], end[1], end[2], will_retry=retry)
+                    log.warning("disconnected (%s)%s", note, "" if retry else "; not retrying")
+                self._last_disconnect = note
+                self._put([note])
+                if fatal and not self.config.retry_auth_failures and not stopping:
+                    self._fatal = end[2]
+                    break
+                if not retry:
+                    break
+                must_wait = self._adapter.must_wait(end[1]) if end[0] is DisconnectReason.SERVER_CLOSING else False
+        except BaseException:
+            log.exception("watchdog failed")
+        finally:
+            self._set_state(ClientState.STOPPING)
+            self._stopping.set()
+            with self._lock:
+                self._session_cond.notify_all()
+            self._queue.close()  # the dispatcher drains it, then ends and marks the client STOPPED
+
+    def _set_state(self, state: ClientState) -> None:
+        with self._lock:
+            if self._state is ClientState.STOPPED:
+                return
+            if self._state is ClientState.STOPPING and state is not ClientState.STOPPED:
+                return
+            self._state = state
+            self._session_cond.notify_all()
+
+    def _run_connection(self) -> Tuple[bool, Tuple[DisconnectReason, str, Optional[BaseException]], bool]:
+        """One connection, from connect to close. Returns (was the session up, end, fatal?)."""
+        self._attempts += 1
+        transport = self._transport_factory()
+        conn = _Connection(self._attempts, transport)
+        with self._lock:
+            self._conn = conn
+        if self._stopping.is_set():
+            transport.close()
+            return False, (DisconnectReason.USER_STOP, "", None), False
+        try:
+            transport.connect(self.config.connect_timeout)
+        except HostKeyError as exc:
+            transport.close()
+            return False, (DisconnectReason.HOST_KEY, str(exc), exc), True
+        except AuthenticationError as exc:
+            transport.close()
+            return False, (DisconnectReason.AUTH_FAILED, str(exc), exc), True
+        except ImgFeedError as exc:
+            transport.close()
+            if self._stopping.is_set():
+                return False, (DisconnectReason.USER_STOP, "", None), False
+            return False, (DisconnectReason.CONNECT_FAILED, str(exc), exc), False
+        conn.started = time.monotonic()
+        conn.last_message = conn.started
+        reader = threading.Thread(target=self._reader_main, args=(conn,), name="imgfeed-reader")
+        conn.reader = reader
+        reader.start()
+        try:
+            try:
+                with self._send_lock:
+                    transport.send(self._adapter.handshake(), self.config.send_timeout)
+            except TransportError as exc:
+                conn.finish(DisconnectReason.TRANSPORT_ERROR, f"sending init failed: {exc}", exc)
+            end = self._monitor(conn)
+        finally:
+            self._close_connection(conn)
+        return conn.up, end, False
+
+    def _monitor(self, conn: _Connection) -> Tuple[DisconnectReason, str, Optional[BaseException]]:
+        """Watch one connection until it must end; return why."""
+        cfg = self.config
+        tick = min(_MAX_TICK, max(_MIN_TICK, min(cfg.heartbeat_timeout, cfg.silence_timeout, cfg.init_timeout) / 10))
+        resubscribed = False
+        while True:
+            self._wake.clear()
+            if self._stopping.is_set():
+                return DisconnectReason.USER_STOP, "", None
+            if conn.ended.is_set():
+                assert conn.end is not None
+                return conn.end
+            if conn.closing_reason is not None:
+                # "When the server must close a connection it first sends" the error push (protocol.md 7)
+                return DisconnectReason.SERVER_CLOSING, conn.closing_reason, None
+            request = self._reconnect_request
+            if request is not None:
+                self._reconnect_request = None
+                return request
+            now = time.monotonic()
+            if not conn.up:
+                if now - conn.started > cfg.init_timeout:
+                    return DisconnectReason.INIT_TIMEOUT, f"no init response or push within {cfg.init_timeout} s", None
+            else:
+                if not resubscribed:
+                    self._resubscribe(conn)
+                    resubscribed = True
+                    with self._lock:
+                        self._session_conn = conn
+                        self._state = ClientState.RUNNING if not self._stopping.is_set() else self._state
+                        self._session_cond.notify_all()
+                # "If no message at all has arrived for 10 s, the client disconnects" (protocol.md 8)
+                silence = now - conn.last_message
+                if silence > cfg.silence_timeout:
+                    return DisconnectReason.SILENCE, f"no message for {silence:.1f} s", None
+                # "If no heartbeat has arrived for more than 10 s ... every market as suspended"
+                if now - conn.last_heartbeat > cfg.heartbeat_timeout:
+                    with self._emit_lock:
+                        with self.book.lock:
+                            # re-check under the lock: the reader may have just seen a heartbeat
+                            late = time.monotonic() - conn.last_heartbeat > cfg.heartbeat_timeout
+                            notes = self.book.heartbeat_late_locked() if late else []
+                        self._put(notes)
+                if self._resubscribe_due is not None and now >= self._resubscribe_due:
+                    self._resubscribe(conn)
+            self._check_stall(now)
+            self._wake.wait(tick)
+
+    def _resubscribe(self, conn: _Connection) -> None:
+        """Re-send the subscription log on a fresh session (protocol.md 8), without waiting."""
+        self._resubscribe_due = None
+        entries = self._subscriptions.entries()
+        for name, msg in entries:
+            request_id = self._tracker.next_id() if self.config.send_request_ids else None
+            pending = PendingRequest(name, msg, request_id, conn.number, callback=self._resubscribed)
+            key = self._tracker.add(pending)
+            try:
+                self._send(conn, self._adapter.encode_request(name, msg, request_id))
+            except TransportError:
+                self._tracker.discard(key)
+                return
+        if entries:
+            log.info("re-sent %d subscription request(s)", len(entries))
+
+    def _resubscribed(self, pending: PendingRequest) -> None:
+        if pending.error is not None:
+            log.warning("re-subscription %s %r failed (%s); retrying", pending.name, pending.msg, pending.error)
+            self._resubscribe_due = time.monotonic() + _RESUBSCRIBE_RETRY
+
+    def _check_stall(self, now: float) -> None:
+        limit = self.config.handler_stall_warning
+        call = self._current_call
+        if limit is None or call is None or call is self._warned_call:
+            return
+        if now - call[2] > limit:
+            self._warned_call = call
+            log.warning(
+                "handler %r has been handling a %s for more than %.1f s; the feed is queueing up behind it",
+                call[0],
+                type(call[1]).__name__,
+                limit,
+            )
+
+    def _close_connection(self, conn: _Connection) -> None:
+        """Close the transport, end the reader, suspend the book, fail over pending requests."""
+        with self._lock:
+            if self._session_conn is conn:
+                self._session_conn = None
+        conn.closing = True
+        conn.transport.close()
+        reader = conn.reader
+        if reader is not None:
+            reader.join(max(1.0, self.config.read_timeout * 4))
+            if reader.is_alive():
+                log.warning("reader thread did not end within its timeout")
+        with self._emit_lock:
+            notes = self.book.session_lost()
+            self._put(notes)
+        self._tracker.connection_lost(conn.number)

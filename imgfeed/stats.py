@@ -1,0 +1,69 @@
+"""``client.stats()``: a frozen snapshot of the client's health, for dashboards and ``imgfeed check``."""
+
+from __future__ import annotations
+
+import enum
+from typing import Optional
+
+import attrs
+
+from imgfeed.events import Disconnected
+
+__all__ = ["ClientState", "ClientStats"]
+
+
+class ClientState(str, enum.Enum):
+    """Where the client is in its life. Transitions are driven by the watchdog thread only."""
+
+    NEW = "new"  # built, not started
+    CONNECTING = "connecting"  # connecting, authenticating, or waiting for the init response
+    RUNNING = "running"  # a session is up
+    RECONNECTING = "reconnecting"  # waiting (per the reconnect policy) before the next attempt
+    STOPPING = "stopping"  # stop() was called, or a fatal error happened
+    STOPPED = "stopped"  # every thread has ended
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@attrs.frozen
+class ClientStats:
+    """Counters and gauges at one instant. Counters are cumulative over the client's life.
+
+    Attributes:
+        state: see :class:`ClientState`.
+        messages: records decoded (protocol errors included).
+        bytes: bytes received.
+        protocol_errors: lines that could not be understood.
+        handler_errors: exceptions raised by handlers.
+        reconnects: connection attempts made after the first one.
+        sessions: sessions established.
+        conflated: market updates (and heartbeats) replaced in the queue by a newer one.
+        dispatched: records and notifications delivered to the handlers.
+        queue_depth: items waiting for the dispatcher now; ``queue_high_water`` the most seen.
+        heartbeat_age: seconds since the last heartbeat (since the session start if none yet),
+            ``None`` when no session is up.
+        silence: seconds since the last message of any kind, ``None`` when no session is up.
+        session_id: the server's id of the current session (``None`` when down or in Mustard mode).
+        connected_since: ``time.time()`` when the current session came up.
+        last_disconnect: the last disconnection and its reason.
+        address: where the client connects.
+    """
+
+    state: ClientState
+    messages: int
+    bytes: int
+    protocol_errors: int
+    handler_errors: int
+    reconnects: int
+    sessions: int
+    conflated: int
+    dispatched: int
+    queue_depth: int
+    queue_high_water: int
+    heartbeat_age: Optional[float]
+    silence: Optional[float]
+    session_id: Optional[str]
+    connected_since: Optional[float]
+    last_disconnect: Optional[Disconnected]
+    address: str
