@@ -99,14 +99,24 @@ def parse_timestamp(value: str) -> datetime:
         return dt
     if dt.tzinfo is None:
         return dt.replace(tzinfo=_UTC)
-    return dt.astimezone(_UTC)
+    try:
+        return dt.astimezone(_UTC)
+    except OverflowError:
+        # "0001-01-01 00:00:00+01:00" is a valid string whose instant lies before year 1 in UTC.
+        raise ValueError(f"timestamp out of range in UTC: {value!r}") from None
 
 
 def format_timestamp(dt: datetime) -> str:
-    """Format an aware (or naive UTC) datetime the way the feed does."""
+    """Format an aware (or naive UTC) datetime the way the feed does.
+
+    Raises:
+        OverflowError: an aware datetime whose instant is outside years 1..9999 in UTC.
+    """
     if dt.tzinfo is not None:
-        dt = dt.astimezone(_UTC)
-    return dt.strftime("%Y-%m-%d %H:%M:%S.%f")
+        dt = dt.astimezone(_UTC).replace(tzinfo=None)
+    # isoformat, not strftime("%Y ..."): glibc's %Y does not pad years before 1000 to four digits
+    # ("999-01-01"), which fromisoformat then rejects.
+    return dt.isoformat(" ", "microseconds")
 
 
 def _time(obj: Dict[str, Any], key: str) -> Optional[datetime]:
@@ -367,9 +377,13 @@ _PUSH_BUILDERS: Dict[str, Callable[[Dict[str, Any], Optional[datetime], Optional
 
 def _push(obj: Dict[str, Any], pt: Optional[datetime], ra: Optional[float]) -> Record:
     kind = obj.get("type")
-    builder = _PUSH_BUILDERS.get(kind)  # type: ignore[arg-type]
-    if builder is not None:
-        return builder(obj, pt, ra)
+    if type(kind) is str:
+        builder = _PUSH_BUILDERS.get(kind)
+        if builder is not None:
+            return builder(obj, pt, ra)
+    elif kind is not None:
+        # Checked before any lookup: a list or object here is unhashable.
+        raise _FieldError(f"type must be a string, got {type(kind).__name__}")
     if kind is None and obj.get("status") == "error":
         # The error push has no "type" (protocol.md section 7).
         return ServerClosing(
@@ -379,8 +393,6 @@ def _push(obj: Dict[str, Any], pt: Optional[datetime], ra: Optional[float]) -> R
             reason=CloseReason.parse(_str(obj, "reason")),
             session_id=_opt_str(obj, "session_id"),
         )
-    if kind is not None and type(kind) is not str:
-        raise _FieldError(f"type must be a string, got {type(kind).__name__}")
     return Unknown(publish_time=pt, received_at=ra, raw=obj, mode="push", type=kind)
 
 
