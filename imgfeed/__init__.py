@@ -25,6 +25,10 @@ from imgfeed.stats import ClientState, ClientStats
 from imgfeed.adapter import FeedAdapter, ImgAdapter
 from imgfeed.client import FeedClient
 
+# The function shadows its module as an attribute of the package (``imgfeed.replay(...)`` is the
+# API the issue asks for); import the module's other names with ``from imgfeed.replay import ...``.
+from imgfeed.replay import ReplayResult, replay  # noqa: E402  (needs FeedClient above)
+
 _runtime_all = [
     "DEFAULT_PORT",
     "ErrorPolicy",
@@ -49,6 +53,8 @@ _runtime_all = [
     "FeedAdapter",
     "ImgAdapter",
     "FeedClient",
+    "replay",
+    "ReplayResult",
 ]
 
 __all__ = ["__version__", *_errors_all, *_protocol_all, *_runtime_all]

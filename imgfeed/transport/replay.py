@@ -25,7 +25,7 @@ import time
 from typing import Callable, Iterable, Iterator, List, Optional, Union
 
 from imgfeed.errors import ConfigError, ReplayError
-from imgfeed.recording import PathLike, RecordedLine, read_recording
+from imgfeed.recording import PathLike, RecordedLine, open_recording
 from imgfeed.transport.base import DEFAULT_RECV_SIZE, Transport
 
 __all__ = ["ReplayTransport"]
@@ -80,6 +80,8 @@ class ReplayTransport(Transport):
         self.error: Optional[ReplayError] = None
         #: How many recorded lines ``recv`` has returned.
         self.lines_played = 0
+        #: True when a file ended without its end marker or inside a line (see ``allow_truncated``).
+        self.truncated = False
         #: True once every line has been returned (``recv`` then returns ``b""``).
         self.finished = False
         #: The requests the client sent, as bytes (kept for tests and debugging; bounded).
@@ -95,6 +97,9 @@ class ReplayTransport(Transport):
         source = self._source
         if isinstance(source, (str, os.PathLike)):
             return f"replay of {os.fspath(source)}"
+        if isinstance(source, (list, tuple)) and source and isinstance(source[0], (str, os.PathLike)):
+            more = f" (+{len(source) - 1} files)" if len(source) > 1 else ""
+            return f"replay of {os.fspath(source[0])}{more}"
         return "replay"
 
     def connect(self, timeout: float) -> None:
@@ -107,11 +112,18 @@ class ReplayTransport(Transport):
         if isinstance(source, (str, os.PathLike)) or (
             isinstance(source, (list, tuple)) and all(isinstance(s, (str, os.PathLike)) for s in source)
         ):
-            lines: Iterator[RecordedLine] = read_recording(source, allow_truncated=self.allow_truncated)  # type: ignore[arg-type]
+            paths = [source] if isinstance(source, (str, os.PathLike)) else list(source)
+            lines: Iterator[RecordedLine] = self._read_files(paths)  # type: ignore[arg-type]
         else:
             lines = iter(source)  # type: ignore[arg-type]
         self._lines = lines
         self._connected = True
+
+    def _read_files(self, paths: List[PathLike]) -> Iterator[RecordedLine]:
+        for path in paths:
+            with open_recording(path, allow_truncated=self.allow_truncated) as recording:
+                yield from recording
+                self.truncated = self.truncated or recording.truncated
 
     def send(self, data: bytes, timeout: float) -> None:
         """Accept a request and drop it: the recording holds the server's answers already."""

@@ -183,3 +183,134 @@ def test_record_then_replay_gives_the_same_bytes(tmp_path: Path) -> None:
     replay = ReplayTransport(path, speed=None)
     replay.connect(1.0)
     assert _drain(replay) == stream
+
+
+# --- imgfeed.replay: the whole client path ------------------------------------------------------
+
+from imgfeed.events import Disconnected  # noqa: E402
+from imgfeed.handlers import Handler  # noqa: E402
+from imgfeed.protocol.codec import FeedDecoder  # noqa: E402
+from imgfeed.replay import replay  # noqa: E402
+
+FEED = [
+    b'{"mode": "resp", "status": "session initialized", "session_id": "abc", "request_id": "1"}',
+    b'{"mode": "push", "type": "sport", "msg": {"id": "sp.golf", "name": "Golf"}}',
+    b'{"mode": "push", "type": "event", "msg": {"id": "ev.1", "name": "Open"}}',
+    b'{"mode": "push", "type": "market", "msg": {"id": "m1", "name": "Win", "event_id": "ev.1"}}',
+    b'{"mode": "push", "type": "heartbeat", "msg": {}}',
+    b'{"mode": "resp", "status": "ok", "request_id": "2"}',
+    b'{"mode": "push", "type": "mystery", "msg": {"x": 1}}',
+    b"this is not json",
+] + [
+    b'{"mode": "push", "type": "market_update", "msg": {"id": "m1", "status": "open", '
+    b'"selections": [{"id": "g:1", "price": %d}]}}' % (i + 2)
+    for i in range(3000)
+]
+
+
+class Collector(Handler):
+    def __init__(self) -> None:
+        self.records: List[object] = []
+        self.disconnects: List[Disconnected] = []
+
+    def _keep(self, record: object) -> None:
+        self.records.append(record)
+
+    on_sport = on_event = on_market = on_heartbeat = on_unknown = on_market_update = _keep  # type: ignore[assignment]
+    on_protocol_error = _keep  # type: ignore[assignment]
+
+    def on_disconnect(self, reason: Disconnected) -> None:
+        self.disconnects.append(reason)
+
+
+def _imgfeed_threads() -> List[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("imgfeed-")]
+
+
+def _record(path: Path, lines: List[bytes]) -> Path:
+    with RecordingWriter(path, source="test") as writer:
+        for i, line in enumerate(lines):
+            writer.write(line, 1000.0 + i / 1000)
+    return path
+
+
+def _expected(lines: List[bytes]) -> List[object]:
+    decoded = FeedDecoder().feed(b"".join(line + b"\n" for line in lines))
+    return [r for r in decoded if type(r).__name__ not in ("InitResponse", "Response")]
+
+
+def test_replay_delivers_every_record_in_order_without_conflation(tmp_path: Path) -> None:
+    path = _record(tmp_path / "feed.jsonl.gz", FEED)
+    collector = Collector()
+    result = replay(path, handlers=[collector])
+    assert collector.records == _expected(FEED)
+    assert result.lines == len(FEED)
+    assert result.stats.conflated == 0 and result.stats.protocol_errors == 1
+    assert [d.reason.value for d in collector.disconnects] == ["eof"]
+    image = result.book.image("m1")
+    assert image is not None and image.selections[0].price == 3001
+    assert _imgfeed_threads() == []
+
+
+def test_replay_of_rotated_parts_is_one_stream(tmp_path: Path) -> None:
+    with RecordingWriter(tmp_path / "feed.jsonl", rotate_bytes=20_000) as writer:
+        for i, line in enumerate(FEED):
+            writer.write(line, 1000.0 + i)
+    assert len(writer.paths) > 3
+    collector = Collector()
+    replay(writer.paths, handlers=[collector])
+    assert collector.records == _expected(FEED)
+
+
+def test_a_raising_handler_does_not_stop_the_replay(tmp_path: Path) -> None:
+    class Boom(Handler):
+        def on_market_update(self, record: object) -> None:
+            raise ValueError("bug in user code")
+
+    collector = Collector()
+    result = replay(_record(tmp_path / "f.jsonl", FEED), handlers=[Boom(), collector])
+    assert result.stats.handler_errors == 3000
+    assert collector.records == _expected(FEED)
+
+
+def test_error_policy_raise_stops_and_raises(tmp_path: Path) -> None:
+    class Boom(Handler):
+        def on_market(self, record: object) -> None:
+            raise ValueError("bug in user code")
+
+    with pytest.raises(ValueError, match="bug in user code"):
+        replay(_record(tmp_path / "f.jsonl", FEED), handlers=[Boom()], error_policy="raise")
+    assert _imgfeed_threads() == []
+
+
+def test_corrupt_line_raises_after_the_lines_before_it(tmp_path: Path) -> None:
+    path = _record(tmp_path / "f.jsonl", FEED[:5])
+    with open(path, "ab") as f:
+        f.write(b'{"t": 5, "line": \n')
+    collector = Collector()
+    with pytest.raises(ReplayError, match=r"f.jsonl: line 7: corrupt"):
+        replay(path, handlers=[collector])
+    assert collector.records == _expected(FEED[:5])
+
+
+@pytest.mark.parametrize(
+    "content, message", [(None, "recording not found"), (b"hello\n", "not an imgfeed recording header")]
+)
+def test_bad_file_fails_before_any_handler_runs(tmp_path: Path, content: Optional[bytes], message: str) -> None:
+    path = tmp_path / "f.jsonl"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ReplayError, match=message):
+        replay(path, handlers=[Collector()])
+    assert _imgfeed_threads() == []
+
+
+def test_truncated_recording_needs_consent(tmp_path: Path) -> None:
+    path = _record(tmp_path / "f.jsonl", FEED[:10])
+    path.write_bytes(path.read_bytes()[:-5])
+    with pytest.raises(ReplayError, match="truncated at line 11"):
+        replay(path)
+    collector = Collector()
+    result = replay(path, handlers=[collector], allow_truncated=True)
+    assert result.truncated and result.lines == 9
+    assert collector.records == _expected(FEED[:9])
