@@ -1,0 +1,294 @@
+"""How the command line prints the feed: one JSON object per line, or one readable line per message.
+
+Contract of ``--format jsonl`` (stdout only; logs go to stderr), for ``tail`` and ``replay``:
+
+- a record: ``{"kind": "<message type>", "received_at": "<ISO 8601 UTC>", "msg": <msg as received>}``
+  where the kind is the push ``type`` (``market_update``, ``heartbeat`` ...), ``init_response`` or
+  ``response`` for answers to requests (with their ``status``, ``request_id``, ``session_id``), or
+  ``unknown`` (with ``mode`` and ``type``);
+- a lifecycle event: ``{"kind": "connected" | "disconnected" | "suspended_all" | "resumed_all" |
+  "server_closing" | "protocol_error" | "rate_limited", "received_at": ..., ...details}``.
+
+Every line is a complete JSON object and is flushed at once, so ``imgfeed tail --format jsonl | jq``
+sees each message as it arrives. ``pretty`` is for people and may change between versions.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import sys
+import threading
+import time
+from typing import IO, Any, Dict, Optional
+
+import ujson
+
+from imgfeed.errors import ProtocolError
+from imgfeed.events import Disconnected, Session, SuspendReason
+from imgfeed.handlers import Handler
+from imgfeed.protocol.messages import (
+    Competition,
+    Event,
+    Heartbeat,
+    InitResponse,
+    Market,
+    MarketType,
+    MarketUpdate,
+    RateLimited,
+    Record,
+    RemoveMarkets,
+    Response,
+    ServerClosing,
+    Sport,
+    Unknown,
+    decode_market_id,
+)
+
+__all__ = [
+    "iso_utc",
+    "record_kind",
+    "record_json",
+    "event_json",
+    "pretty_record",
+    "LinePrinter",
+    "JsonlHandler",
+    "PrettyHandler",
+    "make_handler",
+]
+
+#: The lifecycle kinds of the jsonl contract (module docstring).
+LIFECYCLE_KINDS = (
+    "connected",
+    "disconnected",
+    "suspended_all",
+    "resumed_all",
+    "server_closing",
+    "protocol_error",
+    "rate_limited",
+)
+
+
+def iso_utc(t: Optional[float] = None) -> str:
+    """``t`` (seconds since the epoch; now if ``None``) as ISO 8601 in UTC, to the microsecond."""
+    if t is None:
+        t = time.time()
+    return _dt.datetime.fromtimestamp(t, _dt.timezone.utc).isoformat(timespec="microseconds")
+
+
+def record_kind(record: Record) -> str:
+    """The ``kind`` of a record in the jsonl output."""
+    if isinstance(record, InitResponse):
+        return "init_response"
+    if isinstance(record, RateLimited):
+        return "rate_limited"
+    if isinstance(record, ServerClosing):
+        return "server_closing"
+    if isinstance(record, Response):
+        return "response"
+    if isinstance(record, Unknown):
+        return "unknown"
+    kind = record.raw.get("type")
+    return kind if isinstance(kind, str) else type(record).__name__.lower()
+
+
+def record_json(record: Record) -> Dict[str, Any]:
+    """The jsonl object for a record: kind, receive time, and ``msg`` exactly as received."""
+    obj: Dict[str, Any] = {
+        "kind": record_kind(record),
+        "received_at": iso_utc(record.received_at),
+        "msg": record.raw.get("msg"),
+    }
+    if isinstance(record, (InitResponse, Response, RateLimited)):
+        for key in ("status", "request_id", "session_id", "reason"):
+            if key in record.raw:
+                obj[key] = record.raw[key]
+    elif isinstance(record, ServerClosing):
+        obj.update(reason=str(record.reason), session_id=record.session_id)
+    elif isinstance(record, Unknown):
+        obj.update(mode=record.mode, type=record.type, raw=record.raw)
+    return obj
+
+
+def event_json(kind: str, **details: Any) -> Dict[str, Any]:
+    """The jsonl object for a lifecycle event (one of :data:`LIFECYCLE_KINDS`)."""
+    obj: Dict[str, Any] = {"kind": kind, "received_at": iso_utc()}
+    for key, value in details.items():
+        obj[key] = _plain(value)
+    return obj
+
+
+def _plain(value: Any) -> Any:
+    """Make a detail JSON-friendly: enums and other objects become their text."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def protocol_error_json(error: ProtocolError) -> Dict[str, Any]:
+    return event_json("protocol_error", reason=error.reason, raw=error.raw[:1000])
+
+
+def _price(p: Optional[float]) -> str:
+    return "-" if p is None else f"{p:g}"
+
+
+def pretty_record(record: Record) -> str:
+    """One line describing ``record`` for a person reading a terminal."""
+    at = _dt.datetime.fromtimestamp(record.received_at or time.time(), _dt.timezone.utc).strftime("%H:%M:%S.%f")[:-3]
+    if isinstance(record, MarketUpdate):
+        sels = sorted(record.selections, key=lambda s: (s.price is None, s.price or 0.0))
+        shown = ", ".join(f"{s.name or s.id} {_price(s.price)}" for s in sels[:4])
+        more = f" (+{len(sels) - 4})" if len(sels) > 4 else ""
+        settled = sum(1 for s in sels if s.settlement is not None)
+        tail = f" settled {settled}" if settled else ""
+        text = f"market_update {decode_market_id(record.market_id)} [{record.status}] {shown}{more}{tail}"
+    elif isinstance(record, Heartbeat):
+        text = "heartbeat"
+    elif isinstance(record, (Sport, Competition, MarketType)):
+        text = f"{record_kind(record)} {record.id} {record.name}"
+    elif isinstance(record, Event):
+        text = f"event {record.id} {record.name} ({record.stage or 'no stage'})"
+    elif isinstance(record, Market):
+        text = f"market {decode_market_id(record.id)} {record.name} ({record.stage or 'no stage'})"
+    elif isinstance(record, RemoveMarkets):
+        text = f"remove_markets {', '.join(decode_market_id(m) for m in record.market_ids)}"
+    elif isinstance(record, InitResponse):
+        text = f"session initialised: {record.session_id}"
+    elif isinstance(record, ServerClosing):
+        text = f"server closing: {record.reason}"
+    elif isinstance(record, RateLimited):
+        text = f"rate limited (request {record.request_id})"
+    elif isinstance(record, Response):
+        text = f"response {record.status} (request {record.request_id})"
+    else:
+        text = f"{record_kind(record)} {ujson.dumps(record.raw, ensure_ascii=False)[:200]}"
+    return f"{at} {text}"
+
+
+class LinePrinter:
+    """Write lines to a stream from any thread, each flushed at once.
+
+    Args:
+        stream: where to write (stdout by default).
+    """
+
+    def __init__(self, stream: Optional[IO[str]] = None) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+        #: Set when the reader of our output went away (e.g. ``| head``): stop printing quietly.
+        self.broken = False
+
+    @property
+    def stream(self) -> IO[str]:
+        return self._stream if self._stream is not None else sys.stdout
+
+    def line(self, text: str) -> None:
+        if self.broken:
+            return
+        with self._lock:
+            try:
+                self.stream.write(text + "\n")
+                self.stream.flush()
+            except BrokenPipeError:
+                self.broken = True
+
+    def json(self, obj: Dict[str, Any]) -> None:
+        self.line(ujson.dumps(obj, ensure_ascii=False, escape_forward_slashes=False))
+
+
+class JsonlHandler(Handler):
+    """Print every record and lifecycle event as one JSON object per line (module docstring)."""
+
+    def __init__(self, printer: Optional[LinePrinter] = None) -> None:
+        self.printer = printer or LinePrinter()
+
+    def _record(self, record: Record) -> None:
+        self.printer.json(record_json(record))
+
+    on_sport = on_competition = on_event = on_market_type = on_market = _record  # type: ignore[assignment]
+    on_market_update = on_remove_markets = on_heartbeat = on_unknown = _record  # type: ignore[assignment]
+
+    def on_connect(self, session: Session) -> None:
+        self.printer.json(
+            event_json("connected", session_id=session.session_id, address=session.address, session_number=session.number)
+        )
+
+    def on_disconnect(self, reason: Disconnected) -> None:
+        self.printer.json(
+            event_json("disconnected", reason=reason.reason, detail=reason.detail, will_retry=reason.will_retry)
+        )
+
+    def on_suspend_all(self, reason: SuspendReason) -> None:
+        self.printer.json(event_json("suspended_all", reason=reason))
+
+    def on_resume_all(self) -> None:
+        self.printer.json(event_json("resumed_all"))
+
+    def on_server_closing(self, record: ServerClosing) -> None:
+        obj = event_json("server_closing", reason=record.reason, session_id=record.session_id)
+        obj["received_at"] = iso_utc(record.received_at)
+        self.printer.json(obj)
+
+    def on_rate_limited(self, record: RateLimited) -> None:
+        obj = event_json("rate_limited", request_id=record.request_id)
+        obj["received_at"] = iso_utc(record.received_at)
+        self.printer.json(obj)
+
+    def on_protocol_error(self, error: ProtocolError) -> None:
+        self.printer.json(protocol_error_json(error))
+
+
+class PrettyHandler(Handler):
+    """Print one readable line per record and lifecycle event."""
+
+    def __init__(self, printer: Optional[LinePrinter] = None, heartbeats: bool = True) -> None:
+        self.printer = printer or LinePrinter()
+        self.heartbeats = heartbeats
+
+    def _record(self, record: Record) -> None:
+        self.printer.line(pretty_record(record))
+
+    on_sport = on_competition = on_event = on_market_type = on_market = _record  # type: ignore[assignment]
+    on_market_update = on_remove_markets = on_unknown = _record  # type: ignore[assignment]
+
+    def on_heartbeat(self, record: Heartbeat) -> None:
+        if self.heartbeats:
+            self._record(record)
+
+    def _note(self, text: str) -> None:
+        at = _dt.datetime.now(_dt.timezone.utc).strftime("%H:%M:%S.%f")[:-3]
+        self.printer.line(f"{at} ** {text}")
+
+    def on_connect(self, session: Session) -> None:
+        self._note(f"connected to {session.address}, session {session.session_id} (#{session.number})")
+
+    def on_disconnect(self, reason: Disconnected) -> None:
+        self._note(f"disconnected: {reason}" + ("; reconnecting" if reason.will_retry else ""))
+
+    def on_suspend_all(self, reason: SuspendReason) -> None:
+        self._note(f"ALL MARKETS SUSPENDED: {reason}")
+
+    def on_resume_all(self) -> None:
+        self._note("suspension lifted; each market is tradable again once its own update arrives")
+
+    def on_server_closing(self, record: ServerClosing) -> None:
+        self._note(f"server closing the connection: {record.reason}")
+
+    def on_rate_limited(self, record: RateLimited) -> None:
+        self._note(f"rate limited: request {record.request_id} was refused (API limit breached)")
+
+    def on_protocol_error(self, error: ProtocolError) -> None:
+        self._note(f"protocol error: {error}")
+
+
+def make_handler(fmt: str, printer: Optional[LinePrinter] = None) -> Handler:
+    """The printing handler for ``--format``: ``"jsonl"`` or ``"pretty"``."""
+    if fmt == "jsonl":
+        return JsonlHandler(printer)
+    return PrettyHandler(printer)
