@@ -1,0 +1,172 @@
+"""Shared helpers for the benchmark scripts: tables, the machine's description, process metrics.
+
+Every benchmark prints Markdown tables (so that ``benchmarks/README.md`` can hold them verbatim)
+and reports each figure as a ratio to a baseline measured in the same run, because the machines
+these run on are shared and noisy: an absolute number means little, a same-run ratio a lot.
+
+Process metrics are read from ``/proc`` (Linux): no psutil dependency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import threading
+from typing import Iterable, List, Optional, Sequence
+
+__all__ = [
+    "add_common_args",
+    "cpu_seconds",
+    "fmt",
+    "machine_lines",
+    "percentile",
+    "print_machine",
+    "print_table",
+    "rss_bytes",
+    "thread_count",
+]
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """Options every script has: ``--quick`` (a second or two, for the smoke test)."""
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny configuration that runs in a second or two (used by tests/benchmarks)",
+    )
+
+
+# --- the machine -------------------------------------------------------------------------------
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def _versions() -> str:
+    out = []
+    for name in ("paramiko", "ujson", "attrs"):
+        try:
+            module = __import__(name)
+            out.append(f"{name} {getattr(module, '__version__', '?')}")
+        except ImportError:
+            out.append(f"{name} (not installed)")
+    return ", ".join(out)
+
+
+def machine_lines() -> List[str]:
+    """A few lines that say where the figures were measured, including the load at the time."""
+    try:
+        load = "%.2f %.2f %.2f" % os.getloadavg()
+    except OSError:
+        load = "unknown"
+    return [
+        f"CPU: {_cpu_model()} x {os.cpu_count()} (load average {load} at start)",
+        f"OS: {platform.system()} {platform.release()}; Python {platform.python_version()} "
+        f"({platform.python_implementation()}); {_versions()}",
+    ]
+
+
+def print_machine() -> None:
+    for line in machine_lines():
+        print(f"> {line}")
+    print()
+
+
+# --- process metrics -----------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: Optional[int] = None) -> float:
+    """User + system CPU seconds used so far by a process (this one by default), all threads."""
+    if pid is None:
+        t = os.times()
+        return t.user + t.system
+    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+        # The command name (field 2) may contain spaces: split after its closing parenthesis.
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _CLK_TCK  # utime, stime (fields 14 and 15)
+
+
+def _status_field(name: str, pid: Optional[int] = None) -> Optional[int]:
+    path = "/proc/self/status" if pid is None else f"/proc/{pid}/status"
+    try:
+        with open(path, encoding="ascii") as f:
+            for line in f:
+                if line.startswith(name + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def rss_bytes(pid: Optional[int] = None) -> int:
+    """Resident set size of a process, in bytes (``VmRSS``)."""
+    kib = _status_field("VmRSS", pid)
+    return 0 if kib is None else kib * 1024
+
+
+def thread_count() -> int:
+    """OS threads of this process (``Threads`` in /proc; includes threads Python did not start)."""
+    n = _status_field("Threads")
+    return threading.active_count() if n is None else n
+
+
+# --- statistics and tables -----------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0-100) of ``values`` by the nearest-rank method."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * q // 100))  # ceil, at least 1
+    return ordered[int(rank) - 1]
+
+
+def median(values: Iterable[float]) -> float:
+    return statistics.median(list(values))
+
+
+def fmt(value: float, digits: int = 3) -> str:
+    """A number with ``digits`` significant digits, thousands separated, no scientific notation."""
+    if value != value:  # NaN
+        return "n/a"
+    if value == 0:
+        return "0"
+    magnitude = len(str(int(abs(value)))) if abs(value) >= 1 else 0
+    decimals = max(0, digits - magnitude)
+    if abs(value) < 1:
+        # e.g. 0.0123 with 3 digits -> 0.0123
+        s = f"{value:.{digits}g}"
+        return s if "e" not in s else f"{value:.6f}"
+    return f"{value:,.{decimals}f}"
+
+
+def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """Print a Markdown table with a bold title line, columns padded for reading in a terminal."""
+    cells = [[str(c) for c in columns]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
+
+    def line(row: Sequence[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |"
+
+    print(f"**{title}**")
+    print()
+    print(line(cells[0]))
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for row in cells[1:]:
+        print(line(row))
+    print()
+    sys.stdout.flush()

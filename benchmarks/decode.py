@@ -1,0 +1,145 @@
+"""decode: the protocol core (LineBuffer + codec -> records) against the split + ujson floor.
+
+    python benchmarks/decode.py [--updates N] [--rounds R] [--quick]
+
+The stream is a realistic mix (see ``_stream.py``): the snapshot, then ``market_update`` pushes
+with 5-60 selections and a heartbeat now and then, cut into SSH-like chunks. Each round times, on
+the same bytes:
+
+- the floor: ``bytes.split(b"\\n")`` of the whole stream and ``ujson.loads`` of every line, with
+  the result thrown away -- what any Python JSON-lines reader must pay at least;
+- imgfeed: ``FeedDecoder.feed(chunk)`` for every chunk, which frames, decodes, checks every
+  modelled field (every selection's id, name, price, status, settlement) and builds the records;
+- for the breakdown: LineBuffer alone, ``decode_line`` alone, and imgfeed plus a consumer that
+  reads every selection of every update (which builds the lazy ``Selection`` records).
+
+The best (lowest) time of the rounds is kept for each; "vs floor" is floor time / stage time, so
+100 % means "as fast as the floor". Target: imgfeed >= 60 % of the floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import time
+from typing import Callable, Dict, List
+
+import ujson
+
+import _common
+import _stream
+from imgfeed.protocol import FeedDecoder, LineBuffer, MarketUpdate, decode_line
+
+TARGET = 0.60  # issue 7: decode >= 60 % of the split + ujson floor, records included
+
+
+def _floor(data: bytes) -> int:
+    loads = ujson.loads
+    n = 0
+    for line in data.split(b"\n"):
+        if line:
+            loads(line)
+            n += 1
+    return n
+
+
+def _imgfeed(chunks: List[bytes]) -> int:
+    decoder = FeedDecoder()
+    n = 0
+    for chunk in chunks:
+        n += len(decoder.feed(chunk, 1.0))
+    n += len(decoder.feed(b""))
+    return n
+
+
+def _imgfeed_read_all(chunks: List[bytes]) -> int:
+    decoder = FeedDecoder()
+    n = 0
+    for chunk in chunks:
+        for record in decoder.feed(chunk, 1.0):
+            n += 1
+            if type(record) is MarketUpdate:
+                for selection in record.selections:
+                    selection.price
+    return n
+
+
+def _framing(chunks: List[bytes]) -> int:
+    buf = LineBuffer()
+    n = 0
+    for chunk in chunks:
+        n += len(buf.feed(chunk))
+    return n
+
+
+def _decode_line(lines: List[bytes]) -> int:
+    for line in lines:
+        decode_line(line, 1.0)
+    return len(lines)
+
+
+def _best(fn: Callable[[], int], expected: int) -> float:
+    gc.collect()
+    start = time.perf_counter()
+    n = fn()
+    elapsed = time.perf_counter() - start
+    if n != expected:
+        raise AssertionError(f"{fn} handled {n} lines, expected {expected}")
+    return elapsed
+
+
+def main(argv: List[str] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--updates", type=int, default=30_000, help="market updates in the stream")
+    parser.add_argument("--rounds", type=int, default=5, help="timed rounds; the best is kept")
+    parser.add_argument("--seed", type=int, default=0)
+    _common.add_common_args(parser)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.updates, args.rounds = 300, 2
+
+    data = _stream.build_stream(args.updates, args.seed)
+    chunks = list(_stream.chunked(data, args.seed))
+    lines = [line for line in data.split(b"\n") if line]
+    n_lines = len(lines)
+    selections = sum(len(ujson.loads(line)["msg"]["selections"]) for line in lines if b'"market_update"' in line)
+    updates = sum(1 for line in lines if b'"market_update"' in line)
+
+    stages: Dict[str, Callable[[], int]] = {
+        "floor: bytes.split + ujson.loads": lambda: _floor(data),
+        "imgfeed: FeedDecoder.feed -> records": lambda: _imgfeed(chunks),
+        "  breakdown: LineBuffer.feed only": lambda: _framing(chunks),
+        "  breakdown: decode_line only (no framing)": lambda: _decode_line(lines),
+        "  imgfeed + reading every selection": lambda: _imgfeed_read_all(chunks),
+    }
+    best = {name: float("inf") for name in stages}
+    for _ in range(args.rounds):
+        for name, fn in stages.items():  # interleaved, so that a noisy moment hits every stage
+            best[name] = min(best[name], _best(fn, n_lines))
+
+    _common.print_machine()
+    print(
+        f"Stream: {n_lines:,} lines, {len(data) / 1e6:,.1f} MB ({len(data) / n_lines:,.0f} B/line), "
+        f"{updates:,} market updates with {selections / max(updates, 1):.1f} selections on average, "
+        f"in {len(chunks):,} chunks of 0.5-96 KiB; best of {args.rounds} rounds."
+    )
+    print()
+    floor = best["floor: bytes.split + ujson.loads"]
+    rows = []
+    for name, t in best.items():
+        rows.append([
+            name,
+            _common.fmt(n_lines / t),
+            _common.fmt(len(data) / t / 1e6),
+            _common.fmt(t / n_lines * 1e6),
+            f"{floor / t:.0%}",
+        ])
+    _common.print_table("decode", ["stage", "lines/s", "MB/s", "µs/line", "vs floor"], rows)
+    ratio = floor / best["imgfeed: FeedDecoder.feed -> records"]
+    verdict = "met" if ratio >= TARGET else "MISSED"
+    print(f"ratio imgfeed/floor = {ratio:.2f} (target >= {TARGET:.2f}: {verdict})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
