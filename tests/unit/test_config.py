@@ -1,0 +1,136 @@
+"""FeedConfig and ReconnectPolicy: defaults from protocol.md, every bad value named at construction."""
+
+from __future__ import annotations
+
+import random
+
+import paramiko
+import pytest
+
+from imgfeed import ConfigError, FeedConfig, HostKeyPolicy, OverflowPolicy, ReconnectPolicy
+
+BASE = dict(host="127.0.0.1", username="trader", key_filename="/keys/id_ed25519", known_hosts="/kh")
+
+
+def test_defaults_follow_the_service_documentation() -> None:
+    config = FeedConfig(**BASE)
+    assert config.port == 2093
+    assert config.heartbeat_timeout == 10.0  # "no heartbeat for more than 10 s"
+    assert config.silence_timeout == 10.0  # "no message at all for 10 s"
+    assert config.host_key_policy is HostKeyPolicy.REJECT
+    assert config.overflow_policy is OverflowPolicy.CONFLATE
+    assert config.reconnect == ReconnectPolicy(interval=30.0, first_delay=0.0, max_attempts=None)
+    assert config.effective_conflate_threshold == config.queue_size // 2
+
+
+def test_strings_become_enums() -> None:
+    config = FeedConfig(**BASE, host_key_policy="accept-new", overflow_policy="block", error_policy="raise")
+    assert config.host_key_policy is HostKeyPolicy.ACCEPT_NEW
+    assert config.overflow_policy is OverflowPolicy.BLOCK
+
+
+def test_paths_are_expanded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", "/home/trader")
+    config = FeedConfig(**{**BASE, "key_filename": "~/.ssh/id", "known_hosts": "~/.ssh/known_hosts"})
+    assert config.key_filename == "/home/trader/.ssh/id"
+    assert config.known_hosts == "/home/trader/.ssh/known_hosts"
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("host", ""),
+        ("username", None),
+        ("port", 0),
+        ("port", 70000),
+        ("port", True),
+        ("heartbeat_timeout", 0),
+        ("silence_timeout", -1.0),
+        ("init_timeout", float("nan")),
+        ("connect_timeout", "10"),
+        ("queue_size", 0),
+        ("conflate_threshold", 10**9),
+        ("overflow_policy", "drop"),
+        ("error_policy", "ignore"),
+        ("host_key_policy", "yes"),
+        ("include_finished", "yes"),
+        ("reconnect", 30),
+        ("handler_stall_warning", 0),
+        ("pkey", "not a key"),
+    ],
+)
+def test_an_invalid_value_fails_at_construction_naming_the_field(field: str, value: object) -> None:
+    kwargs = {**BASE, field: value}
+    if field == "pkey":
+        del kwargs["key_filename"]
+    with pytest.raises(ConfigError) as info:
+        FeedConfig(**kwargs)
+    assert info.value.field == field
+    assert field in str(info.value)
+
+
+def test_a_key_is_required_and_only_one() -> None:
+    with pytest.raises(ConfigError, match="key_filename"):
+        FeedConfig(host="h", username="u", known_hosts="/kh")
+    key = paramiko.RSAKey.generate(1024)
+    with pytest.raises(ConfigError, match="pkey"):
+        FeedConfig(**BASE, pkey=key)
+
+
+def test_verifying_host_keys_needs_a_known_hosts_file() -> None:
+    with pytest.raises(ConfigError, match="known_hosts"):
+        FeedConfig(**{**BASE, "known_hosts": None})
+    FeedConfig(**{**BASE, "known_hosts": None}, host_key_policy="insecure-accept-any")
+
+
+def test_the_passphrase_never_shows() -> None:
+    config = FeedConfig(**BASE, passphrase="hunter2-secret")
+    assert "hunter2-secret" not in repr(config)
+    with pytest.raises(ConfigError) as info:
+        FeedConfig(**BASE, passphrase=b"hunter2-secret")  # type: ignore[arg-type]
+    assert "hunter2" not in str(info.value)
+
+
+# --- ReconnectPolicy: the arithmetic, without threads -------------------------------------------
+
+
+def test_first_retry_is_immediate_then_every_interval_with_a_little_jitter() -> None:
+    policy = ReconnectPolicy(interval=30.0, jitter=0.05)
+    rng = random.Random(7)
+    assert policy.delay(1, rng) == 0.0
+    delays = [policy.delay(n, rng) for n in range(2, 200)]
+    assert all(30.0 <= d <= 31.5 for d in delays)
+    assert len(set(delays)) > 1  # spread, so that many clients do not reconnect in step
+
+
+def test_without_jitter_the_delay_is_exact() -> None:
+    assert ReconnectPolicy(interval=2.0, jitter=0.0).delay(5) == 2.0
+
+
+def test_a_refusal_that_asks_us_to_wait_always_waits() -> None:
+    # "max connections hit" / "connection rate limit hit": never an immediate retry.
+    policy = ReconnectPolicy(interval=30.0, first_delay=0.0, jitter=0.0)
+    assert policy.delay(1, must_wait=True) == 30.0
+    short = ReconnectPolicy(interval=0.01, jitter=0.0, min_delay=0.5)
+    assert short.delay(1, must_wait=True) == 0.5
+
+
+def test_max_attempts() -> None:
+    assert not ReconnectPolicy().is_exhausted(10**6)
+    policy = ReconnectPolicy(max_attempts=3)
+    assert [policy.is_exhausted(n) for n in (1, 2, 3)] == [False, False, True]
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("interval", 0), ("first_delay", -1), ("max_attempts", 0), ("jitter", 2.0), ("jitter", -0.1)],
+)
+def test_invalid_reconnect_policy(field: str, value: object) -> None:
+    with pytest.raises(ConfigError) as info:
+        ReconnectPolicy(**{field: value})  # type: ignore[arg-type]
+    assert info.value.field == field
+
+
+def test_attempt_numbers_start_at_one() -> None:
+    with pytest.raises(ValueError):
+        ReconnectPolicy().delay(0)
