@@ -10,6 +10,7 @@ Process metrics are read from ``/proc`` (Linux): no psutil dependency.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import platform
 import statistics
@@ -33,7 +34,11 @@ _CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
-    """Options every script has: ``--quick`` (a second or two, for the smoke test)."""
+    """Options every script has: ``--quick`` (a second or two, for the smoke test).
+
+    Also keeps imgfeed's own log lines (a replay's "disconnected (eof)") out of the tables.
+    """
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     parser.add_argument(
         "--quick",
         action="store_true",

@@ -1,0 +1,58 @@
+"""Every benchmark script runs, in its tiny ``--quick`` configuration, and prints its table.
+
+These tests keep the scripts from rotting as the code they measure changes. They never assert a
+speed: the machines that run the suite are shared and noisy, and the figures are for people.
+Each script runs as a subprocess, exactly as the README tells a user to run it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import List
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BENCHMARKS = os.path.join(ROOT, "benchmarks")
+
+#: script -> (columns its table must have, words that must appear somewhere in the output)
+SCRIPTS = {
+    "decode": (["stage", "lines/s", "MB/s", "µs/line", "vs floor"], ["ratio imgfeed/floor"]),
+    "replay": (["file", "stage", "records/s", "µs/record", "vs floor"], ["ratio replay / floor"]),
+}
+
+
+def _run(name: str, extra: List[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, os.path.join(BENCHMARKS, f"{name}.py"), "--quick", *extra],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+
+
+def _header_cells(output: str) -> List[List[str]]:
+    """The cells of every Markdown table header row (the row above a |---| line)."""
+    lines = output.splitlines()
+    headers = []
+    for above, line in zip(lines, lines[1:]):
+        if line.startswith("|-") and above.startswith("|"):
+            headers.append([c.strip() for c in above.strip("|").split("|")])
+    return headers
+
+
+@pytest.mark.parametrize("name", sorted(SCRIPTS))
+def test_script_prints_its_table(name: str) -> None:
+    columns, words = SCRIPTS[name]
+    result = _run(name, [])
+    assert result.returncode == 0, f"{name}.py failed:\n{result.stdout}\n{result.stderr}"
+    headers = _header_cells(result.stdout)
+    assert any(all(c in h for c in columns) for h in headers), (
+        f"{name}.py printed no table with columns {columns}:\n{result.stdout}"
+    )
+    for word in words:
+        assert word in result.stdout, f"{name}.py did not print {word!r}:\n{result.stdout}"
+    assert "CPU:" in result.stdout, "the machine description is missing"
