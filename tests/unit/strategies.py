@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, List, Sequence, Tuple, Type
 
+from hypothesis import settings
 from hypothesis import strategies as st
 
 from imgfeed.protocol import (
@@ -37,6 +38,7 @@ from imgfeed.protocol import (
 )
 
 __all__ = [
+    "property_settings",
     "utc_datetimes",
     "aware_datetimes",
     "timestamps",
@@ -53,6 +55,10 @@ __all__ = [
 ]
 
 UTC = timezone.utc
+
+#: Settings for the protocol-core properties: cheap tests, so 200 examples (or the profile's number,
+#: if larger, as in the ``imgfeed-fuzz`` profile of conftest.py).
+property_settings = settings(max_examples=max(200, settings().max_examples))
 
 #: The slug alphabet of market ids (protocol.md section 5).
 SLUG = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_.~"

@@ -49,6 +49,7 @@ from imgfeed.protocol import (
 from tests.unit.strategies import (
     aware_datetimes,
     chunkings,
+    property_settings,
     server_messages,
     streams,
     timestamps,
@@ -556,17 +557,20 @@ def test_format_timestamp(dt: datetime, text: str) -> None:
     assert format_timestamp(dt) == text
 
 
+@property_settings
 @given(utc_datetimes)
 def test_timestamps_round_trip(dt: datetime) -> None:
     assert parse_timestamp(format_timestamp(dt)) == dt
 
 
+@property_settings
 @given(aware_datetimes)
 def test_timestamps_in_any_offset_round_trip_to_the_same_instant(dt: datetime) -> None:
     back = parse_timestamp(format_timestamp(dt))
     assert back == dt and back.tzinfo is UTC
 
 
+@property_settings
 @given(timestamps)
 def test_feed_timestamps_parse_and_format_back_to_the_feed_form(text: str) -> None:
     formatted = format_timestamp(parse_timestamp(text))
@@ -596,6 +600,7 @@ def decode_all(chunks: List[bytes]) -> List[Any]:
     return out + decoder.feed(b"")
 
 
+@property_settings
 @given(st.data())
 def test_any_chunking_decodes_to_the_same_records(data: st.DataObject) -> None:
     stream = data.draw(streams())
@@ -605,6 +610,7 @@ def test_any_chunking_decodes_to_the_same_records(data: st.DataObject) -> None:
     assert all(isinstance(item, (Record, ProtocolError)) for item in whole)
 
 
+@property_settings
 @given(server_messages)
 def test_every_generated_message_decodes_to_its_record(pair: Tuple[Dict[str, Any], Type[Record]]) -> None:
     obj, record_type = pair
@@ -632,6 +638,7 @@ def test_every_generated_message_decodes_to_its_record(pair: Tuple[Dict[str, Any
         assert list(record.market_ids) == msg
 
 
+@property_settings
 @given(st.binary(max_size=200))
 def test_random_bytes_never_raise(line: bytes) -> None:
     result = decode_line(line)
@@ -640,6 +647,7 @@ def test_random_bytes_never_raise(line: bytes) -> None:
         assert result.raw == line
 
 
+@property_settings
 @given(st.lists(st.binary(max_size=60), max_size=10), st.integers(min_value=1, max_value=100))
 def test_random_streams_only_give_records_and_protocol_errors(chunks: List[bytes], limit: int) -> None:
     decoder = FeedDecoder(max_line_length=limit)
@@ -674,6 +682,7 @@ def _hostile_objects(draw: st.DrawFn) -> Dict[str, Any]:
     return obj
 
 
+@property_settings
 @given(_hostile_objects())
 def test_known_fields_of_any_type_never_raise(obj: Dict[str, Any]) -> None:
     try:

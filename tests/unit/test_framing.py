@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from imgfeed.errors import ConfigError, LineTooLongError, ProtocolError
 from imgfeed.protocol.framing import DEFAULT_MAX_LINE_LENGTH, Line, LineBuffer
-from tests.unit.strategies import chunkings, split_at, streams
+from tests.unit.strategies import chunkings, property_settings, split_at, streams
 
 #: framing keeps this much of an over-long line for the report (``_TOO_LONG_HEAD``).
 HEAD = 1024
@@ -215,6 +215,7 @@ def test_buffered_grows_exactly_by_what_is_fed() -> None:
 # --- properties ----------------------------------------------------------------------------------
 
 
+@property_settings
 @given(st.data(), st.integers(min_value=1, max_value=64))
 def test_any_chunking_gives_the_same_lines_as_the_whole_stream(data: st.DataObject, limit: int) -> None:
     stream = data.draw(streams())
@@ -225,6 +226,7 @@ def test_any_chunking_gives_the_same_lines_as_the_whole_stream(data: st.DataObje
     assert feed_all(chunks, limit) == expected
 
 
+@property_settings
 @given(st.data())
 def test_realistic_streams_split_anywhere_with_the_default_limit(data: st.DataObject) -> None:
     stream = data.draw(streams())
@@ -232,6 +234,7 @@ def test_realistic_streams_split_anywhere_with_the_default_limit(data: st.DataOb
     assert feed_all(chunks) == feed_all([stream]) == reference_lines(stream, DEFAULT_MAX_LINE_LENGTH)
 
 
+@property_settings
 @given(st.lists(st.binary(max_size=50), max_size=20), st.integers(min_value=1, max_value=40))
 def test_arbitrary_bytes_only_give_lines_and_protocol_errors(chunks: List[bytes], limit: int) -> None:
     out = feed_all(chunks, limit)

@@ -37,7 +37,7 @@ from imgfeed.protocol import (
     decode_market_id,
     messages,
 )
-from tests.unit.strategies import SLUG
+from tests.unit.strategies import SLUG, property_settings
 
 UTC = timezone.utc
 
@@ -194,6 +194,7 @@ def test_open_enum_parses_known_values_to_members(enum: Any) -> None:
 
 
 @pytest.mark.parametrize("enum", [Stage, MarketStatus, CloseReason])
+@property_settings
 @given(value=st.text(max_size=20))
 def test_open_enum_keeps_unknown_values_as_strings(enum: Any, value: str) -> None:
     parsed = enum.parse(value)
@@ -233,6 +234,7 @@ def test_decode_market_id(market_id: str, shown: str) -> None:
     assert decode_market_id(market_id) == shown
 
 
+@property_settings
 @given(st.text(SLUG, max_size=40))
 def test_decode_market_id_never_raises_and_leaves_ids_without_escapes_alone(market_id: str) -> None:
     shown = decode_market_id(market_id)
@@ -241,6 +243,7 @@ def test_decode_market_id_never_raises_and_leaves_ids_without_escapes_alone(mark
         assert shown == market_id
 
 
+@property_settings
 @given(st.text(st.characters(codec="utf-8"), max_size=20))
 def test_decode_market_id_inverts_the_escaping(text: str) -> None:
     """Escape every byte outside the slug alphabet (and "~") as protocol.md describes; decode it back."""

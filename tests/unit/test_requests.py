@@ -19,7 +19,7 @@ from imgfeed.protocol import (
     subscribe_request,
     unsubscribe_request,
 )
-from tests.unit.strategies import json_values, requests
+from tests.unit.strategies import json_values, property_settings, requests
 
 # --- the documented requests (protocol.md sections 4 and 6) -----------------------------------------
 
@@ -138,6 +138,7 @@ def test_decode_request_rejects_with_a_protocol_error(line: bytes, reason: str) 
 # --- properties -----------------------------------------------------------------------------------------
 
 
+@property_settings
 @given(requests)
 def test_request_round_trips(fields: Tuple[str, Dict[str, Any], Optional[str]]) -> None:
     request = Request(*fields)
@@ -147,6 +148,7 @@ def test_request_round_trips(fields: Tuple[str, Dict[str, Any], Optional[str]]) 
     assert decode_request(line[:-1]) == request
 
 
+@property_settings
 @given(json_values)
 def test_encode_message_is_one_line_that_decodes_to_the_same_value(value: Any) -> None:
     line = encode_message({"v": value})
