@@ -16,13 +16,17 @@ from __future__ import annotations
 import argparse
 import os
 import stat
-from typing import Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from imgfeed.cli.keygen import DEFAULT_KEY_PATH
 from imgfeed.config import DEFAULT_PORT, FeedConfig, HostKeyPolicy, ReconnectPolicy
 from imgfeed.errors import ConfigError, HostKeyError, ImgFeedError, UnknownHostKeyError
 
+if TYPE_CHECKING:
+    import paramiko
+
 __all__ = [
+    "load_key",
     "add_connection_options",
     "add_subscription_options",
     "config_from_args",
@@ -55,14 +59,14 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--include-finished", action="store_true",
                        help="also receive recently finished tournaments (for late settlements)")
     timing = parser.add_argument_group("timeouts (seconds)")
-    timing.add_argument("--heartbeat-timeout", type=float, default=10.0,
+    timing.add_argument("--heartbeat-timeout", type=float, default=10.0, metavar="S",
                         help="no heartbeat for this long suspends every market (default: %(default)s)")
-    timing.add_argument("--silence-timeout", type=float, default=10.0,
+    timing.add_argument("--silence-timeout", type=float, default=10.0, metavar="S",
                         help="no message at all for this long reconnects (default: %(default)s)")
-    timing.add_argument("--reconnect-interval", type=float, default=30.0,
+    timing.add_argument("--reconnect-interval", type=float, default=30.0, metavar="S",
                         help="seconds between reconnection attempts after the first, which is "
                              "immediate (default: %(default)s, as the service asks)")
-    timing.add_argument("--connect-timeout", type=float, default=15.0,
+    timing.add_argument("--connect-timeout", type=float, default=15.0, metavar="S",
                         help="seconds to connect, authenticate and start the session (default: %(default)s)")
 
 
@@ -145,6 +149,39 @@ def check_key_file(path: str) -> str:
     return full
 
 
+#: The environment variable that holds the passphrase of an encrypted key (never a command-line
+#: option: those are visible to every user in ``ps``).
+PASSPHRASE_ENV = "IMGFEED_KEY_PASSPHRASE"
+
+
+def load_key(path: str) -> "paramiko.PKey":
+    """Load the private key now, so that a wrong file is one clear line before any connection.
+
+    An encrypted key is decrypted with the passphrase in ``$IMGFEED_KEY_PASSPHRASE``.
+    """
+    import paramiko
+
+    passphrase = os.environ.get(PASSPHRASE_ENV) or None
+    try:
+        return paramiko.PKey.from_path(path, password=passphrase.encode("utf-8") if passphrase else None)
+    except (TypeError, paramiko.PasswordRequiredException):
+        # cryptography says "Key is password-protected, but password was not provided" this way.
+        raise ImgFeedError(
+            f"key file {path} is encrypted: put its passphrase in the {PASSPHRASE_ENV} environment variable"
+        ) from None
+    except (ValueError, paramiko.SSHException) as exc:
+        if passphrase is not None:
+            raise ImgFeedError(
+                f"cannot decrypt key file {path}: wrong passphrase in {PASSPHRASE_ENV}, or not a private key"
+            ) from None
+        raise ImgFeedError(
+            f"key file {path} is not a private key ({type(exc).__name__}); give the private key "
+            "(not the .pub) in OpenSSH or PEM format, as `imgfeed keygen` writes it"
+        ) from None
+    except OSError as exc:
+        raise ImgFeedError(f"cannot read key file {path}: {exc.strerror}") from None
+
+
 def check_known_hosts(path: str, host: str, port: int, accept_new: bool) -> str:
     """Check the known_hosts file exists (or will be created). Returns the expanded path."""
     full = os.path.expanduser(path)
@@ -188,22 +225,23 @@ def config_from_args(args: argparse.Namespace, **overrides: Any) -> FeedConfig:
         ImgFeedError: one line saying what is wrong and what to do.
     """
     check_port(args.port)
-    key = check_key_file(args.key)
+    pkey = load_key(check_key_file(args.key))
     known_hosts = check_known_hosts(args.known_hosts, args.host, args.port, args.accept_new_host_key)
     try:
+        fields: Dict[str, Any] = {"reconnect": ReconnectPolicy(interval=args.reconnect_interval)}
+        fields.update(overrides)
         return FeedConfig(
             host=args.host,
             port=args.port,
             username=args.user,
-            key_filename=key,
+            pkey=pkey,
             known_hosts=known_hosts,
             host_key_policy=HostKeyPolicy.ACCEPT_NEW if args.accept_new_host_key else HostKeyPolicy.REJECT,
             include_finished=args.include_finished,
             heartbeat_timeout=args.heartbeat_timeout,
             silence_timeout=args.silence_timeout,
             connect_timeout=args.connect_timeout,
-            reconnect=ReconnectPolicy(interval=args.reconnect_interval),
-            **overrides,
+            **fields,
         )
     except ConfigError as exc:
         option = _OPTION_OF_FIELD.get(exc.field, "--" + exc.field.replace("_", "-"))

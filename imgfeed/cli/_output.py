@@ -24,7 +24,7 @@ from typing import IO, Any, Dict, Optional
 import ujson
 
 from imgfeed.errors import ProtocolError
-from imgfeed.events import Disconnected, Session, SuspendReason
+from imgfeed.events import Disconnected, DisconnectReason, Session, SuspendReason
 from imgfeed.handlers import Handler
 from imgfeed.protocol.messages import (
     Competition,
@@ -215,9 +215,9 @@ class JsonlHandler(Handler):
     on_market_update = on_remove_markets = on_heartbeat = on_unknown = _record  # type: ignore[assignment]
 
     def on_connect(self, session: Session) -> None:
-        self.printer.json(
-            event_json("connected", session_id=session.session_id, address=session.address, session_number=session.number)
-        )
+        obj = event_json("connected", session_id=session.session_id, address=session.address, session_number=session.number)
+        obj["received_at"] = iso_utc(session.connected_at)
+        self.printer.json(obj)
 
     def on_disconnect(self, reason: Disconnected) -> None:
         self.printer.json(
@@ -247,9 +247,11 @@ class JsonlHandler(Handler):
 class PrettyHandler(Handler):
     """Print one readable line per record and lifecycle event."""
 
-    def __init__(self, printer: Optional[LinePrinter] = None, heartbeats: bool = True) -> None:
+    def __init__(self, printer: Optional[LinePrinter] = None, heartbeats: bool = True, replay: bool = False) -> None:
         self.printer = printer or LinePrinter()
         self.heartbeats = heartbeats
+        #: In a replay the end of the stream is the end of the file, not a lost connection.
+        self.replay = replay
 
     def _record(self, record: Record) -> None:
         self.printer.line(pretty_record(record))
@@ -269,6 +271,9 @@ class PrettyHandler(Handler):
         self._note(f"connected to {session.address}, session {session.session_id} (#{session.number})")
 
     def on_disconnect(self, reason: Disconnected) -> None:
+        if self.replay and reason.reason is DisconnectReason.EOF:
+            self._note("end of the recording")
+            return
         self._note(f"disconnected: {reason}" + ("; reconnecting" if reason.will_retry else ""))
 
     def on_suspend_all(self, reason: SuspendReason) -> None:
@@ -287,8 +292,8 @@ class PrettyHandler(Handler):
         self._note(f"protocol error: {error}")
 
 
-def make_handler(fmt: str, printer: Optional[LinePrinter] = None) -> Handler:
+def make_handler(fmt: str, printer: Optional[LinePrinter] = None, replay: bool = False) -> Handler:
     """The printing handler for ``--format``: ``"jsonl"`` or ``"pretty"``."""
     if fmt == "jsonl":
         return JsonlHandler(printer)
-    return PrettyHandler(printer)
+    return PrettyHandler(printer, replay=replay)

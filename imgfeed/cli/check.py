@@ -1,0 +1,108 @@
+"""``imgfeed check``: is everything set up? Connect, start a session, wait for a heartbeat.
+
+Prints the session id (quote it to IMG Arena support) and exits 0, or prints what failed and what
+to do and exits 1. It makes one connection attempt and never subscribes, so it is cheap to run from
+a deployment script or a monitoring probe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+import time
+from typing import Optional
+
+from imgfeed.cli._common import add_connection_options, config_from_args, explain_host_key_error
+from imgfeed.client import FeedClient
+from imgfeed.config import ReconnectPolicy
+from imgfeed.errors import AuthenticationError, HostKeyError, ImgFeedError
+from imgfeed.events import Disconnected, Session
+from imgfeed.handlers import Handler
+from imgfeed.protocol.messages import Heartbeat, ServerClosing
+
+__all__ = ["register", "run", "CheckHandler"]
+
+
+class CheckHandler(Handler):
+    """Notes the session, the first heartbeat, and why the connection ended."""
+
+    def __init__(self) -> None:
+        self.session: Optional[Session] = None
+        self.heartbeat_at: Optional[float] = None
+        self.disconnect: Optional[Disconnected] = None
+        self.closing: Optional[ServerClosing] = None
+        self.markets = 0
+        self.done = threading.Event()
+
+    def on_connect(self, session: Session) -> None:
+        self.session = session
+
+    def on_market(self, record: object) -> None:
+        self.markets += 1
+
+    def on_heartbeat(self, record: Heartbeat) -> None:
+        if self.heartbeat_at is None:
+            self.heartbeat_at = time.time()
+            self.done.set()
+
+    def on_server_closing(self, record: ServerClosing) -> None:
+        self.closing = record
+
+    def on_disconnect(self, reason: Disconnected) -> None:
+        self.disconnect = reason
+        self.done.set()
+
+
+def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    parser = subparsers.add_parser(
+        "check",
+        help="connect, start a session, wait for one heartbeat, print the session id",
+        description="Check a set-up end to end: key, host key, username, network and the session. "
+        "Exit code 0 when a heartbeat arrived, 1 otherwise (with the reason).",
+    )
+    add_connection_options(parser)
+    parser.add_argument("--timeout", type=float, default=30.0, metavar="S",
+                        help="give up after this many seconds (default: %(default)s; heartbeats come every 3 s)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    # One attempt: a check reports, it does not retry.
+    config = config_from_args(args, reconnect=ReconnectPolicy(max_attempts=1))
+    if args.verbose == 0:
+        logging.getLogger("imgfeed.client").setLevel(logging.ERROR)  # the reason is printed below
+    check = CheckHandler()
+    client = FeedClient(config, handlers=[check])
+    started = time.time()
+    client.start()
+    try:
+        check.done.wait(args.timeout)
+    except KeyboardInterrupt:
+        client.stop()
+        raise
+    client.stop(timeout=5.0)
+    try:
+        client.join(timeout=5.0)
+    except HostKeyError as exc:
+        raise explain_host_key_error(exc, args) from None
+    except AuthenticationError as exc:
+        raise ImgFeedError(f"{exc}. Check --user and --key, and that IMG Arena has your public key") from None
+    session = check.session
+    if check.heartbeat_at is not None and session is not None:
+        print(
+            f"ok: session {session.session_id or '(none: Mustard-era server)'} on {config.address}; "
+            f"first heartbeat after {check.heartbeat_at - started:.1f} s; {check.markets} markets in the offering"
+        )
+        return 0
+    if check.closing is not None:
+        reason = f"the server closed the session: {check.closing.reason}"
+    elif check.disconnect is not None:
+        reason = str(check.disconnect)
+    elif session is not None:
+        reason = f"session {session.session_id} started but no heartbeat arrived within {args.timeout} s"
+    else:
+        reason = f"no session within {args.timeout} s"
+    print(f"imgfeed: check failed: {reason} (see docs/guide.md, Troubleshooting)", file=sys.stderr)
+    return 1

@@ -1,0 +1,63 @@
+"""``imgfeed replay``: play a recording through the client and print it, as ``tail`` would have.
+
+Uses :func:`imgfeed.replay`, so the recording goes through the same decoding, market book and
+dispatch as a live feed. ``--format summary`` prints only the counts at the end, which is a quick way
+to check a recording.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import List
+
+from imgfeed.cli._output import LinePrinter, make_handler
+from imgfeed.errors import ConfigError, ImgFeedError
+from imgfeed.handlers import Handler
+from imgfeed.replay import replay
+
+__all__ = ["register", "run"]
+
+
+def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    parser = subparsers.add_parser(
+        "replay",
+        help="play a recording through the client and print it",
+        description="Play a recording made by `imgfeed record` through the client (same decoding, "
+        "market book and handlers as a live feed) and print it like `imgfeed tail`.",
+    )
+    parser.add_argument("files", nargs="+", metavar="FILE", help="the recording (several: the parts of a rotated one, in order)")
+    pace = parser.add_mutually_exclusive_group()
+    pace.add_argument("--speed", type=float, default=1.0, metavar="N",
+                      help="N times the recorded pace (default: %(default)s, as recorded)")
+    pace.add_argument("--as-fast-as-possible", "--fast", dest="fast", action="store_true",
+                      help="no pacing: as fast as the output goes")
+    parser.add_argument("--format", choices=("pretty", "jsonl", "summary"), default="pretty",
+                        help="pretty or jsonl as for `imgfeed tail`; summary: only the counts at the end "
+                             "(default: %(default)s)")
+    parser.add_argument("--allow-truncated", action="store_true",
+                        help="replay the complete lines of a file that ends in the middle of a line "
+                             "(a recorder that crashed)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    speed = None if args.fast else args.speed
+    handlers: List[Handler] = [] if args.format == "summary" else [make_handler(args.format, LinePrinter(), replay=True)]
+    if args.verbose == 0:
+        # The end of the file is the end of the replay's "connection"; the client reports it as a
+        # disconnection that it will not retry. True, but noise here.
+        logging.getLogger("imgfeed.client").setLevel(logging.ERROR + 10)
+    try:
+        result = replay(args.files, handlers=handlers, speed=speed, allow_truncated=args.allow_truncated)
+    except ConfigError as exc:
+        raise ImgFeedError(f"bad --speed {exc.value!r}: expected {exc.allowed}") from None
+    stats = result.stats
+    print(
+        f"imgfeed: replayed {result.lines} lines: {stats.messages} messages, "
+        f"{stats.protocol_errors} protocol errors, {len(result.book)} markets in the offering"
+        + (" (the recording was not finished; complete lines replayed)" if result.truncated else ""),
+        file=sys.stdout if args.format == "summary" else sys.stderr,
+    )
+    return 0
