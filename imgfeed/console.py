@@ -72,7 +72,8 @@ class FeedHealth:
         source: where the feed comes from (``"simulator 127.0.0.1:40123"``).
         connected: whether a session is up.
         session_id: the server's id for the session, if any.
-        last_heartbeat_at: ``time.time()`` of the last heartbeat, or ``None``.
+        heartbeat_age: seconds since the last heartbeat (``client.stats().heartbeat_age``), or
+            ``None`` when no session is up.
         messages: messages received so far.
         rate: messages per second, recently.
         started_at: when the view started.
@@ -82,7 +83,7 @@ class FeedHealth:
     source: str
     connected: bool
     session_id: Optional[str]
-    last_heartbeat_at: Optional[float]
+    heartbeat_age: Optional[float]
     messages: int
     rate: float
     started_at: float
@@ -118,8 +119,8 @@ def _fit(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(0, width - 1)] + "…"
 
 
-def _age(now: float, then: Optional[float]) -> str:
-    return "never" if then is None else f"{max(0.0, now - then):.1f}s ago"
+def _age(age: Optional[float]) -> str:
+    return "-" if age is None else f"{max(0.0, age):.1f}s ago"
 
 
 def _event_order(event: Event) -> Tuple[int, str]:
@@ -153,7 +154,7 @@ def render(
     else:
         state = paint("LIVE", "1;32")
     lines.append(
-        f"{state}   heartbeat {_age(now, health.last_heartbeat_at)}   "
+        f"{state}   heartbeat {_age(health.heartbeat_age)}   "
         f"{health.rate:.1f} msg/s   {health.messages} messages   "
         f"{len(snapshot.tradable)}/{len(snapshot.markets)} markets tradable"
     )
@@ -192,7 +193,7 @@ def summary_line(snapshot: BookSnapshot, health: FeedHealth, now: float) -> str:
         f"SUSPENDED({snapshot.suspended})" if snapshot.suspended is not None else "LIVE"
     )
     text = (
-        f"[{int(now - health.started_at):>4}s] {state} heartbeat {_age(now, health.last_heartbeat_at)} "
+        f"[{int(now - health.started_at):>4}s] {state} heartbeat {_age(health.heartbeat_age)} "
         f"{health.rate:.1f} msg/s {health.messages} msgs "
         f"{len(snapshot.events)} tournaments {len(snapshot.tradable)}/{len(snapshot.markets)} markets tradable"
     )

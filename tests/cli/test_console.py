@@ -45,7 +45,7 @@ def _book() -> MarketBook:
 
 
 HEALTH = FeedHealth(
-    source="simulator 127.0.0.1:1", connected=True, session_id="s-1", last_heartbeat_at=99.0,
+    source="simulator 127.0.0.1:1", connected=True, session_id="s-1", heartbeat_age=1.0,
     messages=42, rate=8.5, started_at=90.0,
 )
 
