@@ -627,8 +627,9 @@ class FeedClient:
                 was_up, end, fatal = self._run_connection()
                 stopping = self._stopping.is_set() or end[0] is DisconnectReason.USER_STOP
                 retry = not stopping and not (fatal and not self.config.retry_auth_failures)
+                # A connection that established a session counts as the first of a new run.
                 attempt = 1 if was_up else attempt + 1
-                if retry and policy.is_exhausted(attempt) and not was_up:
+                if retry and policy.is_exhausted(attempt):
                     retry = False
                 if stopping:
                     note = Disconnected(DisconnectReason.USER_STOP, "", None, will_retry=False)

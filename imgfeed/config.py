@@ -152,8 +152,9 @@ class ReconnectPolicy:
     Attributes:
         interval: seconds between attempts after the first.
         first_delay: seconds before the first attempt after a loss.
-        max_attempts: give up (and stop the client) after this many failed attempts in a row;
-            ``None`` retries forever.
+        max_attempts: give up (and stop the client) when this many connections in a row have
+            failed or ended, a connection that established a session counting as the first of
+            its run (so ``1`` never reconnects); ``None`` retries forever.
         jitter: a fraction of ``interval`` (0.05 = up to 5 % more) chosen at random per attempt.
         min_delay: the floor of every wait after a connection that the server refused for a
             reason that asks us to wait ("max connections hit", "connection rate limit hit"),
