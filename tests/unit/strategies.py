@@ -208,7 +208,13 @@ rate_limited = _resps(
     )
 )
 error_pushes = st.builds(
-    lambda reason, sid, pt: {"mode": "push", "status": "error", "session_id": sid, "reason": reason, "publish_time": pt},
+    lambda reason, sid, pt: {
+        "mode": "push",
+        "status": "error",
+        "session_id": sid,
+        "reason": reason,
+        "publish_time": pt,
+    },
     st.one_of(st.sampled_from([r.value for r in CloseReason]), names),
     st.uuids().map(str),
     timestamps,
@@ -271,23 +277,19 @@ def streams(draw: st.DrawFn, lines: st.SearchStrategy[List[bytes]] | None = None
     for line in items:
         out += line + draw(st.sampled_from([b"\n", b"\n", b"\r\n"]))
     if draw(st.booleans()):
-        out += draw(st.sampled_from([b"", b"\r", b'{"mode": "push", "ty', "{\"é".encode()[:-1]]))
+        out += draw(st.sampled_from([b"", b"\r", b'{"mode": "push", "ty', '{"é'.encode()[:-1]]))
     return bytes(out)
 
 
 def _hard_places(data: bytes) -> List[int]:
     """Cut positions inside a UTF-8 character or between ``\\r`` and ``\\n``."""
-    return [
-        i
-        for i in range(1, len(data))
-        if 0x80 <= data[i] <= 0xBF or (data[i - 1 : i + 1] == b"\r\n")
-    ]
+    return [i for i in range(1, len(data)) if 0x80 <= data[i] <= 0xBF or (data[i - 1 : i + 1] == b"\r\n")]
 
 
 def split_at(data: bytes, cuts: Sequence[int]) -> List[bytes]:
     """``data`` cut at the given positions (sorted, deduplicated, empty pieces dropped)."""
     points = [0, *sorted(set(c for c in cuts if 0 < c < len(data))), len(data)]
-    return [data[a:b] for a, b in zip(points, points[1:])]
+    return [data[a:b] for a, b in zip(points, points[1:])]  # noqa: B905 (3.9 has no strict=)
 
 
 @st.composite
@@ -313,9 +315,7 @@ json_values = st.recursive(
         st.floats(allow_nan=False, allow_infinity=False),
         names,
     ),
-    lambda children: st.one_of(
-        st.lists(children, max_size=4), st.dictionaries(names, children, max_size=4)
-    ),
+    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(names, children, max_size=4)),
     max_leaves=12,
 )
 

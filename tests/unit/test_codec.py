@@ -64,7 +64,9 @@ LONG_ID = "golf_14754_threeball_hole~7cgolfer_ids~3d24~2c1544~2c1548~7chole_num~
 
 def push(kind: str, msg_json: str, publish_time: str = PT) -> bytes:
     """The section 5 envelope around a ``msg`` copied verbatim from the document."""
-    return f'{{"mode": "push", "type": "{kind}", "publish_time": "{publish_time}", "msg": {msg_json}}}'.encode()
+    return (
+        f'{{"mode": "push", "type": "{kind}", "publish_time": "{publish_time}", "msg": {msg_json}}}'.encode()
+    )
 
 
 def decoded(line: bytes, record_type: Type[Record]) -> Any:
@@ -112,10 +114,18 @@ def test_sport() -> None:
 
 def test_competition() -> None:
     r = decoded(
-        push("competition", '{"id": "comp.golf_1", "name": "PGA Tour", "sport_id": "sp.golf", "arena_id": "1"}'),
+        push(
+            "competition", '{"id": "comp.golf_1", "name": "PGA Tour", "sport_id": "sp.golf", "arena_id": "1"}'
+        ),
         Competition,
     )
-    assert (r.id, r.name, r.sport_id, r.arena_id, r.start_time) == ("comp.golf_1", "PGA Tour", "sp.golf", "1", None)
+    assert (r.id, r.name, r.sport_id, r.arena_id, r.start_time) == (
+        "comp.golf_1",
+        "PGA Tour",
+        "sp.golf",
+        "1",
+        None,
+    )
     assert r.extra == {}
 
 
@@ -129,7 +139,9 @@ def test_competition() -> None:
 )
 def test_competition_start_time_may_be_null(start_json: str, expected: Any) -> None:
     # protocol.md section 5: "may have a start time that may be null"
-    msg = '{"id": "comp.golf_1", "name": "PGA Tour", "sport_id": "sp.golf", "arena_id": "1", "start_time": %s}'
+    msg = (
+        '{"id": "comp.golf_1", "name": "PGA Tour", "sport_id": "sp.golf", "arena_id": "1", "start_time": %s}'
+    )
     r = decoded(push("competition", msg % start_json), Competition)
     assert r.start_time == expected
 
@@ -149,7 +161,8 @@ def test_event() -> None:
 
 
 @pytest.mark.parametrize(
-    "stage_json, expected", [('"pre_play"', Stage.PRE_PLAY), ('"in_play"', Stage.IN_PLAY), ('"ended"', Stage.ENDED), ("null", None)]
+    "stage_json, expected",
+    [('"pre_play"', Stage.PRE_PLAY), ('"in_play"', Stage.IN_PLAY), ('"ended"', Stage.ENDED), ("null", None)],
 )
 def test_event_nullable_fields(stage_json: str, expected: Any) -> None:
     # "competition_id, start_time and stage may be null; stage is pre_play, in_play, ended or null"
@@ -189,7 +202,9 @@ def test_long_market_id_is_kept_as_sent_and_decodes_for_display() -> None:
     msg = '{"id": "%s", "name": "3 Ball"}' % LONG_ID
     r = decoded(push("market", msg), Market)
     assert r.id == LONG_ID
-    assert decode_market_id(r.id) == "golf_14754_threeball_hole|golfer_ids=24,1544,1548|hole_num=1|round_num=1"
+    assert (
+        decode_market_id(r.id) == "golf_14754_threeball_hole|golfer_ids=24,1544,1548|hole_num=1|round_num=1"
+    )
 
 
 def test_heartbeat() -> None:
@@ -246,10 +261,14 @@ def test_market_update() -> None:
 def test_settled_market_update_with_the_documented_settlement() -> None:
     msg = (
         '{"id": "golf_1100_winonly", "status": "settled", "selections": ['
-        '{"id": "g:1", "price": null, "status": "settled", "settlement": {"stake_returned": 0.0, "payout_returned": 0.5}}, '
-        '{"id": "g:2", "price": null, "status": "settled", "settlement": {"stake_returned": 0.0, "payout_returned": 1.0}}, '
-        '{"id": "g:3", "price": null, "status": "settled", "settlement": {"stake_returned": 0.0, "payout_returned": 0.0}}, '
-        '{"id": "g:4", "price": null, "status": "settled", "settlement": {"stake_returned": 1.0, "payout_returned": 0.0}}]}'
+        '{"id": "g:1", "price": null, "status": "settled", '
+        '"settlement": {"stake_returned": 0.0, "payout_returned": 0.5}}, '
+        '{"id": "g:2", "price": null, "status": "settled", '
+        '"settlement": {"stake_returned": 0.0, "payout_returned": 1.0}}, '
+        '{"id": "g:3", "price": null, "status": "settled", '
+        '"settlement": {"stake_returned": 0.0, "payout_returned": 0.0}}, '
+        '{"id": "g:4", "price": null, "status": "settled", '
+        '"settlement": {"stake_returned": 1.0, "payout_returned": 0.0}}]}'
     )
     r = decoded(push("market_update", msg), MarketUpdate)
     assert r.status is MarketStatus.SETTLED and r.is_settled
@@ -278,14 +297,18 @@ def test_integer_prices_and_settlements_become_floats() -> None:
 
 
 def test_subscribe_response() -> None:
-    line = b'{"mode": "resp", "status": "ok", "request_id": "7", "publish_time": "2025-03-14 08:50:11.331473"}'
+    line = (
+        b'{"mode": "resp", "status": "ok", "request_id": "7", "publish_time": "2025-03-14 08:50:11.331473"}'
+    )
     r = decoded(line, Response)
     assert (r.status, r.request_id, r.reason, r.is_ok) == ("ok", "7", None, True)
     assert r.publish_time == PT_DT
 
 
 def test_error_response_that_is_not_a_rate_limit() -> None:
-    line = b'{"mode": "resp", "status": "error", "msg": "unknown request", "request_id": "8", "reason": "bad"}'
+    line = (
+        b'{"mode": "resp", "status": "error", "msg": "unknown request", "request_id": "8", "reason": "bad"}'
+    )
     r = decoded(line, Response)
     assert not r.is_ok
     assert r.error_text == "unknown request; bad"
@@ -323,7 +346,7 @@ def test_error_push_with_an_unknown_reason_keeps_the_string() -> None:
 
 @pytest.mark.parametrize("rid_json, expected", [(', "request_id": "42"', "42"), ("", None)])
 def test_rate_limited(rid_json: str, expected: Any) -> None:
-    line = '{"mode": "resp", "status": "error", "msg": "API limit breached"%s, "publish_time": "2025-03-14 08:50:11.331473"}'
+    line = '{"mode": "resp", "status": "error", "msg": "API limit breached"%s, "publish_time": "2025-03-14 08:50:11.331473"}'  # noqa: E501
     r = decoded((line % rid_json).encode(), RateLimited)
     assert r.request_id == expected
     assert r.publish_time == PT_DT
@@ -334,7 +357,10 @@ def test_rate_limited(rid_json: str, expected: Any) -> None:
 
 
 def test_mustard_heartbeat_without_publish_time() -> None:
-    r = decoded(b'{"mode": "push", "type": "heartbeat", "msg": {"timestamp": "2025-01-01 10:00:00.000000"}}', Heartbeat)
+    r = decoded(
+        b'{"mode": "push", "type": "heartbeat", "msg": {"timestamp": "2025-01-01 10:00:00.000000"}}',
+        Heartbeat,
+    )
     assert r.publish_time is None
     assert r.timestamp == datetime(2025, 1, 1, 10, tzinfo=UTC)
 
@@ -346,7 +372,8 @@ def test_mustard_heartbeat_without_anything() -> None:
 
 def test_mustard_event_and_market_without_arena_fields() -> None:
     ev = decoded(
-        b'{"mode": "push", "type": "event", "msg": {"id": "ev.golf_1100", "name": "THE PLAYERS Championship", '
+        b'{"mode": "push", "type": "event", "msg": {"id": "ev.golf_1100", '
+        b'"name": "THE PLAYERS Championship", '
         b'"competition_id": "comp.golf_1", "start_time": "2025-03-13 11:40:00.000000", "stage": "in_play"}}',
         Event,
     )
@@ -381,11 +408,21 @@ def test_push_without_type_that_is_not_an_error_is_unknown() -> None:
 
 def test_names_may_hold_any_unicode() -> None:
     name = "Ludvig Åberg 🏌️ — 松山英樹"
-    r = decoded(encode_message({"mode": "push", "type": "sport", "msg": {"id": "sp.golf", "name": name}})[:-1], Sport)
+    r = decoded(
+        encode_message({"mode": "push", "type": "sport", "msg": {"id": "sp.golf", "name": name}})[:-1], Sport
+    )
     assert r.name == name
 
 
 # --- item 4: bad input becomes a ProtocolError value ---------------------------------------------
+
+
+def selection(text: bytes) -> bytes:
+    """A market_update line with one selection, given as JSON text."""
+    return (
+        b'{"mode": "push", "type": "market_update", "msg": {"id": "m", "status": "open", "selections": [%s]}}'
+        % text
+    )
 
 
 BAD_LINES: List[Tuple[bytes, str]] = [
@@ -411,46 +448,109 @@ BAD_LINES: List[Tuple[bytes, str]] = [
     (b'{"mode": "push", "type": "sport", "msg": {"id": 1, "name": "Golf"}}', "id must be a string, got int"),
     (b'{"mode": "push", "type": "sport", "msg": "Golf"}', "msg must be an object, got str"),
     (b'{"mode": "push", "type": "sport"}', "msg must be an object, got NoneType"),
-    (b'{"mode": "push", "type": "heartbeat", "publish_time": "yesterday"}', "publish_time is not a timestamp"),
-    (b'{"mode": "push", "type": "heartbeat", "publish_time": 1700000000}', "publish_time must be a timestamp string"),
-    (b'{"mode": "push", "type": "heartbeat", "msg": {"timestamp": "2025-13-01 00:00:00"}}', "timestamp is not a timestamp"),
+    (
+        b'{"mode": "push", "type": "heartbeat", "publish_time": "yesterday"}',
+        "publish_time is not a timestamp",
+    ),
+    (
+        b'{"mode": "push", "type": "heartbeat", "publish_time": 1700000000}',
+        "publish_time must be a timestamp string",
+    ),
+    (
+        b'{"mode": "push", "type": "heartbeat", "msg": {"timestamp": "2025-13-01 00:00:00"}}',
+        "timestamp is not a timestamp",
+    ),
     (b'{"mode": "push", "type": "heartbeat", "msg": []}', "msg must be an object"),
     # An offset that moves the time before year 1 or after 9999 cannot be represented in UTC.
-    (b'{"mode": "push", "type": "heartbeat", "publish_time": "0001-01-01 00:00:00+01:00"}', "publish_time is not a timestamp"),  # noqa: E501
-    (b'{"mode": "push", "type": "heartbeat", "publish_time": "9999-12-31 23:00:00-02:00"}', "publish_time is not a timestamp"),  # noqa: E501
-    (b'{"mode": "push", "type": "competition", "msg": {"id": "c", "name": "n", "arena_id": 1.5}}', "arena_id must be a string or integer"),  # noqa: E501
-    (b'{"mode": "push", "type": "event", "msg": {"id": "e", "name": "n", "stage": 3}}', "stage must be a string or null"),
-    (b'{"mode": "push", "type": "event", "msg": {"id": "e", "name": "n", "meta": {}}}', "meta must be a list"),
-    (b'{"mode": "push", "type": "event", "msg": {"id": "e", "name": "n", "meta": [1]}}', "meta items must be objects"),
-    (b'{"mode": "push", "type": "event", "msg": {"id": "e", "name": "n", "meta": [{"offering_levels": "M1"}]}}', "offering_levels must be a list of strings"),  # noqa: E501
-    (b'{"mode": "push", "type": "market", "msg": {"id": "m", "name": "n", "numwinners": "1"}}', "numwinners must be an integer"),
-    (b'{"mode": "push", "type": "market", "msg": {"id": "m", "name": "n", "numwinners": true}}', "numwinners must be an integer"),
-    (b'{"mode": "push", "type": "market", "msg": {"id": "m", "name": "n", "tags": "mt.x"}}', "tags must be a list of strings"),
-    (b'{"mode": "push", "type": "market", "msg": {"id": "m", "name": "n", "arena_event_id": [1]}}', "arena_event_id must be an integer or string"),  # noqa: E501
+    (
+        b'{"mode": "push", "type": "heartbeat", "publish_time": "0001-01-01 00:00:00+01:00"}',
+        "publish_time is not a timestamp",
+    ),
+    (
+        b'{"mode": "push", "type": "heartbeat", "publish_time": "9999-12-31 23:00:00-02:00"}',
+        "publish_time is not a timestamp",
+    ),
+    (
+        b'{"mode": "push", "type": "competition", "msg": {"id": "c", "name": "n", "arena_id": 1.5}}',
+        "arena_id must be a string or integer",
+    ),
+    (
+        b'{"mode": "push", "type": "event", "msg": {"id": "e", "name": "n", "stage": 3}}',
+        "stage must be a string or null",
+    ),
+    (
+        b'{"mode": "push", "type": "event", "msg": {"id": "e", "name": "n", "meta": {}}}',
+        "meta must be a list",
+    ),
+    (
+        b'{"mode": "push", "type": "event", "msg": {"id": "e", "name": "n", "meta": [1]}}',
+        "meta items must be objects",
+    ),
+    (
+        b'{"mode": "push", "type": "event", "msg": {"id": "e", "name": "n", '
+        b'"meta": [{"offering_levels": "M1"}]}}',
+        "offering_levels must be a list of strings",
+    ),
+    (
+        b'{"mode": "push", "type": "market", "msg": {"id": "m", "name": "n", "numwinners": "1"}}',
+        "numwinners must be an integer",
+    ),
+    (
+        b'{"mode": "push", "type": "market", "msg": {"id": "m", "name": "n", "numwinners": true}}',
+        "numwinners must be an integer",
+    ),
+    (
+        b'{"mode": "push", "type": "market", "msg": {"id": "m", "name": "n", "tags": "mt.x"}}',
+        "tags must be a list of strings",
+    ),
+    (
+        b'{"mode": "push", "type": "market", "msg": {"id": "m", "name": "n", "arena_event_id": [1]}}',
+        "arena_event_id must be an integer or string",
+    ),
     (b'{"mode": "push", "type": "market_update", "msg": {"status": "open"}}', "missing id"),
     (b'{"mode": "push", "type": "market_update", "msg": {"id": "m"}}', "missing status"),
-    (b'{"mode": "push", "type": "market_update", "msg": {"id": "m", "status": "open", "selections": {}}}', "selections must be a list"),  # noqa: E501
-    (b'{"mode": "push", "type": "market_update", "msg": {"id": "m", "status": "open", "selections": ["g:1"]}}', "selections[0] must be an object"),  # noqa: E501
-    (b'{"mode": "push", "type": "market_update", "msg": {"id": "m", "status": "open", "selections": [{"price": 2.0}]}}', "selections[0].id must be a string"),  # noqa: E501
-    (b'{"mode": "push", "type": "market_update", "msg": {"id": "m", "status": "open", "selections": [{"id": "g:1", "price": "9.5"}]}}', "selections[0].price must be decimal odds"),  # noqa: E501
-    (b'{"mode": "push", "type": "market_update", "msg": {"id": "m", "status": "open", "selections": [{"id": "g:1", "price": 0.5}]}}', "selections[0].price must be decimal odds"),  # noqa: E501
-    (b'{"mode": "push", "type": "market_update", "msg": {"id": "m", "status": "open", "selections": [{"id": "g:1", "price": NaN}]}}', "selections[0].price must be decimal odds"),  # noqa: E501
-    (b'{"mode": "push", "type": "market_update", "msg": {"id": "m", "status": "open", "selections": [{"id": "g:1", "price": 1e400}]}}', "selections[0].price must be decimal odds"),  # noqa: E501
-    (b'{"mode": "push", "type": "market_update", "msg": {"id": "m", "status": "open", "selections": [{"id": "g:1", "price": true}]}}', "selections[0].price must be decimal odds"),  # noqa: E501
-    (b'{"mode": "push", "type": "market_update", "msg": {"id": "m", "status": "open", "selections": [{"id": "g:1", "price": 1' + b"0" * 400 + b'}]}}', "selections[0].price must be decimal odds"),  # noqa: E501
-    (b'{"mode": "push", "type": "market_update", "msg": {"id": "m", "status": "open", "selections": [{"id": "g:1", "name": 5}]}}', "selections[0].name must be a string"),  # noqa: E501
-    (b'{"mode": "push", "type": "market_update", "msg": {"id": "m", "status": "open", "selections": [{"id": "g:1", "status": 1}]}}', "selections[0].status must be a string"),  # noqa: E501
-    (b'{"mode": "push", "type": "market_update", "msg": {"id": "m", "status": "open", "selections": [{"id": "g:1", "settlement": 1}]}}', "selections[0].settlement must be an object or null"),  # noqa: E501
-    (b'{"mode": "push", "type": "market_update", "msg": {"id": "m", "status": "open", "selections": [{"id": "g:1", "settlement": {"stake_returned": 0.0}}]}}', "settlement.payout_returned must be a finite number"),  # noqa: E501
-    (b'{"mode": "push", "type": "market_update", "msg": {"id": "m", "status": "open", "selections": [{"id": "g:1", "settlement": {"stake_returned": "1", "payout_returned": 0}}]}}', "settlement.stake_returned must be a finite number"),  # noqa: E501
-    (b'{"mode": "push", "type": "market_update", "msg": {"id": "m", "status": "open", "selections": [{"id": "g:1", "settlement": {"stake_returned": 1' + b"0" * 400 + b', "payout_returned": 0}}]}}', "settlement.stake_returned must be a finite number"),  # noqa: E501
-    (b'{"mode": "push", "type": "remove_markets", "msg": {"ids": ["m"]}}', "msg must be a list of market ids"),
+    (
+        b'{"mode": "push", "type": "market_update", "msg": {"id": "m", "status": "open", "selections": {}}}',
+        "selections must be a list",
+    ),
+    (selection(b'"g:1"'), "selections[0] must be an object"),
+    (selection(b'{"price": 2.0}'), "selections[0].id must be a string"),
+    (selection(b'{"id": "g:1", "price": "9.5"}'), "selections[0].price must be decimal odds"),
+    (selection(b'{"id": "g:1", "price": 0.5}'), "selections[0].price must be decimal odds"),
+    (selection(b'{"id": "g:1", "price": NaN}'), "selections[0].price must be decimal odds"),
+    (selection(b'{"id": "g:1", "price": 1e400}'), "selections[0].price must be decimal odds"),
+    (selection(b'{"id": "g:1", "price": true}'), "selections[0].price must be decimal odds"),
+    (selection(b'{"id": "g:1", "price": 1' + b"0" * 400 + b"}"), "selections[0].price must be decimal odds"),
+    (selection(b'{"id": "g:1", "name": 5}'), "selections[0].name must be a string"),
+    (selection(b'{"id": "g:1", "status": 1}'), "selections[0].status must be a string"),
+    (selection(b'{"id": "g:1", "settlement": 1}'), "selections[0].settlement must be an object or null"),
+    (
+        selection(b'{"id": "g:1", "settlement": {"stake_returned": 0.0}}'),
+        "settlement.payout_returned must be a finite number",
+    ),
+    (
+        selection(b'{"id": "g:1", "settlement": {"stake_returned": "1", "payout_returned": 0}}'),
+        "settlement.stake_returned must be a finite number",
+    ),
+    (
+        selection(
+            b'{"id": "g:1", "settlement": {"stake_returned": 1' + b"0" * 400 + b', "payout_returned": 0}}'
+        ),
+        "settlement.stake_returned must be a finite number",
+    ),
+    (
+        b'{"mode": "push", "type": "remove_markets", "msg": {"ids": ["m"]}}',
+        "msg must be a list of market ids",
+    ),
     (b'{"mode": "push", "type": "remove_markets", "msg": ["m", 1]}', "msg must be a list of market ids"),
     (b'{"mode": "push", "status": "error", "session_id": "s"}', "missing reason"),
     (b'{"mode": "push", "status": "error", "reason": 5}', "reason must be a string"),
     (b'{"mode": "resp", "status": 200}', "status must be a string or null"),
     (b'{"mode": "resp", "status": "ok", "request_id": [7]}', "request_id must be a string or integer"),
-    (b'{"mode": "resp", "status": "session initialized", "session_id": 5}', "session_id must be a string or null"),
+    (
+        b'{"mode": "resp", "status": "session initialized", "session_id": 5}',
+        "session_id must be a string or null",
+    ),
 ]
 
 
@@ -660,12 +760,47 @@ def test_random_streams_only_give_records_and_protocol_errors(chunks: List[bytes
 
 
 _json_leaves = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=5), st.sampled_from(["open", "push", "resp"])
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),
+    st.text(max_size=5),
+    st.sampled_from(["open", "push", "resp"]),
 )
-_json = st.recursive(_json_leaves, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3), max_leaves=8)
-_envelope_keys = ["mode", "type", "msg", "publish_time", "status", "reason", "session_id", "request_id", "is_recovery"]
-_msg_keys = ["id", "name", "status", "selections", "price", "settlement", "stake_returned", "payout_returned",
-             "start_time", "stage", "meta", "offering_levels", "tags", "numwinners", "arena_id", "timestamp"]
+_json = st.recursive(
+    _json_leaves,
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3),
+    max_leaves=8,
+)
+_envelope_keys = [
+    "mode",
+    "type",
+    "msg",
+    "publish_time",
+    "status",
+    "reason",
+    "session_id",
+    "request_id",
+    "is_recovery",
+]
+_msg_keys = [
+    "id",
+    "name",
+    "status",
+    "selections",
+    "price",
+    "settlement",
+    "stake_returned",
+    "payout_returned",
+    "start_time",
+    "stage",
+    "meta",
+    "offering_levels",
+    "tags",
+    "numwinners",
+    "arena_id",
+    "timestamp",
+]
 
 
 @st.composite
@@ -673,11 +808,26 @@ def _hostile_objects(draw: st.DrawFn) -> Dict[str, Any]:
     """JSON objects shaped like messages with any value in any known field."""
     msg = draw(st.dictionaries(st.sampled_from(_msg_keys), _json, max_size=6))
     if draw(st.booleans()):
-        msg["selections"] = draw(st.lists(st.dictionaries(st.sampled_from(_msg_keys), _json, max_size=5), max_size=3))
+        msg["selections"] = draw(
+            st.lists(st.dictionaries(st.sampled_from(_msg_keys), _json, max_size=5), max_size=3)
+        )
     obj = draw(st.dictionaries(st.sampled_from(_envelope_keys), _json, max_size=5))
     obj["mode"] = draw(st.sampled_from(["push", "resp", None]))
-    obj["type"] = draw(st.sampled_from(["sport", "competition", "event", "market_type", "market",
-                                        "market_update", "remove_markets", "heartbeat", None]))
+    obj["type"] = draw(
+        st.sampled_from(
+            [
+                "sport",
+                "competition",
+                "event",
+                "market_type",
+                "market",
+                "market_update",
+                "remove_markets",
+                "heartbeat",
+                None,
+            ]
+        )
+    )
     obj["msg"] = draw(st.one_of(st.just(msg), _json))
     return obj
 

@@ -57,7 +57,11 @@ def test_hierarchy(child: type, parent: type) -> None:
 
 def test_config_error_names_field_value_and_what_is_allowed() -> None:
     error = ConfigError("heartbeat_timeout", -1, "a positive number of seconds")
-    assert (error.field, error.value, error.allowed) == ("heartbeat_timeout", -1, "a positive number of seconds")
+    assert (error.field, error.value, error.allowed) == (
+        "heartbeat_timeout",
+        -1,
+        "a positive number of seconds",
+    )
     assert str(error) == "invalid heartbeat_timeout=-1: expected a positive number of seconds"
 
 
@@ -96,7 +100,11 @@ def test_line_too_long_error_names_the_limit() -> None:
 
 def test_host_key_error_carries_host_and_fingerprint() -> None:
     error = HostKeyMismatchError("host key changed", "[127.0.0.1]:2093", "SHA256:abc")
-    assert (error.host, error.fingerprint, str(error)) == ("[127.0.0.1]:2093", "SHA256:abc", "host key changed")
+    assert (error.host, error.fingerprint, str(error)) == (
+        "[127.0.0.1]:2093",
+        "SHA256:abc",
+        "host key changed",
+    )
 
 
 def test_request_error_carries_the_response() -> None:

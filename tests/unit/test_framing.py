@@ -170,7 +170,10 @@ def test_long_line_is_skipped_without_buffering_it_and_reading_resynchronises() 
         assert buf.feed(b"z" * 100) == []
         assert buf.buffered == 0  # skipping: nothing of the long line is held
     out = buf.feed(b'zzz\n{"next": 2}\n')
-    assert out == [LineTooLongError(limit, 60 + 100_000 + 3, (b"y" * 60 + b"z" * 100_000)[:HEAD]), b'{"next": 2}']
+    assert out == [
+        LineTooLongError(limit, 60 + 100_000 + 3, (b"y" * 60 + b"z" * 100_000)[:HEAD]),
+        b'{"next": 2}',
+    ]
     assert out[0].length == 100_063
     assert len(out[0].raw) == HEAD
     assert buf.feed(b"") == []

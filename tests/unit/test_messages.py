@@ -81,7 +81,11 @@ def test_records_are_frozen_slotted_attrs_classes(cls: Type[Any]) -> None:
 
 
 def _sport(**kw: Any) -> Sport:
-    fields = dict(id="sp.golf", name="Golf", raw={"mode": "push", "type": "sport", "msg": {"id": "sp.golf", "name": "Golf"}})
+    fields = dict(
+        id="sp.golf",
+        name="Golf",
+        raw={"mode": "push", "type": "sport", "msg": {"id": "sp.golf", "name": "Golf"}},
+    )
     fields.update(kw)
     return Sport(**fields)
 
@@ -107,7 +111,8 @@ def test_records_are_hashable_consistently_with_equality() -> None:
     assert hash(a) == hash(b)
     assert len({a, b}) == 1
     update = decode_line(
-        b'{"mode": "push", "type": "market_update", "msg": {"id": "m", "status": "open", "selections": [{"id": "g:1"}]}}'
+        b'{"mode": "push", "type": "market_update", '
+        b'"msg": {"id": "m", "status": "open", "selections": [{"id": "g:1"}]}}'
     )
     assert hash(update) == hash(update)
     assert hash(update.selections[0]) == hash(update.selections[0])

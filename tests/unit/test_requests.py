@@ -30,7 +30,12 @@ from tests.unit.strategies import json_values, property_settings, requests
         (init_request(), '{"request": "init", "msg": {}}'),
         (init_request(include_finished=True), '{"request": "init", "msg": {"include_finished": true}}'),
         (
-            subscribe_request(event_ids=["ev.golf_1100"], market_type_ids=["mt.winonly"], market_ids=["golf_1100_winonly"], request_id="7"),  # noqa: E501
+            subscribe_request(
+                event_ids=["ev.golf_1100"],
+                market_type_ids=["mt.winonly"],
+                market_ids=["golf_1100_winonly"],
+                request_id="7",
+            ),  # noqa: E501
             '{"request": "subscribe", "request_id": "7", "msg": {"event_ids": ["ev.golf_1100"], "market_type_ids": ["mt.winonly"], "market_ids": ["golf_1100_winonly"]}}',  # noqa: E501
         ),
         (subscribe_request(), '{"request": "subscribe", "msg": {}}'),  # an empty msg subscribes to everything
@@ -108,7 +113,10 @@ def test_raw_request_with_unicode_is_one_line_of_utf8() -> None:
         (b'{"request": "init", "msg": null}', Request("init", {}, None)),
         (b'{"request": "subscribe", "request_id": 7, "msg": {}}', Request("subscribe", {}, "7")),
         # JSON whitespace around the object, a "\r" from a CRLF peer included, is fine.
-        (b' {"request": "unsubscribe", "request_id": "7", "msg": {"event_ids": ["e"]}}\r', Request("unsubscribe", {"event_ids": ["e"]}, "7")),  # noqa: E501
+        (
+            b' {"request": "unsubscribe", "request_id": "7", "msg": {"event_ids": ["e"]}}\r',
+            Request("unsubscribe", {"event_ids": ["e"]}, "7"),
+        ),  # noqa: E501
     ],
 )
 def test_decode_request(line: bytes, expected: Request) -> None:
