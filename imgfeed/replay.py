@@ -17,6 +17,11 @@ How the live runtime is adapted to a file, and why:
   *blocks* the reader instead (``overflow_policy="block"``): a replay never drops an update.
 - **No silence timeout.** A recording may hold a gap (the recorder was disconnected); live, the
   client would drop such a quiet connection. Replayed, the gap is simply waited out (at ``speed``).
+- **Recorded receive times.** Each record's ``received_at`` is the time its line was received when
+  it was recorded, not the time of the replay, so handlers that look at it behave as they did live.
+  (The client's adapter is given a decoder that takes each line's time from the replay transport;
+  the framing and decoding are still :class:`~imgfeed.protocol.framing.LineBuffer` and
+  :func:`~imgfeed.protocol.codec.decode_line`.)
 - **Heartbeat timeout scaled by speed.** At ``speed=10`` heartbeats arrive ten times as often, so
   the 10 s rule becomes 1 s; late heartbeats in the recording suspend the book as they did live.
 
@@ -27,14 +32,17 @@ second session's snapshot replace the first, but not the suspension between them
 from __future__ import annotations
 
 import os
-from typing import Iterable, List, Optional, Sequence, Union
+from typing import Deque, Iterable, List, Optional, Sequence, Union
 
 import attrs
 
+from imgfeed.adapter import ImgAdapter
 from imgfeed.client import FeedClient
 from imgfeed.config import ErrorPolicy, FeedConfig, OverflowPolicy, ReconnectPolicy
 from imgfeed.errors import ConfigError, ReplayError
 from imgfeed.handlers import Handler
+from imgfeed.protocol.codec import Decoded, decode_line
+from imgfeed.protocol.framing import LineBuffer
 from imgfeed.recording import PathLike, open_recording
 from imgfeed.state import MarketBook
 from imgfeed.stats import ClientStats
@@ -45,6 +53,39 @@ __all__ = ["replay", "ReplayResult", "replay_client"]
 
 #: Effectively "never": a replay waits out gaps in the recording instead of reconnecting.
 _NO_SILENCE_TIMEOUT = 10.0 * 365 * 24 * 3600
+
+
+class _RecordedTimeDecoder:
+    """A decoder that stamps each line with its recorded receive time (module docstring)."""
+
+    def __init__(self, times: "Deque[float]", max_line_length: int) -> None:
+        self._lines = LineBuffer(max_line_length)
+        self._times = times
+
+    def feed(self, data: bytes, received_at: Optional[float] = None) -> List[Decoded]:
+        out: List[Decoded] = []
+        times = self._times
+        for line in self._lines.feed(data):
+            # The replay transport returns whole lines only, and one time per line, so the
+            # n-th line out of the buffer is the n-th time in the queue.
+            t = times.popleft() if times else received_at
+            if type(line) is bytes:
+                if line:
+                    out.append(decode_line(line, t))
+            else:
+                out.append(line)  # type: ignore[arg-type]
+        return out
+
+
+class _ReplayAdapter(ImgAdapter):
+    """The IMG adapter, with decoders that use the recorded receive times."""
+
+    def __init__(self, transport: ReplayTransport, max_line_length: int) -> None:
+        super().__init__(include_finished=False, max_line_length=max_line_length)
+        self._transport = transport
+
+    def new_decoder(self) -> _RecordedTimeDecoder:
+        return _RecordedTimeDecoder(self._transport.line_times, self.max_line_length)
 
 
 @attrs.frozen
@@ -106,7 +147,8 @@ def replay_client(
         used.append(transport)
         return transport
 
-    return FeedClient(config, handlers=handlers, transport_factory=factory)
+    adapter = _ReplayAdapter(transport, config.max_line_length)
+    return FeedClient(config, handlers=handlers, transport_factory=factory, adapter=adapter)
 
 
 def replay(

@@ -17,12 +17,13 @@ thread wakes a waiting ``recv`` at once, and no wait is longer than ``read_timeo
 
 from __future__ import annotations
 
+import collections
 import logging
 import math
 import os
 import threading
 import time
-from typing import Callable, Iterable, Iterator, List, Optional, Union
+from typing import Callable, Deque, Iterable, Iterator, List, Optional, Union
 
 from imgfeed.errors import ConfigError, ReplayError
 from imgfeed.recording import PathLike, RecordedLine, open_recording
@@ -84,6 +85,10 @@ class ReplayTransport(Transport):
         self.truncated = False
         #: True once every line has been returned (``recv`` then returns ``b""``).
         self.finished = False
+        #: The recorded receive time of each line returned by ``recv`` and not yet claimed, in
+        #: order: a decoder on the reader thread pops one per line to stamp records with the time
+        #: they were received when recorded (see :func:`imgfeed.replay`).
+        self.line_times: Deque[float] = collections.deque()
         #: The requests the client sent, as bytes (kept for tests and debugging; bounded).
         self.sent: List[bytes] = []
 
@@ -180,6 +185,7 @@ class ReplayTransport(Transport):
                 break
             chunks.append(line.data)
             chunks.append(b"\n")
+            self.line_times.append(line.t)
             size += len(line.data) + 1
             self._pending = None
             self.lines_played += 1

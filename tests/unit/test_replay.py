@@ -314,3 +314,13 @@ def test_truncated_recording_needs_consent(tmp_path: Path) -> None:
     result = replay(path, handlers=[collector], allow_truncated=True)
     assert result.truncated and result.lines == 9
     assert collector.records == _expected(FEED[:9])
+
+
+def test_records_carry_their_recorded_receive_time(tmp_path: Path) -> None:
+    collector = Collector()
+    replay(_record(tmp_path / "f.jsonl", FEED), handlers=[collector])
+    times = [getattr(r, "received_at", None) for r in collector.records]
+    # FEED[i] was recorded at 1000 + i/1000; the InitResponse (0) and Response (5) are not
+    # delivered to handlers, and the protocol error (7) carries no time.
+    expected = [1000.0 + i / 1000 for i in (1, 2, 3, 4, 6)] + [None] + [1000.0 + (8 + i) / 1000 for i in range(3000)]
+    assert times == pytest.approx(expected)
