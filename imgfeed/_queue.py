@@ -7,7 +7,8 @@ Contract:
   place. Only ``MarketUpdate`` (key: its market id) and ``Heartbeat`` (one key) are ever
   conflated: each update is the full image of its market (protocol.md 6), and only the latest
   heartbeat matters to a handler. Everything else -- snapshot records, removals, responses,
-  errors, notifications -- is never dropped.
+  errors, notifications -- is never dropped, and the runtime's notifications (``Connected``,
+  ``Disconnected``, ``SuspendedAll`` ...) are never held back by the bound either.
 - The new item is appended, and the old slot is marked dead, rather than the new item being put in
   the old slot: moving an update *earlier* could put it before a ``remove_markets`` or a
   ``Disconnected`` that it followed on the wire.
@@ -32,6 +33,7 @@ from typing import Any, Callable, Deque, Dict, Hashable, Iterable, List, Optiona
 
 from imgfeed.config import OverflowPolicy
 from imgfeed.errors import ImgFeedError
+from imgfeed.events import Notification
 from imgfeed.protocol.messages import Heartbeat, MarketUpdate
 
 __all__ = ["DispatchQueue", "QueueOverflowError", "QueueClosedError"]
@@ -97,11 +99,16 @@ class DispatchQueue:
     def closed(self) -> bool:
         return self._closed
 
-    def put_many(self, items: Iterable[Any], should_stop: Callable[[], bool] = lambda: False) -> None:
+    def put_many(
+        self, items: Iterable[Any], should_stop: Callable[[], bool] = lambda: False, force: bool = False
+    ) -> None:
         """Queue ``items`` in order.
 
         With the ``block`` policy (or ``conflate`` when non-conflatable items alone fill the
         queue) this waits for room, in short steps, until ``should_stop()`` is true.
+
+        ``force`` ignores the bound: for the runtime's own few notifications (``Disconnected``,
+        ``SuspendedAll`` ...), which must reach the handlers even when the queue is full.
 
         Raises:
             QueueOverflowError: the queue is full and the policy is ``disconnect``.
@@ -131,7 +138,8 @@ class DispatchQueue:
                         self._dead += 1
                         self.conflated += 1
                         live -= 1
-                if live >= self.maxsize:
+                # Runtime notifications are few and must never be lost or wait: they pass the bound.
+                if live >= self.maxsize and not force and not isinstance(item, Notification):
                     self._wait_for_room(should_stop)
                 slot = [item]
                 slots.append(slot)

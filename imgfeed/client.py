@@ -557,11 +557,12 @@ class FeedClient:
         self._wake.set()
 
     def _put(self, items: List[Any]) -> None:
+        """Queue the runtime's own notifications: never dropped, never blocked by the bound."""
         if items:
             try:
-                self._queue.put_many(items, self._stopping.is_set)
-            except (QueueClosedError, QueueOverflowError):
-                log.debug("dropped %d notifications while stopping", len(items))
+                self._queue.put_many(items, force=True)
+            except QueueClosedError:
+                log.debug("queue closed: %d notification(s) not delivered", len(items))
 
     # --- the dispatcher --------------------------------------------------------------------------
 

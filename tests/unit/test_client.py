@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Iterator
 
@@ -367,3 +368,81 @@ def test_protocol_errors_are_delivered_and_the_stream_goes_on() -> None:
         (error,) = rec.of("on_protocol_error")[0]
         assert error.raw == b"not json"
         assert client.stats().protocol_errors == 1
+
+
+def test_max_attempts_one_never_reconnects_after_a_loss() -> None:
+    feed, rec = FakeFeed(), Recorder()
+    client = started(feed, rec, reconnect=ReconnectPolicy(interval=0.01, max_attempts=1))
+    rec.wait_for(called("on_connect"))
+    feed.connections[0].eof()
+    assert client.join(timeout=10)
+    (note,) = rec.of("on_disconnect")[0]
+    assert note.reason is DisconnectReason.EOF and not note.will_retry
+    assert len(feed.connections) == 1
+
+
+class _LogWaiter(logging.Handler):
+    """Collects log records and lets a test wait for one (no sleeping)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list = []
+        self.cond = threading.Condition()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with self.cond:
+            self.records.append(record)
+            self.cond.notify_all()
+
+    def wait_for(self, text: str, timeout: float = 5.0) -> str:
+        def found() -> list:
+            return [r.getMessage() for r in self.records if text in r.getMessage()]
+
+        with self.cond:
+            assert self.cond.wait_for(found, timeout), [r.getMessage() for r in self.records]
+            return found()[0]
+
+
+@pytest.fixture()
+def client_log() -> Iterator[_LogWaiter]:
+    waiter = _LogWaiter()
+    logger = logging.getLogger("imgfeed.client")
+    logger.addHandler(waiter)
+    try:
+        yield waiter
+    finally:
+        logger.removeHandler(waiter)
+
+
+def test_a_stalled_handler_is_named_in_a_warning(client_log: _LogWaiter) -> None:
+    release = threading.Event()
+
+    class Stuck(Handler):
+        def on_market_update(self, record: object) -> None:
+            release.wait(10)
+
+    feed = FakeFeed()
+    with started(feed, Stuck(), handler_stall_warning=0.1, silence_timeout=30.0, heartbeat_timeout=30.0) as client:
+        client.subscribe()
+        message = client_log.wait_for("has been handling")
+        assert "Stuck" in message and "MarketUpdate" in message
+        release.set()
+
+
+def test_overflow_policy_disconnect_drops_the_connection_and_reconnects() -> None:
+    release = threading.Event()
+
+    class Slow(Recorder):
+        def on_heartbeat(self, record: object) -> None:
+            release.wait(10)
+            super().on_heartbeat(record)  # type: ignore[misc]
+
+    feed, slow = FakeFeed(markets=()), Slow()
+    with started(feed, slow, queue_size=20, overflow_policy="disconnect", silence_timeout=30.0):
+        conn = feed.wait_connections(1)
+        for _ in range(50):
+            conn.push(b"".join(b'{"mode":"push","type":"event","msg":{"id":"ev.%d","name":"x"}}\n' % i for i in range(5)))
+        feed.wait_connections(2)
+        release.set()
+        slow.wait_for(called("on_disconnect"))
+        assert slow.of("on_disconnect")[0][0].reason is DisconnectReason.QUEUE_OVERFLOW

@@ -138,3 +138,11 @@ def test_get_many_wakes_up_for_a_put() -> None:
     q.put_many([update("m1", 1)])
     t.join(10)
     assert got == [update("m1", 1)]
+
+
+def test_runtime_notifications_pass_a_full_queue() -> None:
+    q = DispatchQueue(maxsize=1, policy="disconnect")
+    q.put_many([update("m1", 1)])
+    gone = Disconnected(DisconnectReason.QUEUE_OVERFLOW)
+    q.put_many([gone])
+    assert drain(q) == [update("m1", 1), gone]
