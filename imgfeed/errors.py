@@ -85,7 +85,7 @@ class ProtocolError(ImgFeedError):
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
-        return (self.reason, self.raw) == (other.reason, other.raw)  # type: ignore[attr-defined]
+        return (self.reason, self.raw) == (other.reason, other.raw)
 
     def __hash__(self) -> int:
         return hash((type(self), self.reason, self.raw))

@@ -21,7 +21,7 @@ from __future__ import annotations
 import operator
 import sys
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import ujson
 
@@ -160,7 +160,7 @@ def _opt_id(obj: Dict[str, Any], key: str) -> Optional[str]:
     raise _FieldError(f"{key} must be a string or integer, got {type(value).__name__}")
 
 
-def _str_list(obj: Dict[str, Any], key: str) -> tuple:
+def _str_list(obj: Dict[str, Any], key: str) -> Tuple[str, ...]:
     value = obj.get(key)
     if value is None:
         return ()
@@ -204,7 +204,7 @@ def _competition(obj: Dict[str, Any], pt: Optional[datetime], ra: Optional[float
     )
 
 
-def _event_meta(items: Any) -> tuple:
+def _event_meta(items: Any) -> Tuple[EventMeta, ...]:
     if items is None:
         return ()
     if type(items) is not list:

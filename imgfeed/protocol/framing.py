@@ -100,7 +100,7 @@ class LineBuffer:
         tail = lines.pop()
         if not lines:
             self._absorb(tail)
-            return lines
+            return []
         out: List[Line]
         if self._skipped or self._partial:
             first = lines[0]
@@ -116,7 +116,7 @@ class LineBuffer:
                 self._partial.clear()
             out.extend(self._plain(data, lines))
         else:
-            out = self._plain(data, lines)  # type: ignore[assignment]
+            out = self._plain(data, lines)
         if tail:
             self._absorb(tail)
         return out

@@ -25,7 +25,7 @@ import functools
 import re
 import urllib.parse
 from datetime import datetime
-from typing import Any, ClassVar, Dict, Optional, Tuple, Union
+from typing import Any, ClassVar, Dict, Optional, Tuple, Union, cast
 
 import attrs
 
@@ -63,10 +63,10 @@ class _OpenEnum(str, enum.Enum):
 
     @classmethod
     def parse(cls, value: str) -> Union["_OpenEnum", str]:
-        return cls._value2member_map_.get(value, value)  # type: ignore[return-value]
+        return cast("Union[_OpenEnum, str]", cls._value2member_map_.get(value, value))
 
     def __str__(self) -> str:
-        return self.value
+        return str(self.value)  # the wire value ("in_play"), not "Stage.IN_PLAY"
 
 
 class Stage(_OpenEnum):
@@ -97,10 +97,12 @@ class CloseReason(_OpenEnum):
     SERVICE_ERROR = "service error"
 
 
-_common: Dict[str, Any] = dict(kw_only=True, frozen=True, slots=True)
+# Every record is @attrs.frozen(kw_only=True): frozen and slotted (attrs.frozen's defaults), keyword
+# arguments only. Spelled out on each class rather than splatted from a dict so that mypy's attrs
+# plugin sees kw_only (it cannot read **kwargs) and accepts required fields after defaulted ones.
 
 
-@attrs.define(**_common)
+@attrs.frozen(kw_only=True)
 class Record:
     """Fields every record has. See the module docstring."""
 
@@ -135,7 +137,7 @@ class Record:
 # --- the offering: sent once after init, in this order -----------------------------------------
 
 
-@attrs.define(**_common)
+@attrs.frozen(kw_only=True)
 class Sport(Record):
     """``sport`` push: the first message of the snapshot after ``init``."""
 
@@ -144,7 +146,7 @@ class Sport(Record):
     _MODELLED = ("id", "name")
 
 
-@attrs.define(**_common)
+@attrs.frozen(kw_only=True)
 class Competition(Record):
     """``competition`` push: a tour (e.g. PGA Tour), sent in the snapshot after the sport."""
 
@@ -156,7 +158,7 @@ class Competition(Record):
     _MODELLED = ("id", "name", "sport_id", "arena_id", "start_time")
 
 
-@attrs.define(**_common)
+@attrs.frozen(kw_only=True)
 class EventMeta:
     """One item of an event's ``meta`` list: the offering levels for an arena event."""
 
@@ -164,7 +166,7 @@ class EventMeta:
     offering_levels: Tuple[str, ...] = ()
 
 
-@attrs.define(**_common)
+@attrs.frozen(kw_only=True)
 class Event(Record):
     """``event`` push: a tournament in progress or upcoming (or recently finished)."""
 
@@ -188,7 +190,7 @@ class Event(Record):
     )
 
 
-@attrs.define(**_common)
+@attrs.frozen(kw_only=True)
 class MarketType(Record):
     """``market_type`` push: a kind of market (e.g. ``mt.winonly``)."""
 
@@ -197,7 +199,7 @@ class MarketType(Record):
     _MODELLED = ("id", "name")
 
 
-@attrs.define(**_common)
+@attrs.frozen(kw_only=True)
 class Market(Record):
     """``market`` push: a market that is available and open, sent in the snapshot.
 
@@ -235,7 +237,7 @@ class Market(Record):
 # --- prices ----------------------------------------------------------------------------------
 
 
-@attrs.define(**_common)
+@attrs.frozen(kw_only=True)
 class Settlement:
     """How a selection settled: the fractions of stake and of payout returned.
 
@@ -255,7 +257,7 @@ class Settlement:
         return self.stake_returned > 0.0 and self.payout_returned == 0.0
 
 
-@attrs.define(**_common)
+@attrs.frozen(kw_only=True)
 class Selection:
     """One golfer (or outcome) in a market, as carried by a ``market_update``.
 
@@ -270,7 +272,7 @@ class Selection:
     raw: Dict[str, Any] = attrs.field(factory=dict, repr=False, hash=False)
 
 
-@attrs.define(**_common)
+@attrs.frozen(kw_only=True)
 class MarketUpdate(Record):
     """``market_update`` push: the full current image of one subscribed market (not a delta).
 
@@ -316,7 +318,7 @@ def _selection(raw: Dict[str, Any]) -> Selection:
     )
 
 
-@attrs.define(**_common)
+@attrs.frozen(kw_only=True)
 class RemoveMarkets(Record):
     """``remove_markets`` push: these markets are gone; forget them."""
 
@@ -330,7 +332,7 @@ class RemoveMarkets(Record):
 # --- liveness and control ----------------------------------------------------------------------
 
 
-@attrs.define(**_common)
+@attrs.frozen(kw_only=True)
 class Heartbeat(Record):
     """``heartbeat`` push, every 3 s after ``init``. Late heartbeats mean: trust no price."""
 
@@ -338,7 +340,7 @@ class Heartbeat(Record):
     _MODELLED = ("timestamp",)
 
 
-@attrs.define(**_common)
+@attrs.frozen(kw_only=True)
 class InitResponse(Record):
     """The response to ``init``: the session is up. Quote ``session_id`` to support."""
 
@@ -348,7 +350,7 @@ class InitResponse(Record):
     request_id: Optional[str] = None
 
 
-@attrs.define(**_common)
+@attrs.frozen(kw_only=True)
 class Response(Record):
     """The response to any other request (``status`` is ``"ok"`` on success)."""
 
@@ -367,14 +369,14 @@ class Response(Record):
         return "; ".join(parts) or f"status {self.status!r}"
 
 
-@attrs.define(**_common)
+@attrs.frozen(kw_only=True)
 class RateLimited(Record):
     """The "API limit breached" response: the request was refused and not carried out."""
 
     request_id: Optional[str] = None
 
 
-@attrs.define(**_common)
+@attrs.frozen(kw_only=True)
 class ServerClosing(Record):
     """The error push the server sends just before it closes the connection.
 
@@ -385,7 +387,7 @@ class ServerClosing(Record):
     session_id: Optional[str] = None
 
 
-@attrs.define(**_common)
+@attrs.frozen(kw_only=True)
 class Unknown(Record):
     """A well-formed message of a kind imgfeed does not model (e.g. a new push ``type``).
 
