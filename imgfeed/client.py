@@ -420,13 +420,14 @@ class FeedClient:
 
     def _send(self, conn: _Connection, data: bytes) -> None:
         with self._send_lock:
-            if conn.closing or conn.ended.is_set():
-                raise TransportError("the connection is closing")
             try:
+                if conn.closing or conn.ended.is_set():
+                    raise TransportError("the connection is closing")
                 conn.transport.send(data, self.config.send_timeout)
             except TransportError as exc:
                 conn.finish(DisconnectReason.TRANSPORT_ERROR, f"send failed: {exc}", exc)
                 self._wake.set()
+                # Requests must now wait for the next session, not retry on this one.
                 with self._lock:
                     if self._session_conn is conn:
                         self._session_conn = None
@@ -645,8 +646,10 @@ class FeedClient:
                 if not retry:
                     break
                 must_wait = self._adapter.must_wait(end[1]) if end[0] is DisconnectReason.SERVER_CLOSING else False
-        except BaseException:
+        except BaseException as exc:  # a bug: stop, and make join() raise it rather than hide it
             log.exception("watchdog failed")
+            self._fatal = exc
+            self._put([Disconnected(DisconnectReason.TRANSPORT_ERROR, f"internal error: {exc!r}", exc, False)])
         finally:
             self._set_state(ClientState.STOPPING)
             self._stopping.set()
@@ -666,7 +669,13 @@ class FeedClient:
     def _run_connection(self) -> Tuple[bool, Tuple[DisconnectReason, str, Optional[BaseException]], bool]:
         """One connection, from connect to close. Returns (was the session up, end, fatal?)."""
         self._attempts += 1
-        transport = self._transport_factory()
+        try:
+            transport = self._transport_factory()
+        except (HostKeyError, AuthenticationError) as exc:  # e.g. the key file cannot be loaded
+            reason = DisconnectReason.HOST_KEY if isinstance(exc, HostKeyError) else DisconnectReason.AUTH_FAILED
+            return False, (reason, str(exc), exc), True
+        except ImgFeedError as exc:
+            return False, (DisconnectReason.CONNECT_FAILED, str(exc), exc), False
         conn = _Connection(self._attempts, transport)
         with self._lock:
             self._conn = conn

@@ -62,7 +62,7 @@ def load_private_key(path: str, passphrase: Optional[str] = None) -> paramiko.PK
             not a key. The message never contains the passphrase.
     """
     try:
-        return paramiko.PKey.from_path(path, passphrase=passphrase.encode() if passphrase else None)
+        return paramiko.PKey.from_path(path, password=passphrase or None)
     except FileNotFoundError as exc:
         raise AuthenticationError(f"private key file not found: {path}") from exc
     except paramiko.PasswordRequiredException as exc:

@@ -446,3 +446,14 @@ def test_overflow_policy_disconnect_drops_the_connection_and_reconnects() -> Non
         release.set()
         slow.wait_for(called("on_disconnect"))
         assert slow.of("on_disconnect")[0][0].reason is DisconnectReason.QUEUE_OVERFLOW
+
+
+def test_a_missing_key_file_is_reported_and_stops_the_client(tmp_path: object) -> None:
+    from imgfeed.transport.ssh import SSHTransport
+
+    config = fast_config(pkey=None, key_filename=str(tmp_path) + "/no_such_key")  # type: ignore[operator]
+    rec = Recorder()
+    client = FeedClient(config, handlers=[rec], transport_factory=lambda: SSHTransport.from_config(config)).start()
+    with pytest.raises(AuthenticationError, match="not found"):
+        client.join(timeout=10)
+    assert rec.of("on_disconnect")[0][0].reason is DisconnectReason.AUTH_FAILED
