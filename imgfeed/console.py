@@ -189,13 +189,16 @@ def render(
 
 def summary_line(snapshot: BookSnapshot, health: FeedHealth, now: float) -> str:
     """One line for logs and pipes: the state, heartbeat age, rate, and the first priced market."""
-    state = "DISCONNECTED" if not health.connected else (
-        f"SUSPENDED({snapshot.suspended})" if snapshot.suspended is not None else "LIVE"
+    state = (
+        "DISCONNECTED"
+        if not health.connected
+        else (f"SUSPENDED({snapshot.suspended})" if snapshot.suspended is not None else "LIVE")
     )
     text = (
         f"[{int(now - health.started_at):>4}s] {state} heartbeat {_age(health.heartbeat_age)} "
         f"{health.rate:.1f} msg/s {health.messages} msgs "
-        f"{len(snapshot.events)} tournaments {len(snapshot.tradable)}/{len(snapshot.markets)} markets tradable"
+        f"{len(snapshot.events)} tournaments "
+        f"{len(snapshot.tradable)}/{len(snapshot.markets)} markets tradable"
     )
     for market_id in sorted(snapshot.tradable):
         image = snapshot.images.get(market_id)
@@ -223,7 +226,9 @@ class LiveView:
         summary_every: in summary mode, print a line at most this often (seconds).
     """
 
-    def __init__(self, stream: Optional[IO[str]] = None, tty: Optional[bool] = None, summary_every: float = 1.0) -> None:
+    def __init__(
+        self, stream: Optional[IO[str]] = None, tty: Optional[bool] = None, summary_every: float = 1.0
+    ) -> None:
         self.stream = stream if stream is not None else sys.stdout
         self.tty = self.stream.isatty() if tty is None else tty
         self.summary_every = summary_every
@@ -234,7 +239,9 @@ class LiveView:
         now = time.time() if now is None else now
         if self.tty:
             size = _terminal_size()
-            lines = render(snapshot, health, now, width=size[0], max_events=max(1, (size[1] - 6) // 6), color=True)
+            lines = render(
+                snapshot, health, now, width=size[0], max_events=max(1, (size[1] - 6) // 6), color=True
+            )
             lines.append("")
             lines.append("Ctrl-C to exit")
             prefix = _HIDE_CURSOR if not self._started else ""

@@ -197,12 +197,16 @@ class RecordingWriter:
         self._raw = raw
         if self._compress:
             # mtime=0: the same lines give the same bytes, which keeps tests and diffs stable.
-            self._out = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)
+            self._out = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)  # type: ignore[assignment]
         else:
             self._out = raw
         self.paths.append(path)
         created = _dt.datetime.fromtimestamp(self._clock(), _dt.timezone.utc).isoformat()
-        header: Dict[str, Any] = {"imgfeed_recording": FORMAT_VERSION, "created": created, "source": self.source}
+        header: Dict[str, Any] = {
+            "imgfeed_recording": FORMAT_VERSION,
+            "created": created,
+            "source": self.source,
+        }
         if self._part:
             header["part"] = self._part
         self._write(ujson.dumps(header, ensure_ascii=False).encode("utf-8") + b"\n")
@@ -457,9 +461,8 @@ def _parse_entry(raw: bytes, path: str, number: int) -> Optional[RecordedLine]:
             raise _corrupt(path, number, '"b64" is not valid base64', raw) from None
     else:
         return None  # a marker of a later format version: not a line of the feed
-    if type(t) not in (int, float) or t != t:
+    if not isinstance(t, (int, float)) or isinstance(t, bool) or t != t:
         raise _corrupt(path, number, '"t" must be a number (seconds since the epoch)', raw)
     if b"\n" in data:
         raise _corrupt(path, number, "a recorded line cannot contain a newline", raw)
     return RecordedLine(t=float(t), data=data, line_number=number)
-

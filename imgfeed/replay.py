@@ -84,7 +84,7 @@ class _ReplayAdapter(ImgAdapter):
         super().__init__(include_finished=False, max_line_length=max_line_length)
         self._transport = transport
 
-    def new_decoder(self) -> _RecordedTimeDecoder:
+    def new_decoder(self) -> _RecordedTimeDecoder:  # type: ignore[override]  # same feed() shape
         return _RecordedTimeDecoder(self._transport.line_times, self.max_line_length)
 
 

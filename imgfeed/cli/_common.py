@@ -43,31 +43,72 @@ DEFAULT_KNOWN_HOSTS = os.path.join("~", ".ssh", "known_hosts")
 def add_connection_options(parser: argparse.ArgumentParser) -> None:
     """Add ``--host --port --user --key --known-hosts`` and the timeouts to ``parser``."""
     group = parser.add_argument_group("connection")
-    group.add_argument("--host", required=True,
-                       help="server host, e.g. golf-odds-distribution.services.imgarena.com, or 127.0.0.1 "
-                            "for `imgfeed simulate`")
-    group.add_argument("--port", type=_int, default=DEFAULT_PORT,
-                       help="SSH port (default: %(default)s; the IMG Arena service also listens on 22)")
+    group.add_argument(
+        "--host",
+        required=True,
+        help="server host, e.g. golf-odds-distribution.services.imgarena.com, or 127.0.0.1 "
+        "for `imgfeed simulate`",
+    )
+    group.add_argument(
+        "--port",
+        type=_int,
+        default=DEFAULT_PORT,
+        help="SSH port (default: %(default)s; the IMG Arena service also listens on 22)",
+    )
     group.add_argument("--user", required=True, help="the username IMG Arena assigned to you")
-    group.add_argument("--key", default=DEFAULT_KEY_PATH, metavar="FILE",
-                       help="private key file (default: %(default)s, as `imgfeed keygen` writes it)")
-    group.add_argument("--known-hosts", default=DEFAULT_KNOWN_HOSTS, metavar="FILE",
-                       help="known_hosts file holding the server's host key (default: %(default)s)")
-    group.add_argument("--accept-new-host-key", action="store_true",
-                       help="trust an unknown host key on first use and add it to --known-hosts "
-                            "(a changed key is still refused)")
-    group.add_argument("--include-finished", action="store_true",
-                       help="also receive recently finished tournaments (for late settlements)")
+    group.add_argument(
+        "--key",
+        default=DEFAULT_KEY_PATH,
+        metavar="FILE",
+        help="private key file (default: %(default)s, as `imgfeed keygen` writes it)",
+    )
+    group.add_argument(
+        "--known-hosts",
+        default=DEFAULT_KNOWN_HOSTS,
+        metavar="FILE",
+        help="known_hosts file holding the server's host key (default: %(default)s)",
+    )
+    group.add_argument(
+        "--accept-new-host-key",
+        action="store_true",
+        help="trust an unknown host key on first use and add it to --known-hosts "
+        "(a changed key is still refused)",
+    )
+    group.add_argument(
+        "--include-finished",
+        action="store_true",
+        help="also receive recently finished tournaments (for late settlements)",
+    )
     timing = parser.add_argument_group("timeouts (seconds)")
-    timing.add_argument("--heartbeat-timeout", type=float, default=10.0, metavar="S",
-                        help="no heartbeat for this long suspends every market (default: %(default)s)")
-    timing.add_argument("--silence-timeout", type=float, default=10.0, metavar="S",
-                        help="no message at all for this long reconnects (default: %(default)s)")
-    timing.add_argument("--reconnect-interval", type=float, default=30.0, metavar="S",
-                        help="seconds between reconnection attempts after the first, which is "
-                             "immediate (default: %(default)s, as the service asks)")
-    timing.add_argument("--connect-timeout", type=float, default=15.0, metavar="S",
-                        help="seconds to connect, authenticate and start the session (default: %(default)s)")
+    timing.add_argument(
+        "--heartbeat-timeout",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="no heartbeat for this long suspends every market (default: %(default)s)",
+    )
+    timing.add_argument(
+        "--silence-timeout",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="no message at all for this long reconnects (default: %(default)s)",
+    )
+    timing.add_argument(
+        "--reconnect-interval",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="seconds between reconnection attempts after the first, which is "
+        "immediate (default: %(default)s, as the service asks)",
+    )
+    timing.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=15.0,
+        metavar="S",
+        help="seconds to connect, authenticate and start the session (default: %(default)s)",
+    )
 
 
 def add_subscription_options(parser: argparse.ArgumentParser) -> None:
@@ -79,12 +120,30 @@ def add_subscription_options(parser: argparse.ArgumentParser) -> None:
         "you see the offering and heartbeats only.",
     )
     group.add_argument("--subscribe-all", action="store_true", help="subscribe to every market")
-    group.add_argument("--event", dest="event_ids", nargs="+", action="extend", metavar="ID",
-                       help="subscribe to the markets of these events (e.g. ev.golf_1100)")
-    group.add_argument("--market-type", dest="market_type_ids", nargs="+", action="extend", metavar="ID",
-                       help="subscribe to markets of these types (e.g. mt.winonly)")
-    group.add_argument("--market", dest="market_ids", nargs="+", action="extend", metavar="ID",
-                       help="subscribe to these markets")
+    group.add_argument(
+        "--event",
+        dest="event_ids",
+        nargs="+",
+        action="extend",
+        metavar="ID",
+        help="subscribe to the markets of these events (e.g. ev.golf_1100)",
+    )
+    group.add_argument(
+        "--market-type",
+        dest="market_type_ids",
+        nargs="+",
+        action="extend",
+        metavar="ID",
+        help="subscribe to markets of these types (e.g. mt.winonly)",
+    )
+    group.add_argument(
+        "--market",
+        dest="market_ids",
+        nargs="+",
+        action="extend",
+        metavar="ID",
+        help="subscribe to these markets",
+    )
 
 
 def subscription_filters(args: argparse.Namespace) -> Optional[Dict[str, List[str]]]:
@@ -115,9 +174,7 @@ def _int(text: str) -> int:
 def check_port(port: int) -> int:
     """Raises ImgFeedError unless ``port`` is a TCP port number."""
     if not 0 < port < 65536:
-        raise ImgFeedError(
-            f"bad port {port}: a TCP port is between 1 and 65535 (the feed uses 2093 or 22)"
-        )
+        raise ImgFeedError(f"bad port {port}: a TCP port is between 1 and 65535 (the feed uses 2093 or 22)")
     return port
 
 
@@ -205,7 +262,8 @@ def explain_host_key_error(exc: HostKeyError, args: argparse.Namespace) -> ImgFe
     known_hosts = os.path.expanduser(args.known_hosts)
     if isinstance(exc, UnknownHostKeyError):
         return ImgFeedError(
-            f"unknown host key for {exc.host} ({exc.fingerprint}): {host_key_hint(args.host, args.port, known_hosts)}"
+            f"unknown host key for {exc.host} ({exc.fingerprint}): "
+            + host_key_hint(args.host, args.port, known_hosts)
         )
     return ImgFeedError(
         f"{exc}. The server's host key CHANGED: this may be an attack. Do not connect until IMG Arena "

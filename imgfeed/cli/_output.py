@@ -140,7 +140,9 @@ def _price(p: Optional[float]) -> str:
 
 def pretty_record(record: Record) -> str:
     """One line describing ``record`` for a person reading a terminal."""
-    at = _dt.datetime.fromtimestamp(record.received_at or time.time(), _dt.timezone.utc).strftime("%H:%M:%S.%f")[:-3]
+    at = _dt.datetime.fromtimestamp(record.received_at or time.time(), _dt.timezone.utc).strftime(
+        "%H:%M:%S.%f"
+    )[:-3]
     if isinstance(record, MarketUpdate):
         sels = sorted(record.selections, key=lambda s: (s.price is None, s.price or 0.0))
         shown = ", ".join(f"{s.name or s.id} {_price(s.price)}" for s in sels[:4])
@@ -211,17 +213,21 @@ class JsonlHandler(Handler):
     def _record(self, record: Record) -> None:
         self.printer.json(record_json(record))
 
-    on_sport = on_competition = on_event = on_market_type = on_market = _record  # type: ignore[assignment]
-    on_market_update = on_remove_markets = on_heartbeat = on_unknown = _record  # type: ignore[assignment]
+    on_sport = on_competition = on_event = on_market_type = on_market = _record
+    on_market_update = on_remove_markets = on_heartbeat = on_unknown = _record
 
     def on_connect(self, session: Session) -> None:
-        obj = event_json("connected", session_id=session.session_id, address=session.address, session_number=session.number)
+        obj = event_json(
+            "connected", session_id=session.session_id, address=session.address, session_number=session.number
+        )
         obj["received_at"] = iso_utc(session.connected_at)
         self.printer.json(obj)
 
     def on_disconnect(self, reason: Disconnected) -> None:
         self.printer.json(
-            event_json("disconnected", reason=reason.reason, detail=reason.detail, will_retry=reason.will_retry)
+            event_json(
+                "disconnected", reason=reason.reason, detail=reason.detail, will_retry=reason.will_retry
+            )
         )
 
     def on_suspend_all(self, reason: SuspendReason) -> None:
@@ -247,7 +253,9 @@ class JsonlHandler(Handler):
 class PrettyHandler(Handler):
     """Print one readable line per record and lifecycle event."""
 
-    def __init__(self, printer: Optional[LinePrinter] = None, heartbeats: bool = True, replay: bool = False) -> None:
+    def __init__(
+        self, printer: Optional[LinePrinter] = None, heartbeats: bool = True, replay: bool = False
+    ) -> None:
         self.printer = printer or LinePrinter()
         self.heartbeats = heartbeats
         #: In a replay the end of the stream is the end of the file, not a lost connection.
@@ -256,8 +264,8 @@ class PrettyHandler(Handler):
     def _record(self, record: Record) -> None:
         self.printer.line(pretty_record(record))
 
-    on_sport = on_competition = on_event = on_market_type = on_market = _record  # type: ignore[assignment]
-    on_market_update = on_remove_markets = on_unknown = _record  # type: ignore[assignment]
+    on_sport = on_competition = on_event = on_market_type = on_market = _record
+    on_market_update = on_remove_markets = on_unknown = _record
 
     def on_heartbeat(self, record: Heartbeat) -> None:
         if self.heartbeats:

@@ -63,8 +63,13 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         "Exit code 0 when a heartbeat arrived, 1 otherwise (with the reason).",
     )
     add_connection_options(parser)
-    parser.add_argument("--timeout", type=float, default=30.0, metavar="S",
-                        help="give up after this many seconds (default: %(default)s; heartbeats come every 3 s)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="give up after this many seconds (default: %(default)s; heartbeats come every 3 s)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -93,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
     if check.heartbeat_at is not None and session is not None:
         print(
             f"ok: session {session.session_id or '(none: Mustard-era server)'} on {config.address}; "
-            f"first heartbeat after {check.heartbeat_at - started:.1f} s; {check.markets} markets in the offering"
+            f"first heartbeat after {check.heartbeat_at - started:.1f} s; "
+            f"{check.markets} markets in the offering"
         )
         return 0
     if check.closing is not None:

@@ -109,12 +109,22 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     parser.add_argument(
         "--out", default=DEFAULT_KEY_PATH, metavar="PATH", help="private key file (default: %(default)s)"
     )
-    parser.add_argument("--type", dest="key_type", choices=("ed25519", "rsa"), default="ed25519",
-                        help="key algorithm (default: %(default)s; rsa makes a 4096-bit key)")
-    parser.add_argument("--comment", default="imgfeed", help="comment in the public key line (default: %(default)s)")
-    parser.add_argument("--passphrase", action="store_true",
-                        help="ask for a passphrase to encrypt the private key (default: unencrypted, "
-                             "as a service that starts unattended needs)")
+    parser.add_argument(
+        "--type",
+        dest="key_type",
+        choices=("ed25519", "rsa"),
+        default="ed25519",
+        help="key algorithm (default: %(default)s; rsa makes a 4096-bit key)",
+    )
+    parser.add_argument(
+        "--comment", default="imgfeed", help="comment in the public key line (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--passphrase",
+        action="store_true",
+        help="ask for a passphrase to encrypt the private key (default: unencrypted, "
+        "as a service that starts unattended needs)",
+    )
     parser.add_argument("--force", action="store_true", help="replace existing key files")
     parser.set_defaults(func=run)
 

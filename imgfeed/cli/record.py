@@ -12,7 +12,12 @@ import argparse
 import logging
 import sys
 
-from imgfeed.cli._common import add_connection_options, add_subscription_options, config_from_args, subscription_filters
+from imgfeed.cli._common import (
+    add_connection_options,
+    add_subscription_options,
+    config_from_args,
+    subscription_filters,
+)
 from imgfeed.cli._run import run_client
 from imgfeed.client import FeedClient
 from imgfeed.handlers import LoggingHandler
@@ -43,11 +48,18 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     add_connection_options(parser)
     add_subscription_options(parser)
     out = parser.add_argument_group("output")
-    out.add_argument("--out", required=True, metavar="FILE", help="the recording to write (replaced if it exists)")
-    out.add_argument("--rotate-mb", type=float, metavar="MB",
-                     help="start a new file (FILE.1, FILE.2 ... before the suffixes) after this many megabytes")
-    out.add_argument("--fsync", action="store_true",
-                     help="also fsync every line (survives a power cut; slower)")
+    out.add_argument(
+        "--out", required=True, metavar="FILE", help="the recording to write (replaced if it exists)"
+    )
+    out.add_argument(
+        "--rotate-mb",
+        type=float,
+        metavar="MB",
+        help="start a new file (FILE.1, FILE.2 ... before the suffixes) after this many megabytes",
+    )
+    out.add_argument(
+        "--fsync", action="store_true", help="also fsync every line (survives a power cut; slower)"
+    )
     parser.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this many seconds")
     parser.set_defaults(func=run)
 
@@ -59,8 +71,9 @@ def run(args: argparse.Namespace) -> int:
     writer = RecordingWriter(args.out, source=config.address, rotate_bytes=rotate, fsync=args.fsync)
     try:
         factory = recording_factory(lambda: SSHTransport.from_config(config), writer, config.max_line_length)
-        client = FeedClient(config, handlers=[LoggingHandler(logging.getLogger("imgfeed.record"))],
-                            transport_factory=factory)
+        client = FeedClient(
+            config, handlers=[LoggingHandler(logging.getLogger("imgfeed.record"))], transport_factory=factory
+        )
         code = run_client(client, args, filters, duration=args.duration)
     finally:
         writer.close()

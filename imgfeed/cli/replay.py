@@ -27,24 +27,48 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         description="Play a recording made by `imgfeed record` through the client (same decoding, "
         "market book and handlers as a live feed) and print it like `imgfeed tail`.",
     )
-    parser.add_argument("files", nargs="+", metavar="FILE", help="the recording (several: the parts of a rotated one, in order)")
+    parser.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="the recording (several: the parts of a rotated one, in order)",
+    )
     pace = parser.add_mutually_exclusive_group()
-    pace.add_argument("--speed", type=float, default=1.0, metavar="N",
-                      help="N times the recorded pace (default: %(default)s, as recorded)")
-    pace.add_argument("--as-fast-as-possible", "--fast", dest="fast", action="store_true",
-                      help="no pacing: as fast as the output goes")
-    parser.add_argument("--format", choices=("pretty", "jsonl", "summary"), default="pretty",
-                        help="pretty or jsonl as for `imgfeed tail`; summary: only the counts at the end "
-                             "(default: %(default)s)")
-    parser.add_argument("--allow-truncated", action="store_true",
-                        help="replay the complete lines of a file that ends in the middle of a line "
-                             "(a recorder that crashed)")
+    pace.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        metavar="N",
+        help="N times the recorded pace (default: %(default)s, as recorded)",
+    )
+    pace.add_argument(
+        "--as-fast-as-possible",
+        "--fast",
+        dest="fast",
+        action="store_true",
+        help="no pacing: as fast as the output goes",
+    )
+    parser.add_argument(
+        "--format",
+        choices=("pretty", "jsonl", "summary"),
+        default="pretty",
+        help="pretty or jsonl as for `imgfeed tail`; summary: only the counts at the end "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--allow-truncated",
+        action="store_true",
+        help="replay the complete lines of a file that ends in the middle of a line "
+        "(a recorder that crashed)",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     speed = None if args.fast else args.speed
-    handlers: List[Handler] = [] if args.format == "summary" else [make_handler(args.format, LinePrinter(), replay=True)]
+    handlers: List[Handler] = (
+        [] if args.format == "summary" else [make_handler(args.format, LinePrinter(), replay=True)]
+    )
     if args.verbose == 0:
         # The end of the file is the end of the replay's "connection"; the client reports it as a
         # disconnection that it will not retry. True, but noise here.

@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import argparse
 
-from imgfeed.cli._common import add_connection_options, add_subscription_options, config_from_args, subscription_filters
+from imgfeed.cli._common import (
+    add_connection_options,
+    add_subscription_options,
+    config_from_args,
+    subscription_filters,
+)
 from imgfeed.cli._output import make_handler
 from imgfeed.cli._run import run_client
 from imgfeed.client import FeedClient
@@ -18,7 +23,8 @@ __all__ = ["register", "run"]
 
 _EXAMPLES = """\
 examples:
-  imgfeed tail --host 127.0.0.1 --port 2093 --user demo --key demo_key --known-hosts sim_known_hosts --subscribe-all
+  imgfeed tail --host 127.0.0.1 --port 2093 --user demo --key demo_key \
+      --known-hosts sim_known_hosts --subscribe-all
   imgfeed tail ... --event ev.golf_1100 --format jsonl | jq -c 'select(.kind == "market_update")'
 """
 
@@ -34,9 +40,12 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     )
     add_connection_options(parser)
     add_subscription_options(parser)
-    parser.add_argument("--format", choices=("pretty", "jsonl"), default="pretty",
-                        help="pretty: one readable line per message; jsonl: one JSON object per line "
-                             "(default: %(default)s)")
+    parser.add_argument(
+        "--format",
+        choices=("pretty", "jsonl"),
+        default="pretty",
+        help="pretty: one readable line per message; jsonl: one JSON object per line (default: %(default)s)",
+    )
     parser.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this many seconds")
     parser.set_defaults(func=run)
 

@@ -118,7 +118,7 @@ class ReplayTransport(Transport):
             isinstance(source, (list, tuple)) and all(isinstance(s, (str, os.PathLike)) for s in source)
         ):
             paths = [source] if isinstance(source, (str, os.PathLike)) else list(source)
-            lines: Iterator[RecordedLine] = self._read_files(paths)  # type: ignore[arg-type]
+            lines: Iterator[RecordedLine] = self._read_files(paths)
         else:
             lines = iter(source)  # type: ignore[arg-type]
         self._lines = lines

@@ -65,3 +65,68 @@ def single_error_line(result: CliResult) -> str:
 def split_pub(line: str) -> Tuple[str, str]:
     kind, blob = line.split()[:2]
     return kind, blob
+
+
+# --- a simulator with a key pair and a known_hosts file, as a user would set it up --------------
+
+
+class SimSetup:
+    """A running simulator plus the files a user points the CLI at."""
+
+    def __init__(self, server: "object", key: str, known_hosts: str) -> None:
+        self.server = server
+        self.key = key
+        self.known_hosts = known_hosts
+
+    @property
+    def port(self) -> int:
+        return self.server.port  # type: ignore[attr-defined,no-any-return]
+
+    def connect_args(self, *extra: str) -> List[str]:
+        """``--host --port --user --key --known-hosts`` plus fast test timeouts."""
+        return [
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--user",
+            "demo",
+            "--key",
+            self.key,
+            "--known-hosts",
+            self.known_hosts,
+            "--heartbeat-timeout",
+            "2",
+            "--silence-timeout",
+            "3",
+            "--reconnect-interval",
+            "0.2",
+            "--connect-timeout",
+            "10",
+            *extra,
+        ]
+
+
+@pytest.fixture
+def sim(tmp_path: "object") -> "object":
+    """A simulator on loopback with fast heartbeats, an authorized key file and a known_hosts file."""
+    from pathlib import Path
+
+    from imgfeed.cli.keygen import generate_key_pair
+    from imgfeed.simulator import ScenarioConfig, SessionConfig, SimulatorServer
+
+    tmp = Path(str(tmp_path))
+    key = tmp / "demo_key"
+    generate_key_pair(str(key))
+    server = SimulatorServer(
+        authorized_keys=[str(key) + ".pub"],
+        session_config=SessionConfig(heartbeat_interval=0.2),
+        scenario_config=ScenarioConfig.of_size("tiny", seed=1, updates_per_second=50.0),
+    )
+    server.start()
+    try:
+        known_hosts = tmp / "known_hosts"
+        server.write_known_hosts(str(known_hosts))
+        yield SimSetup(server, str(key), str(known_hosts))
+    finally:
+        server.stop(timeout=5.0)

@@ -28,8 +28,19 @@ def known_hosts(tmp_path: Path) -> Path:
 
 
 def _connect_args(key: Path, known_hosts: Path, *extra: str) -> List[str]:
-    return ["--host", "127.0.0.1", "--port", "2093", "--user", "demo", "--key", str(key),
-            "--known-hosts", str(known_hosts), *extra]
+    return [
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "2093",
+        "--user",
+        "demo",
+        "--key",
+        str(key),
+        "--known-hosts",
+        str(known_hosts),
+        *extra,
+    ]
 
 
 @pytest.mark.parametrize("command", ["tail", "record", "check"])

@@ -28,7 +28,9 @@ def _update(market_id: str, status: str, prices: List[float]) -> bytes:
     sels = ", ".join(
         '{"id": "g:%d", "name": "Golfer %d", "price": %s}' % (i, i, p) for i, p in enumerate(prices)
     )
-    return _push("market_update", '{"id": "%s", "status": "%s", "selections": [%s]}' % (market_id, status, sels))
+    return _push(
+        "market_update", '{"id": "%s", "status": "%s", "selections": [%s]}' % (market_id, status, sels)
+    )
 
 
 def _book() -> MarketBook:
@@ -45,8 +47,13 @@ def _book() -> MarketBook:
 
 
 HEALTH = FeedHealth(
-    source="simulator 127.0.0.1:1", connected=True, session_id="s-1", heartbeat_age=1.0,
-    messages=42, rate=8.5, started_at=90.0,
+    source="simulator 127.0.0.1:1",
+    connected=True,
+    session_id="s-1",
+    heartbeat_age=1.0,
+    messages=42,
+    rate=8.5,
+    started_at=90.0,
 )
 
 

@@ -13,8 +13,10 @@ import pytest
 from tests.cli.conftest import single_error_line, split_pub
 
 
-@pytest.mark.parametrize("key_type, name, cls", [("ed25519", "ssh-ed25519", paramiko.Ed25519Key),
-                                                 ("rsa", "ssh-rsa", paramiko.RSAKey)])
+@pytest.mark.parametrize(
+    "key_type, name, cls",
+    [("ed25519", "ssh-ed25519", paramiko.Ed25519Key), ("rsa", "ssh-rsa", paramiko.RSAKey)],
+)
 def test_keygen_writes_a_private_key_and_prints_the_public_one(
     run_cli: "object", tmp_path: Path, key_type: str, name: str, cls: type
 ) -> None:

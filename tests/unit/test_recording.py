@@ -145,7 +145,7 @@ HEADER = b'{"imgfeed_recording": 1, "created": "2025-01-01T00:00:00+00:00", "sou
         (b"\x00\x01garbage\n", 1, "not an imgfeed recording header"),
         (b'{"imgfeed_recording": 99}\n', 1, "format 99 is not supported"),
         (HEADER + b'{"t": 1, "line": "a"}\n{"t": 2, "li\n', 3, "corrupt recording line"),
-        (HEADER + b'[1, 2]\n', 2, "not a JSON object"),
+        (HEADER + b"[1, 2]\n", 2, "not a JSON object"),
         (HEADER + b'{"t": "x", "line": "a"}\n', 2, '"t" must be a number'),
         (HEADER + b'{"t": 1, "line": 5}\n', 2, '"line" must be a string'),
         (HEADER + b'{"t": 1, "b64": "!!"}\n', 2, "not valid base64"),

@@ -296,7 +296,9 @@ def test_corrupt_line_raises_after_the_lines_before_it(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "content, message", [(None, "recording not found"), (b"hello\n", "not an imgfeed recording header")]
 )
-def test_bad_file_fails_before_any_handler_runs(tmp_path: Path, content: Optional[bytes], message: str) -> None:
+def test_bad_file_fails_before_any_handler_runs(
+    tmp_path: Path, content: Optional[bytes], message: str
+) -> None:
     path = tmp_path / "f.jsonl"
     if content is not None:
         path.write_bytes(content)
@@ -322,5 +324,7 @@ def test_records_carry_their_recorded_receive_time(tmp_path: Path) -> None:
     times = [getattr(r, "received_at", None) for r in collector.records]
     # FEED[i] was recorded at 1000 + i/1000; the InitResponse (0) and Response (5) are not
     # delivered to handlers, and the protocol error (7) carries no time.
-    expected = [1000.0 + i / 1000 for i in (1, 2, 3, 4, 6)] + [None] + [1000.0 + (8 + i) / 1000 for i in range(3000)]
+    expected = (
+        [1000.0 + i / 1000 for i in (1, 2, 3, 4, 6)] + [None] + [1000.0 + (8 + i) / 1000 for i in range(3000)]
+    )
     assert times == pytest.approx(expected)
