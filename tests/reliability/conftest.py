@@ -10,48 +10,30 @@ from __future__ import annotations
 
 import gc
 import os
-import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Dict, Iterator, NamedTuple, Set
+from typing import Dict, Iterator, Set
 
-import paramiko
 import pytest
+
+from tests.reliability.support import KeyPair, keygen
 
 #: How long the leak check waits for threads to finish after a test (seconds). Generous: a
 #: paramiko transport thread notices a closed socket within its 0.1 s poll, but CI can be slow.
 LEAK_TIMEOUT = 10.0
 
 
-class KeyPair(NamedTuple):
-    """A client key on disk (OpenSSH format, as ``ssh-keygen`` writes it) and loaded."""
-
-    path: Path
-    key: paramiko.PKey
-    passphrase: str
-
-
-def _keygen(path: Path, passphrase: str = "") -> KeyPair:
-    subprocess.run(
-        ["ssh-keygen", "-q", "-t", "ed25519", "-N", passphrase, "-C", "imgfeed-test", "-f", str(path)],
-        check=True,
-        timeout=30,
-    )
-    key = paramiko.Ed25519Key.from_private_key_file(str(path), password=passphrase or None)
-    return KeyPair(path, key, passphrase)
-
-
 @pytest.fixture(scope="session")
 def client_key(tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
     """An unencrypted Ed25519 client key, made once per run."""
-    return _keygen(tmp_path_factory.mktemp("keys") / "id_ed25519")
+    return keygen(tmp_path_factory.mktemp("keys") / "id_ed25519")
 
 
 @pytest.fixture(scope="session")
 def encrypted_client_key(tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
     """An Ed25519 client key protected by a passphrase (for the log-scan test)."""
-    return _keygen(tmp_path_factory.mktemp("keys") / "id_ed25519_enc", passphrase="correct horse battery staple 7f3a")
+    return keygen(tmp_path_factory.mktemp("keys") / "id_ed25519_enc", passphrase="correct horse battery staple 7f3a")
 
 
 def open_fds() -> Dict[int, str]:

@@ -13,7 +13,7 @@ import paramiko
 import pytest
 
 from tests.reliability import wire
-from tests.reliability.conftest import KeyPair
+from tests.reliability.support import KeyPair
 from tests.reliability.hostile import FaultyProxy, HostileSession, HostileSSHServer, ResetServer, refused_port
 
 

@@ -1,0 +1,168 @@
+"""What every fault-matrix test needs: a recording handler and a client with short deadlines.
+
+:class:`Recorder` keeps every handler call, in order, and lets the test thread wait (with a
+timeout, on a condition) until the calls it expects have happened. :func:`fast_config` is the
+production configuration with every deadline cut to a fraction of a second, so that a fault that
+takes 10-30 s to detect in production takes well under a second here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import threading
+from pathlib import Path
+from typing import Any, Callable, Iterator, List, NamedTuple, Optional, Tuple
+
+import paramiko
+
+from imgfeed import FeedClient, FeedConfig, Handler, ReconnectPolicy
+from imgfeed.events import Disconnected, DisconnectReason
+from tests.reliability.hostile import HostileSSHServer
+
+__all__ = [
+    "Call",
+    "KeyPair",
+    "keygen",
+    "Recorder",
+    "fast_config",
+    "hostile_config",
+    "running",
+    "WAIT",
+    "HEARTBEAT_TIMEOUT",
+    "SILENCE_TIMEOUT",
+]
+
+#: The longest any test waits for something it expects (seconds). Only reached when it fails.
+WAIT = 10.0
+#: The client's deadlines in this suite (production: 10 s each, protocol.md section 8).
+HEARTBEAT_TIMEOUT = 0.3
+SILENCE_TIMEOUT = 0.6
+
+#: One handler call: the method name and its arguments.
+Call = Tuple[str, Tuple[Any, ...]]
+
+_METHODS = [name for name in vars(Handler) if name.startswith("on_")]
+
+
+class Recorder(Handler):
+    """A handler that records every call and lets another thread wait for what it expects.
+
+    Args:
+        before: called as ``before(name, args)`` on the dispatcher thread before the call is
+            recorded; a test uses it to make the handler slow, raise, or block.
+    """
+
+    def __init__(self, before: Optional[Callable[[str, Tuple[Any, ...]], None]] = None) -> None:
+        self.calls: List[Call] = []
+        self.before = before
+        self._cond = threading.Condition()
+
+    def __repr__(self) -> str:
+        return f"<Recorder calls={len(self.calls)}>"
+
+    def _record(self, name: str, *args: Any) -> None:
+        if self.before is not None:
+            self.before(name, args)
+        with self._cond:
+            self.calls.append((name, args))
+            self._cond.notify_all()
+
+    def wait_for(self, predicate: Callable[["Recorder"], bool], timeout: float = WAIT) -> bool:
+        """Wait until ``predicate(self)`` is true; False if it is still false after ``timeout``."""
+        with self._cond:
+            return self._cond.wait_for(lambda: predicate(self), timeout)
+
+    def names(self) -> List[str]:
+        with self._cond:
+            return [name for name, _ in self.calls]
+
+    def args(self, name: str) -> List[Any]:
+        """The first argument of every call of ``name``, in order."""
+        with self._cond:
+            return [args[0] if args else None for n, args in self.calls if n == name]
+
+    def count(self, name: str) -> int:
+        return len(self.args(name))
+
+    def disconnects(self) -> List[Disconnected]:
+        return self.args("on_disconnect")
+
+    def disconnect_reasons(self) -> List[DisconnectReason]:
+        return [d.reason for d in self.disconnects()]
+
+
+def _recording_method(name: str) -> Callable[..., None]:
+    def method(self: Recorder, *args: Any) -> None:
+        self._record(name, *args)
+
+    method.__name__ = name
+    return method
+
+
+for _name in _METHODS:
+    setattr(Recorder, _name, _recording_method(_name))
+
+
+def fast_config(port: int, known_hosts: str, key_filename: str, **overrides: Any) -> FeedConfig:
+    """A config for 127.0.0.1:``port`` with every deadline short and reconnects immediate.
+
+    ``ReconnectPolicy(interval=0.2)`` replaces the service's 30 s; ``min_delay`` stays above zero so
+    that even a server that asks us to wait is not hammered in a tight loop.
+    """
+    settings: dict = dict(
+        host="127.0.0.1",
+        port=port,
+        username="trader",
+        key_filename=key_filename,
+        known_hosts=known_hosts,
+        connect_timeout=5.0,
+        init_timeout=2.0,
+        heartbeat_timeout=HEARTBEAT_TIMEOUT,
+        silence_timeout=SILENCE_TIMEOUT,
+        request_timeout=5.0,
+        send_timeout=2.0,
+        read_timeout=0.05,
+        keepalive_interval=0,
+        handler_stall_warning=0.5,
+        reconnect=ReconnectPolicy(interval=0.2, first_delay=0.0, jitter=0.0, min_delay=0.2),
+    )
+    settings.update(overrides)
+    return FeedConfig(**settings)
+
+
+class KeyPair(NamedTuple):
+    """A client key on disk (OpenSSH format, as ``ssh-keygen`` writes it) and loaded."""
+
+    path: Path
+    key: paramiko.PKey
+    passphrase: str
+
+
+def keygen(path: Path, passphrase: str = "") -> KeyPair:
+    """Make an Ed25519 key pair with OpenSSH's ssh-keygen, as a user would."""
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", passphrase, "-C", "imgfeed-test", "-f", str(path)],
+        check=True,
+        timeout=30,
+    )
+    key = paramiko.Ed25519Key.from_private_key_file(str(path), password=passphrase or None)
+    return KeyPair(path, key, passphrase)
+
+
+@contextlib.contextmanager
+def running(config: FeedConfig, *handlers: Handler, stop_timeout: float = WAIT) -> Iterator[FeedClient]:
+    """A started :class:`FeedClient` that is always stopped (and its threads joined) afterwards."""
+    client = FeedClient(config, handlers=list(handlers))
+    client.start()
+    try:
+        yield client
+    finally:
+        client.stop(stop_timeout)
+
+
+def hostile_config(server: HostileSSHServer, key: KeyPair, directory: Path, **overrides: Any) -> FeedConfig:
+    """A :func:`fast_config` for ``server``, with its host key written to a fresh known_hosts."""
+    known_hosts = directory / "known_hosts"
+    known_hosts.write_text(server.known_hosts_line())
+    return fast_config(server.port, str(known_hosts), str(key.path), **overrides)
