@@ -110,3 +110,23 @@ def test_broken_pipe_stops_printing_quietly() -> None:
     printer.line("x")
     printer.line("y")
     assert printer.broken
+
+
+def test_subscription_filters() -> None:
+    import argparse
+
+    import pytest
+
+    from imgfeed.cli._common import subscription_filters
+    from imgfeed.errors import ImgFeedError
+
+    def ns(**kw: Any) -> argparse.Namespace:
+        base = dict(subscribe_all=False, event_ids=None, market_type_ids=None, market_ids=None)
+        base.update(kw)
+        return argparse.Namespace(**base)
+
+    assert subscription_filters(ns()) is None
+    assert subscription_filters(ns(subscribe_all=True)) == {}
+    assert subscription_filters(ns(event_ids=["ev.1"], market_ids=["m"])) == {"event_ids": ["ev.1"], "market_ids": ["m"]}
+    with pytest.raises(ImgFeedError):
+        subscription_filters(ns(subscribe_all=True, market_type_ids=["mt.x"]))
