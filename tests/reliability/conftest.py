@@ -17,7 +17,7 @@ from typing import Dict, Iterator, Set
 
 import pytest
 
-from tests.reliability.support import KeyPair, keygen
+from tests.reliability.support import SSHD, KeyPair, Sshd, keygen
 
 #: How long the leak check waits for threads to finish after a test (seconds). Generous: a
 #: paramiko transport thread notices a closed socket within its 0.1 s poll, but CI can be slow.
@@ -68,3 +68,16 @@ def no_leaks() -> Iterator[None]:
     fds_after = open_fds()
     leaked = {fd: target for fd, target in fds_after.items() if fds_before.get(fd) != target}
     assert not leaked, f"file descriptors left open by the test: {leaked}"
+
+
+@pytest.fixture
+def sshd(tmp_path: Path, client_key: KeyPair) -> Iterator[Sshd]:
+    """OpenSSH's sshd on a free loopback port, accepting ``client_key``, owned by the test."""
+    if not Path(SSHD).exists():
+        pytest.skip(f"{SSHD} is not installed (the README's test command installs openssh-server)")
+    server = Sshd(tmp_path / "sshd", client_key)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()

@@ -49,14 +49,16 @@ def _reset_on_close(sock: socket.socket) -> None:
 class _Interface(paramiko.ServerInterface):
     """Accept one client key (or none, for the auth-failure fault) and one shell channel."""
 
-    def __init__(self, authorized: Optional[paramiko.PKey]) -> None:
+    def __init__(self, authorized: Optional[paramiko.PKey], on_auth: Callable[[], None]) -> None:
         self._authorized = authorized
+        self._on_auth = on_auth
         self.shell_requested = threading.Event()
 
     def get_allowed_auths(self, username: str) -> str:
         return "publickey"
 
     def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
+        self._on_auth()
         if self._authorized is not None and key.asbytes() == self._authorized.asbytes():
             return paramiko.AUTH_SUCCESSFUL
         return paramiko.AUTH_FAILED
@@ -186,6 +188,7 @@ class HostileSSHServer:
         self.sessions: List[HostileSession] = []
         self.errors: List[BaseException] = []  #: exceptions raised by scripts (tests assert it is empty)
         self.connections = 0  #: TCP connections accepted
+        self.auth_attempts = 0  #: public keys offered by clients
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._stop = threading.Event()
@@ -236,6 +239,10 @@ class HostileSSHServer:
         self._threads.append(thread)
         thread.start()
 
+    def _count_auth(self) -> None:
+        with self._lock:
+            self.auth_attempts += 1
+
     def _accept_loop(self) -> None:
         while not self._stop.is_set():
             try:
@@ -257,7 +264,7 @@ class HostileSSHServer:
                 return
             self._transports.append(transport)
         transport.add_server_key(self.host_key)
-        interface = _Interface(self.authorized_key)
+        interface = _Interface(self.authorized_key, self._count_auth)
         try:
             transport.start_server(server=interface)
             channel = self._accept_channel(transport)

@@ -9,8 +9,10 @@ takes 10-30 s to detect in production takes well under a second here.
 from __future__ import annotations
 
 import contextlib
+import socket
 import subprocess
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, List, NamedTuple, Optional, Tuple
 
@@ -18,10 +20,12 @@ import paramiko
 
 from imgfeed import FeedClient, FeedConfig, Handler, ReconnectPolicy
 from imgfeed.events import Disconnected, DisconnectReason
-from tests.reliability.hostile import HostileSSHServer
+from tests.reliability.hostile import HostileSSHServer, refused_port
 
 __all__ = [
     "Call",
+    "SSHD",
+    "Sshd",
     "KeyPair",
     "keygen",
     "Recorder",
@@ -166,3 +170,84 @@ def hostile_config(server: HostileSSHServer, key: KeyPair, directory: Path, **ov
     known_hosts = directory / "known_hosts"
     known_hosts.write_text(server.known_hosts_line())
     return fast_config(server.port, str(known_hosts), str(key.path), **overrides)
+
+
+#: OpenSSH's server; its absolute path is required (testing-with-openssh.md).
+SSHD = "/usr/sbin/sshd"
+
+
+class Sshd:
+    """A throwaway OpenSSH sshd on 127.0.0.1, in the foreground, as testing-with-openssh.md shows.
+
+    Its only program is ``force_command`` (the faults tested with it happen before any program
+    runs: authentication and host-key verification are OpenSSH's own).
+    """
+
+    def __init__(self, directory: Path, client_key: KeyPair, force_command: str = "/bin/cat") -> None:
+        self.directory = directory
+        self.client_key = client_key
+        self.force_command = force_command
+        self.port = 0
+        self.process: Optional[subprocess.Popen] = None
+        self.host_key: Optional[paramiko.PKey] = None
+
+    @property
+    def authorized_keys(self) -> Path:
+        return self.directory / "authorized_keys"
+
+    def known_hosts_line(self, key: Optional[paramiko.PKey] = None) -> str:
+        key = key if key is not None else self.host_key
+        assert key is not None
+        return f"[127.0.0.1]:{self.port} {key.get_name()} {key.get_base64()}\n"
+
+    def start(self) -> None:
+        d = self.directory
+        d.mkdir(parents=True, exist_ok=True)
+        Path("/run/sshd").mkdir(parents=True, exist_ok=True)  # privilege separation directory
+        host = keygen(d / "host_key")
+        self.host_key = host.key
+        self.authorized_keys.write_text((self.client_key.path.with_suffix(".pub")).read_text())
+        self.port = refused_port()
+        (d / "sshd_config").write_text(
+            f"Port {self.port}\n"
+            "ListenAddress 127.0.0.1\n"
+            f"HostKey {d / 'host_key'}\n"
+            f"AuthorizedKeysFile {self.authorized_keys}\n"
+            "PasswordAuthentication no\n"
+            "KbdInteractiveAuthentication no\n"
+            "UsePAM no\n"
+            "StrictModes no\n"
+            "PermitRootLogin prohibit-password\n"
+            f"ForceCommand {self.force_command}\n"
+        )
+        self.process = subprocess.Popen(
+            [SSHD, "-D", "-f", str(d / "sshd_config"), "-E", str(d / "sshd.log")],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self._wait_listening()
+
+    def _wait_listening(self) -> None:
+        """Wait until sshd greets a connection with its banner; fail at once if it exits."""
+        assert self.process is not None
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=WAIT) as sock:
+                    sock.settimeout(WAIT)
+                    if sock.recv(4).startswith(b"SSH-"):
+                        return
+            except ConnectionRefusedError:
+                pass
+            try:  # wait a little for sshd to bind -- on the one event that would make waiting moot
+                self.process.wait(0.05)
+            except subprocess.TimeoutExpired:
+                continue
+            raise AssertionError(f"sshd exited: {(self.directory / 'sshd.log').read_text()}")
+        raise AssertionError("sshd did not start listening")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(WAIT)
