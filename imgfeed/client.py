@@ -44,13 +44,12 @@ from imgfeed.errors import (
     HostKeyError,
     ImgFeedError,
     ProtocolError,
-    RequestError,
     RequestTimeoutError,
     TransportError,
 )
 from imgfeed.events import Connected, Disconnected, DisconnectReason, Session
 from imgfeed.handlers import Handler, dispatch
-from imgfeed.protocol.requests import FILTER_KEYS, Request, subscribe_request, unsubscribe_request
+from imgfeed.protocol.requests import FILTER_KEYS, subscribe_request, unsubscribe_request
 from imgfeed.state import MarketBook
 from imgfeed.stats import ClientState, ClientStats
 from imgfeed.transport.base import Transport
@@ -254,7 +253,8 @@ class FeedClient:
         return True
 
     def run_forever(self) -> None:
-        """Start (if needed) and run until stopped; the first Ctrl-C stops cleanly.
+        """Start (if needed) and run until stopped; the first Ctrl-C stops cleanly, delivering
+        what is queued; a second one abandons the backlog.
 
         Raises:
             what :meth:`join` raises.
@@ -264,8 +264,15 @@ class FeedClient:
         try:
             self.join()
         except KeyboardInterrupt:
-            log.info("interrupted: stopping")
-            self.stop()
+            log.info("interrupted: stopping (interrupt again to abandon the handlers' backlog)")
+            try:
+                self.stop()
+            except KeyboardInterrupt:
+                log.warning("interrupted again: abandoning the undelivered backlog")
+                self._abandon_dispatch = True
+                self._queue.close()
+                self._request_stop()
+                raise
 
     def __enter__(self) -> "FeedClient":
         if self._state is ClientState.NEW:
