@@ -32,6 +32,7 @@ second session's snapshot replace the first, but not the suspension between them
 from __future__ import annotations
 
 import os
+import threading
 from typing import Deque, Iterable, List, Optional, Sequence, Union
 
 import attrs
@@ -50,6 +51,9 @@ from imgfeed.transport.base import Transport
 from imgfeed.transport.replay import ReplayTransport
 
 __all__ = ["replay", "ReplayResult", "replay_client"]
+
+#: How often a replay with a ``stop`` event checks it, in seconds.
+_STOP_POLL = 0.1
 
 #: Effectively "never": a replay waits out gaps in the recording instead of reconnecting.
 _NO_SILENCE_TIMEOUT = 10.0 * 365 * 24 * 3600
@@ -159,6 +163,7 @@ def replay(
     allow_truncated: bool = False,
     error_policy: Union[ErrorPolicy, str] = ErrorPolicy.LOG,
     heartbeat_timeout: float = 10.0,
+    stop: Optional[threading.Event] = None,
 ) -> ReplayResult:
     """Play a recording through ``handlers`` and return when every record has been dispatched.
 
@@ -172,6 +177,8 @@ def replay(
         error_policy: what a raising handler does: ``"log"`` (log, count and go on) or ``"raise"``
             (stop the replay and raise it here).
         heartbeat_timeout: the live client's heartbeat rule, in recorded seconds.
+        stop: set this event (from any thread) to end the replay early; the records already
+            read are still dispatched.
 
     Returns:
         a :class:`ReplayResult`.
@@ -192,7 +199,12 @@ def replay(
     client = replay_client(transport, handlers, speed, error_policy, heartbeat_timeout)
     client.start()
     try:
-        client.join()
+        if stop is None:
+            client.join()
+        else:
+            while not client.join(timeout=_STOP_POLL):
+                if stop.is_set():
+                    client.stop()
     except BaseException:
         client.stop()
         raise

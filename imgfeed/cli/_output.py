@@ -16,10 +16,11 @@ sees each message as it arrives. ``pretty`` is for people and may change between
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import sys
 import threading
 import time
-from typing import IO, Any, Dict, Optional
+from typing import IO, Any, Callable, Dict, Optional
 
 import ujson
 
@@ -178,11 +179,16 @@ class LinePrinter:
 
     Args:
         stream: where to write (stdout by default).
+        on_broken: called once when the reader of the output goes away (``imgfeed tail | head``),
+            so that the command can stop instead of feeding a closed pipe.
     """
 
-    def __init__(self, stream: Optional[IO[str]] = None) -> None:
+    def __init__(
+        self, stream: Optional[IO[str]] = None, on_broken: Optional[Callable[[], None]] = None
+    ) -> None:
         self._stream = stream
         self._lock = threading.Lock()
+        self._on_broken = on_broken
         #: Set when the reader of our output went away (e.g. ``| head``): stop printing quietly.
         self.broken = False
 
@@ -199,6 +205,14 @@ class LinePrinter:
                 self.stream.flush()
             except BrokenPipeError:
                 self.broken = True
+                if self._stream is None:
+                    # Python flushes stdout again at exit and would print "Exception ignored ...
+                    # BrokenPipeError"; point the descriptor at /dev/null (Python docs, "SIGPIPE").
+                    devnull = os.open(os.devnull, os.O_WRONLY)
+                    os.dup2(devnull, sys.stdout.fileno())
+                    os.close(devnull)
+                if self._on_broken is not None:
+                    self._on_broken()
 
     def json(self, obj: Dict[str, Any]) -> None:
         self.line(ujson.dumps(obj, ensure_ascii=False, escape_forward_slashes=False))

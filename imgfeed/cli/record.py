@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from imgfeed.cli._common import (
@@ -75,8 +76,13 @@ def run(args: argparse.Namespace) -> int:
             config, handlers=[LoggingHandler(logging.getLogger("imgfeed.record"))], transport_factory=factory
         )
         code = run_client(client, args, filters, duration=args.duration)
-    finally:
+    except BaseException:
         writer.close()
+        if writer.lines_written == 0:
+            for path in writer.paths:  # nothing was recorded: leave no empty file behind
+                os.unlink(path)
+        raise
+    writer.close()
     files = ", ".join(writer.paths)
     print(f"imgfeed: recorded {writer.lines_written} lines to {files}", file=sys.stderr)
     return code

@@ -10,9 +10,11 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
 from typing import List
 
 from imgfeed.cli._output import LinePrinter, make_handler
+from imgfeed.cli._run import stop_on_signals
 from imgfeed.errors import ConfigError, ImgFeedError
 from imgfeed.handlers import Handler
 from imgfeed.replay import replay
@@ -66,20 +68,26 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
 
 def run(args: argparse.Namespace) -> int:
     speed = None if args.fast else args.speed
+    stop = threading.Event()  # Ctrl-C, SIGTERM, or the reader of our output went away
+    printer = LinePrinter(on_broken=stop.set)
     handlers: List[Handler] = (
-        [] if args.format == "summary" else [make_handler(args.format, LinePrinter(), replay=True)]
+        [] if args.format == "summary" else [make_handler(args.format, printer, replay=True)]
     )
     if args.verbose == 0:
         # The end of the file is the end of the replay's "connection"; the client reports it as a
         # disconnection that it will not retry. True, but noise here.
         logging.getLogger("imgfeed.client").setLevel(logging.ERROR + 10)
     try:
-        result = replay(args.files, handlers=handlers, speed=speed, allow_truncated=args.allow_truncated)
+        with stop_on_signals(stop):
+            result = replay(
+                args.files, handlers=handlers, speed=speed, allow_truncated=args.allow_truncated, stop=stop
+            )
     except ConfigError as exc:
         raise ImgFeedError(f"bad --speed {exc.value!r}: expected {exc.allowed}") from None
     stats = result.stats
     print(
-        f"imgfeed: replayed {result.lines} lines: {stats.messages} messages, "
+        f"imgfeed: {'stopped after' if stop.is_set() else 'replayed'} {result.lines} lines: "
+        f"{stats.messages} messages, "
         f"{stats.protocol_errors} protocol errors, {len(result.book)} markets in the offering"
         + (" (the recording was not finished; complete lines replayed)" if result.truncated else ""),
         file=sys.stdout if args.format == "summary" else sys.stderr,

@@ -8,6 +8,7 @@ shows is what a handler would see. ``--format jsonl`` prints one JSON object per
 from __future__ import annotations
 
 import argparse
+import threading
 
 from imgfeed.cli._common import (
     add_connection_options,
@@ -15,7 +16,7 @@ from imgfeed.cli._common import (
     config_from_args,
     subscription_filters,
 )
-from imgfeed.cli._output import make_handler
+from imgfeed.cli._output import LinePrinter, make_handler
 from imgfeed.cli._run import run_client
 from imgfeed.client import FeedClient
 
@@ -53,5 +54,7 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     filters = subscription_filters(args)
-    client = FeedClient(config, handlers=[make_handler(args.format)])
-    return run_client(client, args, filters, duration=args.duration)
+    stop = threading.Event()
+    printer = LinePrinter(on_broken=stop.set)  # `imgfeed tail | head`: stop when head has had enough
+    client = FeedClient(config, handlers=[make_handler(args.format, printer)])
+    return run_client(client, args, filters, duration=args.duration, stop=stop)
