@@ -1,0 +1,28 @@
+"""A local odds distribution service: the feed to develop and test against without credentials.
+
+:class:`SimulatorServer` serves the protocol of ``protocol.md`` over SSH on loopback, driven by a
+deterministic :class:`Scenario` of golf tournaments, and can inject the service's faults through
+``server.faults``. The same session logic runs on stdin/stdout (``python -m
+imgfeed.simulator.stdio``) for OpenSSH's ``ForceCommand``, and ``imgfeed simulate`` runs the
+server from the command line.
+"""
+
+from imgfeed.simulator.config import ScenarioConfig, SessionConfig
+from imgfeed.simulator.faults import CLOSE_REASONS, FaultController
+from imgfeed.simulator.scenario import Emission, MarketInfo, Scenario, escape_id
+from imgfeed.simulator.server import SimulatorServer
+from imgfeed.simulator.session import ServerSession, SessionState
+
+__all__ = [
+    "SimulatorServer",
+    "SessionConfig",
+    "ScenarioConfig",
+    "Scenario",
+    "Emission",
+    "MarketInfo",
+    "ServerSession",
+    "SessionState",
+    "FaultController",
+    "CLOSE_REASONS",
+    "escape_id",
+]
