@@ -8,7 +8,9 @@ test puts a concrete value of the documented form in its place; that is the only
 
 from __future__ import annotations
 
+import ast
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any, Dict, List, Tuple, Type
 
 import pytest
@@ -845,3 +847,46 @@ def test_known_fields_of_any_type_never_raise(obj: Dict[str, Any]) -> None:
         # The codec checked every selection, so building them lazily later cannot fail.
         for s in result.selections:
             assert s.price is None or s.price >= 1.0
+
+
+# --- the sans-IO contract (style.md: "Protocol code does no IO") ------------------------------------
+
+PROTOCOL_DIR = Path(__file__).resolve().parents[2] / "imgfeed" / "protocol"
+
+#: Modules the protocol core must not import: no sockets, threads, queues, clocks, processes or logs.
+#: Reporting (logging) and time stamping are the runtime's job; ``received_at`` is passed in.
+FORBIDDEN_IMPORTS = {
+    "socket", "ssl", "select", "selectors", "asyncio", "paramiko", "threading", "_thread", "queue",
+    "time", "subprocess", "multiprocessing", "logging",
+}  # fmt: skip
+
+
+def _imported_modules(path: Path) -> List[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    names: List[str] = []
+    for node in ast.walk(tree):  # walk: imports inside functions count too
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.append(node.module)
+    return names
+
+
+@pytest.mark.parametrize("path", sorted(PROTOCOL_DIR.glob("*.py")), ids=lambda p: p.name)
+def test_protocol_modules_do_no_io(path: Path) -> None:
+    used = {name.split(".")[0] for name in _imported_modules(path)}
+    assert not used & FORBIDDEN_IMPORTS, f"{path.name} imports {sorted(used & FORBIDDEN_IMPORTS)}"
+    assert "imgfeed" not in used or all(
+        name.startswith(("imgfeed.protocol", "imgfeed.errors"))
+        for name in _imported_modules(path)
+        if name.split(".")[0] == "imgfeed"
+    ), f"{path.name} depends on the runtime"
+
+
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview])
+def test_decoder_takes_any_bytes_like_chunk(kind: type) -> None:
+    decoder = FeedDecoder()
+    line = b'{"mode": "push", "type": "sport", "msg": {"id": "sp.golf", "name": "Golf"}}\n'
+    out = decoder.feed(kind(line[:30])) + decoder.feed(kind(line[30:]))
+    assert [type(r) for r in out] == [Sport]
+    assert out[0].raw["msg"]["name"] == "Golf"
