@@ -16,7 +16,7 @@ import platform
 import statistics
 import sys
 import threading
-from typing import Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence
 
 __all__ = [
     "add_common_args",
@@ -28,6 +28,7 @@ __all__ = [
     "print_table",
     "rss_bytes",
     "thread_count",
+    "thread_cpu_seconds",
 ]
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -102,6 +103,23 @@ def cpu_seconds(pid: Optional[int] = None) -> float:
         # The command name (field 2) may contain spaces: split after its closing parenthesis.
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / _CLK_TCK  # utime, stime (fields 14 and 15)
+
+
+def thread_cpu_seconds() -> Dict[str, float]:
+    """CPU seconds used so far by each live thread of this process, by Python thread name.
+
+    Threads Python did not start (none here) are left out; same-named threads are summed.
+    """
+    out: Dict[str, float] = {}
+    for thread in threading.enumerate():
+        tid = thread.native_id
+        try:
+            with open(f"/proc/self/task/{tid}/stat", encoding="ascii") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[thread.name] = out.get(thread.name, 0.0) + (int(fields[11]) + int(fields[12])) / _CLK_TCK
+    return out
 
 
 def _status_field(name: str, pid: Optional[int] = None) -> Optional[int]:

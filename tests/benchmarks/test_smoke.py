@@ -21,6 +21,10 @@ BENCHMARKS = os.path.join(ROOT, "benchmarks")
 SCRIPTS = {
     "decode": (["stage", "lines/s", "MB/s", "µs/line", "vs floor"], ["ratio imgfeed/floor"]),
     "replay": (["file", "stage", "records/s", "µs/record", "vs floor"], ["ratio replay / floor"]),
+    "throughput": (
+        ["client", "messages/s", "MB/s", "CPU s / 100k msgs", "cipher", "vs baseline (msgs/s)"],
+        ["ratio imgfeed/baseline", "aes128"],
+    ),
 }
 
 

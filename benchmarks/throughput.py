@@ -1,0 +1,237 @@
+"""throughput: FeedClient end to end against bare paramiko readers, same server, same run.
+
+    python benchmarks/throughput.py [--messages N] [--rounds R] [--quick]
+
+A feed server in a separate process (``_server.py``) streams market updates of the realistic mix
+as fast as the SSH channel takes them, over loopback. Three clients take turns against it, each
+for N updates after a warm-up, R rounds, interleaved:
+
+- ``bare: read + split``: a paramiko channel that only reads (256 KiB per recv) and splits lines;
+- ``bare: read + split + ujson``: the same, plus ``ujson.loads`` of every line -- the baseline:
+  the least a Python client of this feed must do;
+- ``imgfeed: FeedClient -> handler``: the real client (its SSH transport, reader thread, framing,
+  checked decoding into records, market book, dispatch queue, dispatcher thread) and a handler
+  that counts the updates it is given.
+
+Reported per client (best round by messages/s): messages/s and MB/s received, client CPU seconds
+per 100k messages (all its threads, paramiko's included, from ``os.times``), the server process's
+CPU use over the same window (near 100 % means the server, not the client, set the pace), the
+negotiated cipher, updates conflated by the client, the ratios to the baseline, and where the
+client's CPU went (µs per message in each thread, from /proc). Target: imgfeed >= 80 % of the
+baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+import time
+from typing import Any, Dict, List, Optional
+
+import ujson
+
+import _common
+from _harness import ServerProcess, open_bare_channel
+from imgfeed import FeedClient, FeedConfig, Handler
+from imgfeed.transport.base import DEFAULT_RECV_SIZE
+
+TARGET = 0.80  # issue 7: end-to-end throughput >= 80 % of bare read+split+ujson
+
+
+class Window:
+    """Wall time, CPU time and bytes between the warm-up'th and the (warm-up + n)'th message."""
+
+    def __init__(self, warmup: int, n: int, server: ServerProcess) -> None:
+        self.warmup = warmup
+        self.n = n
+        self.server = server
+        self.done = threading.Event()
+        self.t0 = self.t1 = 0.0
+        self.cpu0 = self.cpu1 = 0.0
+        self.scpu0 = self.scpu1 = 0.0
+        self.bytes0 = self.bytes1 = 0
+        self.count0 = self.count1 = 0
+
+    def start(self, nbytes: int, count: int) -> None:
+        self.threads0 = _common.thread_cpu_seconds()
+        self.t0, self.cpu0, self.scpu0, self.bytes0, self.count0 = (
+            time.perf_counter(), _common.cpu_seconds(), self.server.cpu_seconds(), nbytes, count)
+
+    def stop(self, nbytes: int, count: int) -> None:
+        self.t1, self.cpu1, self.scpu1, self.bytes1, self.count1 = (
+            time.perf_counter(), _common.cpu_seconds(), self.server.cpu_seconds(), nbytes, count)
+        self.threads1 = _common.thread_cpu_seconds()
+        self.done.set()
+
+    def by_thread(self) -> str:
+        """µs of CPU per message in each thread that used any, e.g. ``reader 21, dispatcher 3``."""
+        n = self.count1 - self.count0
+        parts = []
+        for name, t1 in sorted(self.threads1.items()):
+            used = t1 - self.threads0.get(name, 0.0)
+            if used > 0:
+                label = name.replace("imgfeed-", "").replace("MainThread", "main")
+                label = "paramiko" if label.startswith("Thread-") else label
+                parts.append(f"{label} {used / n * 1e6:.0f}")
+        return ", ".join(parts)
+
+    def result(self) -> Dict[str, float]:
+        wall = self.t1 - self.t0
+        n = self.count1 - self.count0
+        return {
+            "msgs": n / wall,
+            "mbs": (self.bytes1 - self.bytes0) / wall / 1e6,
+            "cpu100k": (self.cpu1 - self.cpu0) / n * 100_000,
+            "server_cpu": (self.scpu1 - self.scpu0) / wall,
+            "threads": self.by_thread(),
+        }
+
+
+def run_bare(server: ServerProcess, window: Window, parse: bool) -> Dict[str, Any]:
+    """The baseline: read, split into lines (and ``ujson.loads`` each, with ``parse``)."""
+    t, chan = open_bare_channel(server)
+    loads = ujson.loads
+    recv = chan.recv
+    seen = 0
+    nbytes = 0
+    partial = b""
+    start_at, stop_at = window.warmup, window.warmup + window.n
+    try:
+        while seen < stop_at:
+            data = recv(DEFAULT_RECV_SIZE)
+            if not data:
+                raise RuntimeError("the server closed the channel")
+            nbytes += len(data)
+            lines = (partial + data).split(b"\n")
+            partial = lines.pop()
+            if parse:
+                for line in lines:
+                    loads(line)
+            before = seen
+            seen += len(lines)
+            if before < start_at <= seen:
+                window.start(nbytes, seen)
+        window.stop(nbytes, seen)
+        return dict(window.result(), cipher=t.local_cipher, conflated=0)
+    finally:
+        chan.close()
+        t.close()
+
+
+class _Counting(Handler):
+    """Counts market updates and heartbeats; marks the measurement window."""
+
+    def __init__(self, window: Window, client_stats: Any) -> None:
+        self.window = window
+        self.stats = client_stats
+        self.count = 0
+
+    def on_market_update(self, record: Any) -> None:
+        self.count += 1
+        if self.count == self.window.warmup:
+            self.window.start(self.stats().bytes, self.count)
+        elif self.count == self.window.warmup + self.window.n:
+            self.window.stop(self.stats().bytes, self.count)
+
+
+def run_imgfeed(server: ServerProcess, window: Window) -> Dict[str, Any]:
+    config = FeedConfig(
+        host="127.0.0.1",
+        port=server.port,
+        username="bench",
+        pkey=server.pkey,
+        known_hosts=server.known_hosts,
+        handler_stall_warning=None,
+    )
+    holder: List[FeedClient] = []
+    handler = _Counting(window, lambda: holder[0].stats())
+    client = FeedClient(config, handlers=[handler])
+    holder.append(client)
+    client.start()
+    try:
+        client.subscribe()
+        if not window.done.wait(300):
+            raise RuntimeError(f"imgfeed saw only {handler.count} updates in 300 s")
+        stats = client.stats()
+    finally:
+        client.stop(timeout=10)
+    return dict(window.result(), conflated=stats.conflated)
+
+
+def _cipher(server: ServerProcess, before: int, wait: float = 5.0) -> str:
+    """The cipher of the session that ended after ``before`` sessions, as the server saw it."""
+    deadline = time.monotonic() + wait
+    pause = threading.Event()
+    while time.monotonic() < deadline:
+        sessions = server.sessions()
+        if len(sessions) > before:
+            return str(sessions[before]["cipher"])
+        pause.wait(0.05)
+    return "?"
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=50_000, help="updates measured per client per round")
+    parser.add_argument("--warmup", type=int, default=3_000, help="updates received before measuring")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds; each client's best is kept")
+    parser.add_argument("--only", choices=["imgfeed", "bare"], help="run one kind of client (for profiling)")
+    parser.add_argument("--switch-interval", type=float, default=None,
+                        help="sys.setswitchinterval for this process (default: Python's 0.005 s)")
+    _common.add_common_args(parser)
+    args = parser.parse_args(argv)
+    if args.switch_interval:
+        sys.setswitchinterval(args.switch_interval)
+    if args.quick:
+        args.messages, args.warmup, args.rounds = 2_000, 300, 1
+
+    names = ["bare: read + split", "bare: read + split + ujson", "imgfeed: FeedClient -> handler"]
+    if args.only:
+        names = [n for n in names if n.startswith(args.only)]
+    best: Dict[str, Dict[str, Any]] = {}
+    with ServerProcess() as server:
+        for _ in range(args.rounds):
+            for name in names:
+                window = Window(args.warmup, args.messages, server)
+                before = len(server.sessions())
+                if name.startswith("imgfeed"):
+                    result = run_imgfeed(server, window)
+                else:
+                    result = run_bare(server, window, parse="ujson" in name)
+                result["cipher"] = _cipher(server, before)
+                if name not in best or result["msgs"] > best[name]["msgs"]:
+                    best[name] = result
+
+    _common.print_machine()
+    print(f"{args.messages:,} market updates per client per round after {args.warmup:,} of warm-up; "
+          f"best of {args.rounds} rounds; server: benchmarks/_server.py in its own process.")
+    print()
+    if args.only:
+        for name, r in best.items():
+            print(name, {k: v for k, v in r.items()})
+        return 0
+    base = best["bare: read + split + ujson"]
+    rows = []
+    for name in names:
+        r = best[name]
+        rows.append([
+            name, _common.fmt(r["msgs"]), _common.fmt(r["mbs"]), _common.fmt(r["cpu100k"]),
+            f"{r['server_cpu']:.0%}", r["cipher"], r["conflated"],
+            f"{r['msgs'] / base['msgs']:.0%}", f"{r['cpu100k'] / base['cpu100k']:.2f}", r["threads"],
+        ])
+    _common.print_table(
+        "throughput",
+        ["client", "messages/s", "MB/s", "CPU s / 100k msgs", "server CPU", "cipher", "conflated",
+         "vs baseline (msgs/s)", "CPU vs baseline", "CPU µs/msg by thread"],
+        rows,
+    )
+    ratio = best["imgfeed: FeedClient -> handler"]["msgs"] / base["msgs"]
+    verdict = "met" if ratio >= TARGET else "MISSED"
+    print(f"ratio imgfeed/baseline = {ratio:.2f} (target >= {TARGET:.2f}: {verdict})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
