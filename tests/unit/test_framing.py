@@ -243,3 +243,24 @@ def test_arbitrary_bytes_only_give_lines_and_protocol_errors(chunks: List[bytes]
     out = feed_all(chunks, limit)
     assert all(type(item) is bytes or isinstance(item, ProtocolError) for item in out)
     assert out == reference_lines(b"".join(chunks), limit)
+
+
+def test_every_single_cut_of_a_mixed_stream_gives_the_same_lines() -> None:
+    """Exhaustive over one stream: cut once at every position, and cut everywhere at once.
+
+    The stream holds 2-, 3- and 4-byte UTF-8 characters, CRLF and LF endings, an empty line and a
+    line over the limit, so cuts fall inside characters, between ``\\r`` and ``\\n``, and inside the
+    skipped line.
+    """
+    data = "é€🏌\r\n\nplain\n".encode() + b"L" * 40 + "\r\nafter ⛳\r\n".encode()
+    expected = reference_lines(data, 30)
+    assert expected == [
+        "é€🏌".encode(),
+        b"",
+        b"plain",
+        LineTooLongError(30, 41, b"L" * 40 + b"\r"),
+        "after ⛳".encode(),
+    ]
+    for i in range(1, len(data)):
+        assert feed_all([data[:i], data[i:]], 30) == expected, i
+    assert feed_all([data[i : i + 1] for i in range(len(data))], 30) == expected
