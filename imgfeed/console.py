@@ -115,6 +115,22 @@ def best_prices(image: Optional[MarketUpdate], n: int = 3) -> List[Selection]:
     return priced[:n]
 
 
+def _size(image: Optional[MarketUpdate]) -> int:
+    return 0 if image is None else len(image.raw["msg"].get("selections") or ())
+
+
+def _market_order(snapshot: BookSnapshot, market: Market) -> Tuple[bool, int, int, str, str]:
+    # Tradable first; then the biggest (the win market has the whole field); of equal size the
+    # fewest winners (win before top 5); then by name, for a stable order.
+    return (
+        not snapshot.is_tradable(market.id),
+        -_size(snapshot.images.get(market.id)),
+        market.numwinners or 1_000,
+        market.name,
+        market.id,
+    )
+
+
 def _fit(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(0, width - 1)] + "…"
 
@@ -169,8 +185,8 @@ def render(
         lines.append("waiting for the offering...")
     for event in events[:max_events]:
         markets = markets_by_event.get(event.id, [])
-        # Markets with prices first, then by name, so the view shows something moving.
-        markets.sort(key=lambda m: (m.id not in snapshot.images, m.name, m.id))
+        # Lead with the prices a trader looks at first (see _market_order).
+        markets.sort(key=lambda m: _market_order(snapshot, m))
         lines.append(_fit(f"{event.name}  [{event.stage or '-'}]  {len(markets)} markets", width))
         for market in markets[:max_markets]:
             image = snapshot.images.get(market.id)

@@ -87,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         client.stop()
         raise
+    ended = check.disconnect  # before stop(), which adds a "user stop" of its own
     client.stop(timeout=5.0)
     try:
         client.join(timeout=5.0)
@@ -104,8 +105,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if check.closing is not None:
         reason = f"the server closed the session: {check.closing.reason}"
-    elif check.disconnect is not None:
-        reason = str(check.disconnect)
+    elif ended is not None:
+        reason = str(ended)
     elif session is not None:
         reason = f"session {session.session_id} started but no heartbeat arrived within {args.timeout} s"
     else:

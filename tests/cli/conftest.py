@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from typing import List, Optional, Sequence, Tuple
+import threading
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import pytest
 
@@ -52,6 +53,56 @@ def run_subprocess(args: Sequence[str], timeout: float = 60.0, env: Optional[dic
         env=full_env,
     )
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+class Process:
+    """A child process whose stdout lines are collected by a thread, waited on with a Condition."""
+
+    def __init__(self, args: List[str]) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: List[str] = []
+        self._cond = threading.Condition()
+        self._reader = threading.Thread(target=self._read, name="test-stdout-reader")
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._cond:
+                self.lines.append(line.rstrip("\n"))
+                self._cond.notify_all()
+        with self._cond:
+            self._cond.notify_all()
+
+    def wait_for_line(self, predicate: Callable[[str], bool], timeout: float = 30.0) -> Optional[str]:
+        def found() -> Optional[str]:
+            return next((line for line in self.lines if predicate(line)), None)
+
+        with self._cond:
+            self._cond.wait_for(lambda: found() is not None or self.proc.poll() is not None, timeout)
+            return found()
+
+    def finish(self, sig: int, timeout: float = 20.0) -> "tuple[int, str]":
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            code = self.proc.wait(timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait(5.0)
+            self._reader.join(5.0)
+        assert self.proc.stderr is not None
+        err = self.proc.stderr.read()
+        self.proc.stdout.close()  # type: ignore[union-attr]
+        self.proc.stderr.close()
+        return code, err
 
 
 def single_error_line(result: CliResult) -> str:

@@ -127,6 +127,9 @@ def test_subscription_filters() -> None:
 
     assert subscription_filters(ns()) is None
     assert subscription_filters(ns(subscribe_all=True)) == {}
-    assert subscription_filters(ns(event_ids=["ev.1"], market_ids=["m"])) == {"event_ids": ["ev.1"], "market_ids": ["m"]}
+    assert subscription_filters(ns(event_ids=["ev.1"], market_ids=["m"])) == {
+        "event_ids": ["ev.1"],
+        "market_ids": ["m"],
+    }
     with pytest.raises(ImgFeedError):
         subscription_filters(ns(subscribe_all=True, market_type_ids=["mt.x"]))

@@ -1,0 +1,28 @@
+"""``imgfeed check``: exit 0 with the session id, or the reason and a non-zero exit."""
+
+from __future__ import annotations
+
+import re
+
+
+def test_check_prints_the_session_id(run_cli: "object", sim: "object") -> None:
+    result = run_cli("check", *sim.connect_args())  # type: ignore
+    assert result.code == 0, result
+    assert re.match(
+        r"ok: session \S+ on 127\.0\.0\.1:\d+; first heartbeat after [\d.]+ s; \d+ markets", result.out
+    )
+    assert sim.server.wait_for_sessions(0, 5.0)  # type: ignore  # check did not leave a session open
+
+
+def test_check_fails_without_heartbeats(run_cli: "object", sim: "object") -> None:
+    sim.server.faults.stop_heartbeats()  # type: ignore
+    result = run_cli("check", *sim.connect_args("--timeout", "1"))  # type: ignore
+    assert result.code == 1
+    assert "no heartbeat arrived within 1.0 s" in result.err
+
+
+def test_check_reports_the_server_reason(run_cli: "object", sim: "object") -> None:
+    sim.server.faults.reject_connections("max connections hit", 1)  # type: ignore
+    result = run_cli("check", *sim.connect_args())  # type: ignore
+    assert result.code == 1
+    assert "max connections hit" in result.err
