@@ -216,13 +216,18 @@ def summary_line(snapshot: BookSnapshot, health: FeedHealth, now: float) -> str:
         f"{len(snapshot.events)} tournaments "
         f"{len(snapshot.tradable)}/{len(snapshot.markets)} markets tradable"
     )
-    for market_id in sorted(snapshot.tradable):
-        image = snapshot.images.get(market_id)
-        best = best_prices(image, 2)
+    # The market a trader would look at first (see _market_order), with its two shortest prices.
+    markets = [snapshot.markets[m] for m in snapshot.tradable if m in snapshot.markets]
+    def in_play_first(m: Market) -> Tuple[bool, Tuple[bool, int, int, str, str]]:
+        event = snapshot.events.get(m.event_id or "")
+        return (event is None or str(event.stage) != "in_play", _market_order(snapshot, m))
+
+    for market in sorted(markets, key=in_play_first):
+        best = best_prices(snapshot.images.get(market.id), 2)
         if best:
-            market = snapshot.markets.get(market_id)
-            name = market.name if market is not None else market_id
-            text += f" | {name}: " + ", ".join(f"{s.name or s.id} {s.price:g}" for s in best)
+            event = snapshot.events.get(market.event_id or "")
+            where = f"{event.name} " if event is not None else ""
+            text += f" | {where}{market.name}: " + ", ".join(f"{s.name or s.id} {s.price:g}" for s in best)
             break
     return text
 
