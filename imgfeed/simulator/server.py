@@ -118,6 +118,7 @@ class _Connection:
         self._dropped = False
         self._close_requested: Optional[List[Optional[str]]] = None
         self._chunk_index = 0
+        self._line_complete = True
         self._reader: Optional[threading.Thread] = None
         self.thread = threading.Thread(target=self._run, name=f"imgfeed-sim-conn-{number}")
 
@@ -229,7 +230,9 @@ class _Connection:
                 if not buffer or now >= flush_deadline or channel.closed:
                     break
             if buffer and not faults.stalled:
-                progressed = self._write(channel, buffer, faults.chunk_sizes)
+                # A closing session may use the reserve: its last bytes are the error push.
+                reserve = 0 if closed else WINDOW_RESERVE
+                progressed = self._write(channel, buffer, faults.chunk_sizes, reserve)
                 if progressed:
                     blocked_since = None
                 elif blocked_since is None:
@@ -239,7 +242,9 @@ class _Connection:
                     with self.lock:
                         session.discard_pending()
                         session.close("slow reader", now)
-                    buffer.clear()
+                    # What is unsent is dropped; end a half-sent line so the push is a line of
+                    # its own (the client reports the cut line as a protocol error).
+                    buffer[:] = b"" if self._line_complete else b"\n"
                     continue
                 if buffer:
                     # The window is full: look again soon (paramiko has no event we can wait on
@@ -255,11 +260,13 @@ class _Connection:
             self.wake.wait(timeout)
             self.wake.clear()
 
-    def _write(self, channel: paramiko.Channel, buffer: bytearray, sizes: Optional[Sequence[int]]) -> bool:
+    def _write(
+        self, channel: paramiko.Channel, buffer: bytearray, sizes: Optional[Sequence[int]], reserve: int
+    ) -> bool:
         """Write as much of ``buffer`` as the window allows; returns whether any byte went out."""
         sent_any = False
         while buffer:
-            room = channel.out_window_size - WINDOW_RESERVE
+            room = channel.out_window_size - reserve
             if room <= 0:
                 break
             if sizes:
@@ -273,6 +280,7 @@ class _Connection:
                 break
             if n <= 0:
                 break
+            self._line_complete = buffer[n - 1] == 0x0A
             del buffer[:n]
             sent_any = True
         return sent_any

@@ -101,6 +101,19 @@ class WireClient:
             if predicate(item):
                 return seen
 
+    def collect(self, duration: float) -> List[Any]:
+        """Everything that arrives within ``duration`` seconds (to show that something does not)."""
+        items: List[Any] = []
+        deadline = time.monotonic() + duration
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return items
+            try:
+                items.append(self.records.get(timeout=remaining))
+            except queue.Empty:
+                return items
+
     def read_to_eof(self, timeout: float = WAIT) -> List[Any]:
         return self.expect(lambda r: r is None, timeout)[:-1]
 
