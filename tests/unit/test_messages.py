@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import doctest
 import pickle
 from datetime import datetime, timezone
 from typing import Any, Type
@@ -35,6 +36,7 @@ from imgfeed.protocol import (
     Unknown,
     decode_line,
     decode_market_id,
+    framing,
     messages,
 )
 from tests.unit.strategies import SLUG, property_settings
@@ -260,3 +262,9 @@ def test_decode_market_id_inverts_the_escaping(text: str) -> None:
     safe = set(SLUG) - {"~"}
     escaped = "".join(ch if ch in safe else "".join(f"~{b:02x}" for b in ch.encode()) for ch in text)
     assert decode_market_id(escaped) == text
+
+
+@pytest.mark.parametrize("module", [messages, framing], ids=lambda m: m.__name__)
+def test_docstring_examples_run(module: Any) -> None:
+    result = doctest.testmod(module)
+    assert result.attempted > 0 and result.failed == 0
