@@ -549,6 +549,7 @@ class FeedClient:
                         self._wake.set()
                     append(record)
                     book.apply_locked(record, out)
+                book.changed_locked()
             self._queue.put_many(out, should_stop)
 
     def _session_up(self, conn: _Connection, session_id: Optional[str], mono: float, out: List[Any]) -> None:
@@ -560,7 +561,7 @@ class FeedClient:
         self._sessions += 1
         session = Session(session_id, conn.transport.describe(), conn.connected_at, self._sessions)
         out.append(Connected(session))
-        out.extend(self.book.session_started_locked())
+        out.extend(self.book.session_started_locked())  # the reader notifies after the chunk
         conn.up_event.set()
         self._wake.set()
 
@@ -760,6 +761,8 @@ class FeedClient:
                             # re-check under the lock: the reader may have just seen a heartbeat
                             late = time.monotonic() - conn.last_heartbeat > cfg.heartbeat_timeout
                             notes = self.book.heartbeat_late_locked() if late else []
+                            if notes:
+                                self.book.changed_locked()
                         self._put(notes)
                 if self._resubscribe_due is not None and now >= self._resubscribe_due:
                     self._resubscribe(conn)

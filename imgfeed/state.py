@@ -35,7 +35,7 @@ from __future__ import annotations
 import threading
 import time
 from types import MappingProxyType
-from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Set
+from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Set
 
 import attrs
 
@@ -96,8 +96,10 @@ class MarketBook:
     """
 
     def __init__(self) -> None:
-        #: Held by the runtime while it applies a chunk; readers hold it briefly.
-        self.lock = threading.Lock()
+        #: Held by the runtime while it applies a chunk; readers hold it briefly. Re-entrant, so
+        #: that a :meth:`wait_for` predicate may call the book's other methods.
+        self.lock = threading.RLock()
+        self._changed = threading.Condition(self.lock)
         self._sports: Dict[str, Sport] = {}
         self._competitions: Dict[str, Competition] = {}
         self._events: Dict[str, Event] = {}
@@ -167,6 +169,22 @@ class MarketBook:
                 taken_at=time.time(),
             )
 
+    def wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        """Wait until ``predicate()`` is true, re-checking after every change of the book.
+
+        For scripts and tests ("wait until this market is tradable"); a trading application
+        should react to ``on_market_status`` instead.
+
+        Returns:
+            the predicate's last value (False on timeout).
+        """
+        with self._changed:
+            return self._changed.wait_for(predicate, timeout)
+
+    def changed_locked(self) -> None:
+        """Wake :meth:`wait_for` callers; the runtime calls it once per applied chunk."""
+        self._changed.notify_all()
+
     def __len__(self) -> int:
         """The number of markets in the offering."""
         with self.lock:
@@ -180,21 +198,25 @@ class MarketBook:
         with self.lock:
             for record in records:
                 self.apply_locked(record, out)
+            self._changed.notify_all()
         return [n for n in out if isinstance(n, Notification)]
 
     def session_started(self) -> List[Notification]:
         """A new session is up (takes the lock). See :meth:`session_started_locked`."""
         with self.lock:
+            self._changed.notify_all()
             return self.session_started_locked()
 
     def session_lost(self) -> List[Notification]:
         """The connection is gone (takes the lock). See :meth:`session_lost_locked`."""
         with self.lock:
+            self._changed.notify_all()
             return self.session_lost_locked()
 
     def heartbeat_late(self) -> List[Notification]:
         """Heartbeats are late (takes the lock). See :meth:`heartbeat_late_locked`."""
         with self.lock:
+            self._changed.notify_all()
             return self.heartbeat_late_locked()
 
     def apply_locked(self, record: Any, out: List[Any]) -> None:
@@ -274,6 +296,7 @@ class MarketBook:
                     if market_id in self._open:
                         self._open.discard(market_id)
                         out.append(MarketStatusChanged(market_id, False))
+            self._changed.notify_all()
         return out
 
     # --- internals -------------------------------------------------------------------------------

@@ -62,11 +62,14 @@ def load_private_key(path: str, passphrase: Optional[str] = None) -> paramiko.PK
             not a key. The message never contains the passphrase.
     """
     try:
-        return paramiko.PKey.from_path(path, password=passphrase or None)
+        return paramiko.PKey.from_path(path, password=passphrase.encode("utf-8") if passphrase else None)
     except FileNotFoundError as exc:
         raise AuthenticationError(f"private key file not found: {path}") from exc
-    except paramiko.PasswordRequiredException as exc:
-        raise AuthenticationError(f"private key {path} is encrypted: give its passphrase") from exc
+    except (paramiko.PasswordRequiredException, TypeError) as exc:
+        # cryptography reports a missing passphrase as a TypeError ("Password was not given ...")
+        if passphrase is None:
+            raise AuthenticationError(f"private key {path} is encrypted: give its passphrase") from exc
+        raise AuthenticationError(f"cannot load private key {path}: {type(exc).__name__}") from exc
     except (paramiko.SSHException, ValueError, OSError) as exc:
         raise AuthenticationError(f"cannot load private key {path}: {type(exc).__name__}: {exc}") from exc
 
@@ -320,7 +323,8 @@ class SSHTransport(Transport):
         if channel is None or self._closed:
             return b""
         try:
-            return channel.recv(max_bytes)
+            data: bytes = channel.recv(max_bytes)
+            return data
         except socket.timeout:
             return None
         except Exception as exc:
@@ -347,6 +351,6 @@ class SSHTransport(Transport):
                 sock.close()
             except OSError:
                 pass
-        if transport is not None and transport is not threading.current_thread():
+        if transport is not None and transport.ident is not None and transport is not threading.current_thread():
             # paramiko's transport thread notices the closed socket within its 0.1 s poll.
             transport.join(2.0)

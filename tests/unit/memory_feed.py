@@ -148,7 +148,9 @@ class Recorder(Handler):
 
     def wait_for(self, predicate: Callable[[List[Any]], bool], timeout: float = 5.0) -> List[Any]:
         with self.cond:
-            assert self.cond.wait_for(lambda: predicate(self.calls), timeout), self.calls
+            if not self.cond.wait_for(lambda: predicate(self.calls), timeout):
+                tail = [(n, a) for n, a in self.calls if n != "on_heartbeat"][-15:]
+                raise AssertionError(f"not seen within {timeout} s; last calls (heartbeats left out): {tail}")
             return list(self.calls)
 
     def of(self, name: str) -> List[Any]:
