@@ -8,6 +8,7 @@ the next ``\\n``.
 
 from __future__ import annotations
 
+import tracemalloc
 from typing import List
 
 import pytest
@@ -199,20 +200,47 @@ def test_several_long_lines_in_a_row() -> None:
 
 
 def test_buffered_grows_exactly_by_what_is_fed() -> None:
-    """Work is linear: the partial line is appended to, never copied per chunk.
-
-    No clock is used: the check is that after n one-byte feeds of one line the buffer holds n bytes
-    (each feed adds one byte and returns nothing), and that the line comes out once, whole.
-    A quadratic implementation that re-joins the partial line on every feed would still pass this;
-    the guarantee that nothing is rescanned is structural (``find`` runs on the new chunk only) and
-    is documented in framing.py rather than measured here.
-    """
     n = 20_000
     buf = LineBuffer()
     for i in range(1, n + 1):
         assert buf.feed(b"a") == []
         assert buf.buffered == i
     assert buf.feed(b"\n") == [b"a" * n]
+
+
+def _feeds_that_allocate_more_than(buf: LineBuffer, threshold: int, feeds: int) -> int:
+    """Feed ``feeds`` one-byte chunks; count those whose peak allocation exceeded ``threshold``."""
+    tracemalloc.start()
+    try:
+        count = 0
+        for _ in range(feeds):
+            tracemalloc.reset_peak()
+            before = tracemalloc.get_traced_memory()[0]
+            assert buf.feed(b"y") == []
+            if tracemalloc.get_traced_memory()[1] - before > threshold:
+                count += 1
+    finally:
+        tracemalloc.stop()
+    return count
+
+
+@pytest.mark.parametrize("limit", [DEFAULT_MAX_LINE_LENGTH, 1024])
+def test_a_chunk_costs_its_own_size_not_the_size_of_the_buffered_line(limit: int) -> None:
+    """Linearity, measured in bytes allocated rather than in time.
+
+    The classic quadratic framing bug re-joins the buffered part of a line with each new chunk
+    (``buf = buf + data``): every read then costs the whole partial line. Here 256 KiB of one line
+    are buffered (or, with the 1 KiB limit, being skipped) and then 2000 one-byte chunks are fed;
+    a feed may allocate no more than 16 KiB. The bytearray that holds the partial line may grow
+    (reallocate) once or twice on the way, hence the small allowance. A re-joining implementation
+    allocates 256 KiB on every one of the 2000 feeds.
+    """
+    buf = LineBuffer(limit)
+    assert buf.feed(b"x" * 256 * 1024) == []
+    assert _feeds_that_allocate_more_than(buf, 16 * 1024, feeds=2000) <= 3
+    whole = b"x" * 256 * 1024 + b"y" * 2000
+    expected = whole if limit > len(whole) else LineTooLongError(limit, len(whole), whole[:HEAD])
+    assert buf.feed(b"\n") == [expected]
 
 
 # --- properties ----------------------------------------------------------------------------------
