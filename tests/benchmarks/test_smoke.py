@@ -21,6 +21,10 @@ BENCHMARKS = os.path.join(ROOT, "benchmarks")
 SCRIPTS = {
     "decode": (["stage", "lines/s", "MB/s", "µs/line", "vs floor"], ["ratio imgfeed/floor"]),
     "replay": (["file", "stage", "records/s", "µs/record", "vs floor"], ["ratio replay / floor"]),
+    "latency": (
+        ["updates/s", "client", "samples", "p50", "p99", "max", "p99 vs baseline", "client CPU"],
+        ["imgfeed p99 at 1,000 updates/s"],
+    ),
     "throughput": (
         ["client", "messages/s", "MB/s", "CPU s / 100k msgs", "cipher", "vs baseline (msgs/s)"],
         ["ratio imgfeed/baseline", "aes128"],
