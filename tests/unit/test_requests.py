@@ -8,6 +8,7 @@ import attrs
 import pytest
 import ujson
 from hypothesis import given
+from hypothesis import strategies as st
 
 from imgfeed.errors import ProtocolError
 from imgfeed.protocol import (
@@ -162,3 +163,24 @@ def test_encode_message_is_one_line_that_decodes_to_the_same_value(value: Any) -
     line = encode_message({"v": value})
     assert line.count(b"\n") == 1 and line.endswith(b"\n")
     assert ujson.loads(line) == {"v": value}
+
+
+@property_settings
+@given(
+    st.one_of(
+        st.binary(max_size=100),
+        json_values.map(lambda v: encode_message(v)[:-1]),
+        st.fixed_dictionaries(
+            {"request": json_values}, optional={"msg": json_values, "request_id": json_values}
+        ).map(lambda v: encode_message(v)[:-1]),
+    )
+)
+def test_decode_request_raises_only_protocol_errors(line: bytes) -> None:
+    """The simulator decodes what clients send: any bytes are a Request or a ProtocolError."""
+    try:
+        request = decode_request(line)
+    except ProtocolError as exc:
+        assert exc.raw == line
+    else:
+        assert type(request.name) is str and type(request.msg) is dict
+        assert request.request_id is None or type(request.request_id) is str
