@@ -9,6 +9,7 @@ takes 10-30 s to detect in production takes well under a second here.
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import subprocess
 import threading
@@ -24,6 +25,7 @@ from tests.reliability.hostile import HostileSSHServer, refused_port
 
 __all__ = [
     "Call",
+    "LogWatch",
     "SSHD",
     "Sshd",
     "KeyPair",
@@ -165,11 +167,18 @@ def running(config: FeedConfig, *handlers: Handler, stop_timeout: float = WAIT) 
         client.stop(stop_timeout)
 
 
-def hostile_config(server: HostileSSHServer, key: KeyPair, directory: Path, **overrides: Any) -> FeedConfig:
-    """A :func:`fast_config` for ``server``, with its host key written to a fresh known_hosts."""
+def hostile_config(
+    server: HostileSSHServer, key: KeyPair, directory: Path, port: Optional[int] = None, **overrides: Any
+) -> FeedConfig:
+    """A :func:`fast_config` for ``server``, with its host key written to a fresh known_hosts.
+
+    Args:
+        port: connect here instead (a proxy in front of the server); known_hosts names this port.
+    """
+    port = server.port if port is None else port
     known_hosts = directory / "known_hosts"
-    known_hosts.write_text(server.known_hosts_line())
-    return fast_config(server.port, str(known_hosts), str(key.path), **overrides)
+    known_hosts.write_text(f"[{server.host}]:{port} {server.host_key.get_name()} {server.host_key.get_base64()}\n")
+    return fast_config(port, str(known_hosts), str(key.path), **overrides)
 
 
 #: OpenSSH's server; its absolute path is required (testing-with-openssh.md).
@@ -251,3 +260,35 @@ class Sshd:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(WAIT)
+
+
+class LogWatch(logging.Handler):
+    """Wait for a log message: attach to a logger, then ``wait(substring)`` with a timeout."""
+
+    def __init__(self, logger: str) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: List[logging.LogRecord] = []
+        self._cond = threading.Condition()
+        self._logger = logging.getLogger(logger)
+
+    def __enter__(self) -> "LogWatch":
+        self._logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._logger.removeHandler(self)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with self._cond:
+            self.records.append(record)
+            self._cond.notify_all()
+
+    def messages(self) -> List[str]:
+        with self._cond:
+            return [r.getMessage() for r in self.records]
+
+    def wait(self, substring: str, timeout: float = WAIT) -> Optional[str]:
+        """The first message containing ``substring``, waiting for it up to ``timeout``."""
+        with self._cond:
+            self._cond.wait_for(lambda: any(substring in r.getMessage() for r in self.records), timeout)
+            return next((r.getMessage() for r in self.records if substring in r.getMessage()), None)
