@@ -12,11 +12,12 @@ client runs its own threads; the HTTP server answers on its own thread from:
 JSON body -- so a load balancer takes the instance out of rotation exactly when its prices must not
 be trusted. ``GET /markets`` lists the tradable markets with their shortest price.
 
-Run it against the simulator (in another terminal: ``imgfeed keygen --out demo_key`` then
-``imgfeed simulate --port 2093 --authorized-keys demo_key.pub --known-hosts-out sim_known_hosts``)::
+Run it against the simulator. In one terminal start ``imgfeed simulate`` (it prints the key and
+known_hosts paths it made, by default under ``~/.imgfeed/simulator``); in another::
 
     python examples/health_service.py --host 127.0.0.1 --port 2093 --user demo \\
-        --key demo_key --known-hosts sim_known_hosts --http-port 8080
+        --key ~/.imgfeed/simulator/client_ed25519 \\
+        --known-hosts ~/.imgfeed/simulator/known_hosts --http-port 8080
     curl -s localhost:8080/health
 
 It stops cleanly on Ctrl-C or SIGTERM: the HTTP server and the client are shut down, every thread

@@ -10,10 +10,12 @@ and counts the changes.
 connection, so this handler would work unchanged on the live feed -- which is the point: test your
 integration on yesterday's data.
 
-Make a recording (against the simulator, or the real service), then run the job::
+Make a recording (against ``imgfeed simulate`` running in another terminal, or the real service),
+then run the job::
 
-    imgfeed record --host 127.0.0.1 --port 2093 --user demo --key demo_key \\
-        --known-hosts sim_known_hosts --subscribe-all --out feed.jsonl.gz --duration 60
+    imgfeed record --host 127.0.0.1 --port 2093 --user demo \\
+        --key ~/.imgfeed/simulator/client_ed25519 --known-hosts ~/.imgfeed/simulator/known_hosts \\
+        --subscribe-all --out feed.jsonl.gz --duration 120
     python examples/settlements_csv.py feed.jsonl.gz settlements.csv
 """
 
