@@ -320,11 +320,13 @@ class ServerSession:
         # protocol.md 9: the Mustard service had no include_finished and no init response.
         self.include_finished = include_finished and not self.mustard
         if not self.mustard:
-            self._respond(
-                request.request_id,
-                {"mode": "resp", "status": "session initialized", "session_id": self.session_id, "reason": None},
-                now,
-            )
+            # The documented shape and key order (protocol.md 4), request_id echoed when given.
+            response: Dict[str, Any] = {"mode": "resp", "status": "session initialized", "session_id": self.session_id}
+            if request.request_id is not None:
+                response["request_id"] = request.request_id
+            response["publish_time"] = _timestamp(now)
+            response["reason"] = None
+            self._write_obj(response)
         for obj in self.scenario.snapshot(now, self.include_finished):
             self._write_obj(obj)
         self._next_heartbeat = now + self.config.heartbeat_interval

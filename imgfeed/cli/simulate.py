@@ -1,0 +1,185 @@
+"""``imgfeed simulate``: run the local odds distribution simulator and say exactly how to connect.
+
+On first use it creates a state directory (``~/.imgfeed/simulator`` by default, mode 0700) with a
+persistent host key, a client key pair (``client_ed25519``), an ``authorized_keys`` file that
+admits that key (append your own keys to it), and a ``known_hosts`` file with the simulator's
+entry; every file is mode 0600. Then it serves until Ctrl-C (or SIGTERM), and stops cleanly:
+every connection closed, every thread joined.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Dict, Optional, TextIO
+
+from imgfeed.errors import ImgFeedError
+from imgfeed.simulator import ScenarioConfig, SessionConfig, SimulatorServer
+from imgfeed.simulator.keys import public_line, write_private_key
+
+__all__ = ["register", "run", "prepare_state_dir", "DEFAULT_STATE_DIR", "DEFAULT_SIM_PORT"]
+
+DEFAULT_STATE_DIR = os.path.join("~", ".imgfeed", "simulator")
+#: The real service's port (protocol.md preamble), so that commands look the same.
+DEFAULT_SIM_PORT = 2093
+#: The username the printed commands use; the simulator accepts any.
+DEFAULT_USER = "demo"
+
+_EXAMPLES = """\
+examples:
+  imgfeed simulate                          # 127.0.0.1:2093, small scenario, 5 updates/s
+  imgfeed simulate --port 0 --size tiny     # a free port, a handful of markets
+  imgfeed simulate --size large --updates-per-second 20000   # a load generator
+  imgfeed simulate --mustard                # behave like the older Mustard service
+"""
+
+
+def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    parser = subparsers.add_parser(
+        "simulate",
+        help="run a local simulator of the odds feed (no credentials needed)",
+        description="Run a local odds distribution service over SSH with simulated golf tournaments, "
+        "and print how to connect to it with OpenSSH and with `imgfeed tail`.",
+        epilog=_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_SIM_PORT, help="port to listen on; 0 picks a free one (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--state-dir", default=DEFAULT_STATE_DIR, metavar="DIR",
+        help="keys and known_hosts live here, made on first use (default: %(default)s)",
+    )
+    parser.add_argument("--user", default=DEFAULT_USER, help="username to show in the commands (any is accepted)")
+    parser.add_argument("--seed", type=int, default=0, help="scenario seed: same seed, same tournaments (default: 0)")
+    parser.add_argument("--size", choices=("tiny", "small", "large"), default="small", help="scenario size (default: small)")
+    parser.add_argument("--updates-per-second", type=float, default=5.0, metavar="N", help="market updates per second (default: 5)")
+    parser.add_argument(
+        "--steps-per-second", type=float, default=1.0, metavar="N",
+        help="how fast tournaments move through pre-play, play and settlement (default: 1)",
+    )
+    parser.add_argument("--heartbeat-interval", type=float, default=3.0, metavar="S", help="seconds between heartbeats (default: 3)")
+    parser.add_argument("--init-timeout", type=float, default=10.0, metavar="S", help="seconds a client has to send init (default: 10)")
+    parser.add_argument("--mustard", action="store_true", help="no init response and no publish_time, as the older Mustard service")
+    parser.add_argument("--stamp-send-time", action="store_true", help="add sim_sent_at to each market_update (latency benchmarks)")
+    parser.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this many seconds")
+    parser.set_defaults(func=run)
+
+
+def _write_private_text(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(text)
+    os.chmod(path, 0o600)
+
+
+def prepare_state_dir(state_dir: str) -> Dict[str, Path]:
+    """Create what the simulator needs in ``state_dir`` if missing; return the paths.
+
+    Keys: ``dir``, ``host_key``, ``client_key``, ``client_pub``, ``authorized_keys``,
+    ``known_hosts``. Existing files are kept (a host key that changed would break known_hosts).
+    """
+    root = Path(state_dir).expanduser()
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    paths = {
+        "dir": root,
+        "host_key": root / "host_ed25519",
+        "client_key": root / "client_ed25519",
+        "client_pub": root / "client_ed25519.pub",
+        "authorized_keys": root / "authorized_keys",
+        "known_hosts": root / "known_hosts",
+    }
+    if not paths["client_key"].exists():
+        key = write_private_key(paths["client_key"], comment="imgfeed-simulator-client")
+        os.chmod(paths["client_pub"], 0o600)
+        if not paths["authorized_keys"].exists():
+            _write_private_text(paths["authorized_keys"], public_line(key) + " imgfeed-simulator-client\n")
+    if not paths["authorized_keys"].exists():
+        _write_private_text(paths["authorized_keys"], paths["client_pub"].read_text(encoding="ascii"))
+    return paths
+
+
+def _instructions(server: SimulatorServer, paths: Dict[str, Path], args: argparse.Namespace) -> str:
+    q = shlex.quote
+    key, known = str(paths["client_key"]), str(paths["known_hosts"])
+    ssh = (
+        f"ssh -T -p {server.port} -i {q(key)} -o UserKnownHostsFile={q(known)} -o StrictHostKeyChecking=yes "
+        f"-o IdentitiesOnly=yes {q(args.user)}@{server.host}"
+    )
+    tail = (
+        f"imgfeed tail --host {server.host} --port {server.port} --user {q(args.user)} --key {q(key)} "
+        f"--known-hosts {q(known)} --subscribe-all"
+    )
+    mode = " (Mustard mode)" if args.mustard else ""
+    return f"""\
+imgfeed simulator listening on {server.host}:{server.port}{mode}
+  scenario:     seed {args.seed}, size {args.size}, {args.updates_per_second:g} updates/s
+
+  host:         {server.host}
+  port:         {server.port}
+  username:     {args.user} (any username is accepted)
+  private key:  {key}
+  public key:   {paths["client_pub"]} (listed in {paths["authorized_keys"]}; add your own keys there)
+  known_hosts:  {known}
+  host key:     {server.known_hosts_line()}
+
+Connect with OpenSSH, then type {{"request": "init", "msg": {{}}}} and press Enter:
+  {ssh}
+
+Connect with imgfeed:
+  {tail}
+
+Ctrl-C stops the simulator.
+"""
+
+
+def run(args: argparse.Namespace, out: Optional[TextIO] = None) -> int:
+    out = out if out is not None else sys.stdout
+    try:
+        session_config = SessionConfig(
+            heartbeat_interval=args.heartbeat_interval, init_timeout=args.init_timeout, mustard=args.mustard
+        )
+        scenario_config = ScenarioConfig.of_size(
+            args.size, seed=args.seed, updates_per_second=args.updates_per_second,
+            steps_per_second=args.steps_per_second, stamp_send_time=args.stamp_send_time,
+        )
+    except ValueError as exc:
+        raise ImgFeedError(str(exc)) from None
+    paths = prepare_state_dir(args.state_dir)
+    server = SimulatorServer(
+        authorized_keys=[paths["authorized_keys"]],
+        host_key=paths["host_key"],
+        host=args.host,
+        port=args.port,
+        session_config=session_config,
+        scenario_config=scenario_config,
+    )
+    try:
+        server.start()
+    except OSError as exc:
+        raise ImgFeedError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; try --port 0") from None
+    stop = threading.Event()
+    previous: Any = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        _write_private_text(paths["known_hosts"], server.known_hosts_line() + "\n")
+        out.write(_instructions(server, paths, args))
+        out.flush()
+        try:
+            stop.wait(args.duration)
+        except KeyboardInterrupt:
+            pass
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        out.write("stopping the simulator\n")
+        out.flush()
+        server.stop()
+    return 0
