@@ -10,13 +10,13 @@ It shows the three things every trading application does with imgfeed:
 
 Try it against the local simulator. In one terminal::
 
-    imgfeed keygen --out demo_key
-    imgfeed simulate --port 2093 --authorized-keys demo_key.pub --known-hosts-out sim_known_hosts
+    imgfeed simulate
 
-and in another::
+(it makes a client key and a known_hosts file under ``~/.imgfeed/simulator`` and prints their
+paths), and in another::
 
     python examples/price_table.py --host 127.0.0.1 --port 2093 --user demo \\
-        --key demo_key --known-hosts sim_known_hosts
+        --key ~/.imgfeed/simulator/client_ed25519 --known-hosts ~/.imgfeed/simulator/known_hosts
 
 Stop it with Ctrl-C. Against the real service, use the host, port and username IMG Arena gave you,
 your private key, and a known_hosts file holding the service's host key.

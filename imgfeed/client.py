@@ -414,6 +414,9 @@ class FeedClient:
         with self._session_cond:
             while True:
                 if self._stopping.is_set() or self._state in (ClientState.STOPPED, ClientState.STOPPING):
+                    fatal = self._fatal
+                    if fatal is not None:
+                        raise ClientClosedError(f"cannot send {name!r}: the client stopped: {fatal}") from fatal
                     raise ClientClosedError(f"cannot send {name!r}: the client is stopped")
                 if self._state is ClientState.NEW:
                     raise ClientClosedError(f"cannot send {name!r}: call start() first")
