@@ -121,3 +121,32 @@ def test_tail_as_a_subprocess_pipes_valid_json(sim: "object") -> None:
     assert result.code == 0, result
     assert "Traceback" not in result.err
     assert {o["kind"] for o in _jsonl(result.out)} >= {"connected", "market_update", "heartbeat"}
+
+
+def test_tail_jsonl_against_imgfeed_simulate(tmp_path: "object") -> None:
+    """The issue's done-criterion, verbatim: `imgfeed tail --format jsonl` against `imgfeed simulate`."""
+    import shlex
+    import signal
+
+    from tests.cli.conftest import Process
+
+    state = str(tmp_path)
+    sim = Process(
+        ["-m", "imgfeed", "simulate", "--port", "0", "--state-dir", state, "--heartbeat-interval", "0.3"]
+    )
+    try:
+        line = sim.wait_for_line(lambda line: line.strip().startswith("imgfeed tail "))
+        assert line, sim.lines
+        tail_args = shlex.split(line.strip())[1:]
+        result = run_subprocess([*tail_args, "--format", "jsonl", "--duration", "2"])
+    finally:
+        code, err = sim.finish(signal.SIGTERM)
+    assert result.code == 0, result
+    assert {o["kind"] for o in _jsonl(result.out)} >= {
+        "connected",
+        "sport",
+        "market",
+        "market_update",
+        "heartbeat",
+    }
+    assert code == 0, err
