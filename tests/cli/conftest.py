@@ -25,6 +25,25 @@ class CliResult:
         return f"CliResult(code={self.code}, out={self.out[-2000:]!r}, err={self.err[-2000:]!r})"
 
 
+#: How long the leak check lets a test's threads finish (paramiko's transport thread polls its
+#: socket every 0.1 s); a clean test pays nothing, since the check joins rather than sleeps.
+LEAK_TIMEOUT = 5.0
+
+
+@pytest.fixture(autouse=True)
+def no_thread_leaks() -> "object":
+    """Fail a test that leaves a thread running (client, simulator, or a test's own)."""
+    import time
+
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + LEAK_TIMEOUT
+    for thread in set(threading.enumerate()) - before:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    alive = sorted(t.name for t in set(threading.enumerate()) - before if t.is_alive())
+    assert not alive, f"threads still running after the test: {alive}"
+
+
 @pytest.fixture
 def run_cli(capsys: pytest.CaptureFixture) -> "object":
     """Run ``imgfeed ARGS`` in this process; returns a :class:`CliResult`."""
