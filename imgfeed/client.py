@@ -51,7 +51,7 @@ from imgfeed.events import Connected, Disconnected, DisconnectReason, Session
 from imgfeed.handlers import Handler, dispatch
 from imgfeed.protocol.requests import FILTER_KEYS, subscribe_request, unsubscribe_request
 from imgfeed.state import MarketBook
-from imgfeed.stats import ClientState, ClientStats
+from imgfeed.stats import TRANSITIONS, ClientState, ClientStats
 from imgfeed.transport.base import Transport
 
 __all__ = ["FeedClient"]
@@ -205,7 +205,7 @@ class FeedClient:
         with self._lock:
             if self._state is not ClientState.NEW:
                 raise ClientClosedError(f"start() called on a client that is {self._state.value}")
-            self._state = ClientState.CONNECTING
+            self._set_state_locked(ClientState.CONNECTING)
         self._dispatcher = threading.Thread(target=self._dispatch_main, name="imgfeed-dispatcher")
         self._watchdog = threading.Thread(target=self._watchdog_main, name="imgfeed-watchdog")
         self._dispatcher.start()
@@ -225,7 +225,7 @@ class FeedClient:
         self._request_stop()
         with self._lock:
             if self._state is ClientState.NEW:
-                self._state = ClientState.STOPPED
+                self._set_state_locked(ClientState.STOPPED)
                 return
         self._join_threads(deadline)
         self._raise_if_failed(include_fatal=False)
@@ -634,7 +634,7 @@ class FeedClient:
                     self._set_state(ClientState.RECONNECTING)
                     if delay > 0:
                         log.info("reconnecting in %.1f s", delay)
-                        if self._stopping.wait(delay):
+                        if self._wait_or_stop(delay):
                             break
                 self._set_state(ClientState.CONNECTING)
                 was_up, end, fatal = self._run_connection()
@@ -670,12 +670,18 @@ class FeedClient:
 
     def _set_state(self, state: ClientState) -> None:
         with self._lock:
-            if self._state is ClientState.STOPPED:
-                return
-            if self._state is ClientState.STOPPING and state is not ClientState.STOPPED:
-                return
-            self._state = state
-            self._session_cond.notify_all()
+            self._set_state_locked(state)
+
+    def _set_state_locked(self, state: ClientState) -> None:
+        current = self._state
+        if (current, state) not in TRANSITIONS:
+            # Late moves after a stop began (e.g. the watchdog finishing an attempt) are expected
+            # and ignored; anything else is a runtime bug, logged rather than raised on a thread.
+            if current not in (ClientState.STOPPING, ClientState.STOPPED):
+                log.error("refused client state transition %s -> %s", current.value, state.value)
+            return
+        self._state = state
+        self._session_cond.notify_all()
 
     def _run_connection(self) -> Tuple[bool, Tuple[DisconnectReason, str, Optional[BaseException]], bool]:
         """One connection, from connect to close. Returns (was the session up, end, fatal?)."""
@@ -751,7 +757,7 @@ class FeedClient:
                     resubscribed = True
                     with self._lock:
                         self._session_conn = conn
-                        self._state = ClientState.RUNNING if not self._stopping.is_set() else self._state
+                        self._set_state_locked(ClientState.RUNNING)
                         self._session_cond.notify_all()
                 # "If no message at all has arrived for 10 s, the client disconnects" (protocol.md 8)
                 silence = now - conn.last_message
@@ -771,6 +777,20 @@ class FeedClient:
                     self._resubscribe(conn)
             self._check_stall(now)
             self._wake.wait(tick)
+
+    def _wait_or_stop(self, delay: float) -> bool:
+        """Wait ``delay`` seconds (an Event wait, so stop() cuts it short); True if stopping.
+
+        Handler stalls are still watched meanwhile: the dispatcher may be busy with the backlog.
+        """
+        deadline = time.monotonic() + delay
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return self._stopping.is_set()
+            if self._stopping.wait(min(remaining, _MAX_TICK)):
+                return True
+            self._check_stall(time.monotonic())
 
     def _resubscribe(self, conn: _Connection) -> None:
         """Re-send the subscription log on a fresh session (protocol.md 8), without waiting."""

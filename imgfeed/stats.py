@@ -9,7 +9,7 @@ import attrs
 
 from imgfeed.events import Disconnected
 
-__all__ = ["ClientState", "ClientStats"]
+__all__ = ["ClientState", "ClientStats", "TRANSITIONS"]
 
 
 class ClientState(str, enum.Enum):
@@ -24,6 +24,30 @@ class ClientState(str, enum.Enum):
 
     def __str__(self) -> str:
         return self.value
+
+
+#: The client's life as a table: ``(from, to)`` pairs that may happen. The watchdog makes every
+#: transition except NEW -> CONNECTING (``start()``), NEW -> STOPPED (``stop()`` before
+#: ``start()``) and STOPPING -> STOPPED (the dispatcher, once it has delivered the backlog).
+#: Any other pair is a bug in the runtime and is refused.
+TRANSITIONS = frozenset(
+    {
+        (ClientState.NEW, ClientState.CONNECTING),  # start()
+        (ClientState.NEW, ClientState.STOPPED),  # stop() before start()
+        (ClientState.CONNECTING, ClientState.RUNNING),  # the session is up and re-subscribed
+        (ClientState.CONNECTING, ClientState.CONNECTING),  # an attempt failed; retry at once
+        (ClientState.CONNECTING, ClientState.RECONNECTING),  # an attempt failed; wait per the policy
+        (ClientState.RUNNING, ClientState.CONNECTING),  # the session was lost; first retry at once
+        (ClientState.RUNNING, ClientState.RECONNECTING),  # lost, and the server asked us to wait
+        (ClientState.RECONNECTING, ClientState.CONNECTING),  # the wait is over
+        (ClientState.NEW, ClientState.STOPPING),
+        (ClientState.CONNECTING, ClientState.STOPPING),
+        (ClientState.RUNNING, ClientState.STOPPING),
+        (ClientState.RECONNECTING, ClientState.STOPPING),
+        (ClientState.STOPPING, ClientState.STOPPING),
+        (ClientState.STOPPING, ClientState.STOPPED),
+    }
+)
 
 
 @attrs.frozen
