@@ -25,6 +25,10 @@ SCRIPTS = {
         ["updates/s", "client", "samples", "p50", "p99", "max", "p99 vs baseline", "client CPU"],
         ["imgfeed p99 at 1,000 updates/s"],
     ),
+    "slow_handler": (
+        ["t (s)", "RSS (MB)", "RSS vs first", "queue depth", "conflated", "received", "delivered", "threads"],
+        ["last images equal to the server's"],
+    ),
     "throughput": (
         ["client", "messages/s", "MB/s", "CPU s / 100k msgs", "cipher", "vs baseline (msgs/s)"],
         ["ratio imgfeed/baseline", "aes128"],
