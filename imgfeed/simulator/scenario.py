@@ -346,9 +346,13 @@ class Scenario:
         number = self._next_event_number
         self._next_event_number += rng.randint(1, 40)
         name = self._tournament_names[(number // 7) % len(self._tournament_names)]
-        # Fresh strengths per tournament: form is what the random walk then moves.
+        # Fresh strengths per tournament: form is what the random walk then moves. The spread
+        # grows with the field (about the expected best of n normal draws), so that a favourite
+        # is around 4/1-8/1 in a 156-man field and the longest shots near the 1000 cap, as in
+        # real golf win markets.
+        spread = 0.6 * math.sqrt(2.0 * math.log(cfg.golfers))
         field = [
-            _Golfer(g.id, g.name, g.strength * 1.2 + rng.gauss(0.0, 0.3))
+            _Golfer(g.id, g.name, max(-2.5, min(2.5, g.strength)) * spread + rng.gauss(0.0, 0.3))
             for g in rng.sample(self._golfer_pool, cfg.golfers)
         ]
         start = self._base_time + (cfg.pre_play_steps - age) * 60.0
@@ -361,7 +365,7 @@ class Scenario:
         for k in range(cfg.head_to_heads):
             a, b = ranked[2 * k], ranked[2 * k + 1]
             mid = escape_id(f"golf_{number}_matchbet|golfer_ids={a.id[2:]},{b.id[2:]}")
-            self._add_market(event, "h2h", mid, f"{a.name} v {b.name}", _MATCHBET, 1, [a, b], 1.0)
+            self._add_market(event, "h2h", mid, f"{a.name} v {b.name}", _MATCHBET, 1, [a, b], 0.5)
         pre, play = cfg.pre_play_steps, cfg.in_play_steps
         for k in range(cfg.three_ball_groups):
             group = field[3 * k : 3 * k + 3]
@@ -369,7 +373,7 @@ class Scenario:
             for hole in range(1, cfg.holes + 1):
                 mid = escape_id(f"golf_{number}_threeball_hole|golfer_ids={ids}|hole_num={hole}|round_num=1")
                 title = f"3-Ball Hole {hole}: " + " v ".join(g.name for g in group)
-                market = self._add_market(event, "threeball", mid, title, _THREEBALL, 1, group, 0.4)
+                market = self._add_market(event, "threeball", mid, title, _THREEBALL, 1, group, 0.25)
                 market.hole = hole
                 # Hole h is finished a fraction h/(holes+1) of the way through play.
                 market.settle_age = pre + max(1, (play * hole) // (cfg.holes + 1))
@@ -551,9 +555,9 @@ class Scenario:
             return
         rng = self._rng
         for g in event.golfers:
-            event.scores[g.id] = int(round(280.0 - 3.0 * g.strength + rng.gauss(0.0, 3.0)))
+            event.scores[g.id] = int(round(280.0 - 2.0 * g.strength + rng.gauss(0.0, 4.0)))
             for hole in range(1, self.config.holes + 1):
-                event.hole_scores[(hole, g.id)] = max(2, int(round(4.0 - 0.15 * g.strength + rng.gauss(0.0, 0.7))))
+                event.hole_scores[(hole, g.id)] = max(2, int(round(4.0 - 0.1 * g.strength + rng.gauss(0.0, 0.7))))
         # A play-off decides a tie for the win: the golfer with the best draw takes it, one stroke.
         best = min(event.scores.values())
         tied = [gid for gid, s in event.scores.items() if s == best]
