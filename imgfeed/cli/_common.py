@@ -18,6 +18,7 @@ import os
 import stat
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
+from imgfeed.cli._parsing import one_line_errors
 from imgfeed.cli.keygen import DEFAULT_KEY_PATH
 from imgfeed.config import DEFAULT_PORT, FeedConfig, HostKeyPolicy, ReconnectPolicy
 from imgfeed.errors import ConfigError, HostKeyError, ImgFeedError, UnknownHostKeyError
@@ -42,6 +43,7 @@ DEFAULT_KNOWN_HOSTS = os.path.join("~", ".ssh", "known_hosts")
 
 def add_connection_options(parser: argparse.ArgumentParser) -> None:
     """Add ``--host --port --user --key --known-hosts`` and the timeouts to ``parser``."""
+    one_line_errors(parser)
     group = parser.add_argument_group("connection")
     group.add_argument(
         "--host",

@@ -17,6 +17,7 @@ import tempfile
 import time
 from typing import Any
 
+from imgfeed.cli._parsing import one_line_errors
 from imgfeed.cli._run import run_client
 from imgfeed.client import FeedClient
 from imgfeed.config import FeedConfig
@@ -78,6 +79,7 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         help="print a summary line per second instead of redrawing the screen "
         "(the default when stdout is not a terminal)",
     )
+    one_line_errors(parser)
     parser.set_defaults(func=run)
 
 

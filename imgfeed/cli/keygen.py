@@ -17,6 +17,7 @@ import os
 import sys
 from typing import Optional
 
+from imgfeed.cli._parsing import one_line_errors
 from imgfeed.errors import ConfigError, ImgFeedError
 
 __all__ = ["register", "generate_key_pair", "DEFAULT_KEY_PATH"]
@@ -126,6 +127,7 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         "as a service that starts unattended needs)",
     )
     parser.add_argument("--force", action="store_true", help="replace existing key files")
+    one_line_errors(parser)
     parser.set_defaults(func=run)
 
 

@@ -14,6 +14,7 @@ import threading
 from typing import List
 
 from imgfeed.cli._output import LinePrinter, make_handler
+from imgfeed.cli._parsing import one_line_errors
 from imgfeed.cli._run import stop_on_signals
 from imgfeed.errors import ConfigError, ImgFeedError
 from imgfeed.handlers import Handler
@@ -63,6 +64,7 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         help="replay the complete lines of a file that ends in the middle of a line "
         "(a recorder that crashed)",
     )
+    one_line_errors(parser)
     parser.set_defaults(func=run)
 
 

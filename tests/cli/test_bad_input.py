@@ -160,3 +160,19 @@ def test_bad_speed(run_cli: "object", tmp_path: Path) -> None:
     result = run_cli("replay", str(_recording(tmp_path / "r.jsonl")), "--speed", "0")  # type: ignore[operator]
     assert result.code == 2
     assert "--speed" in single_error_line(result)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["tail", "--host", "h", "--user", "u", "--port", "abc"], "argument --port: not a whole number: 'abc'"),
+        (["replay"], "the following arguments are required: FILE"),
+        (["demo", "--duration", "soon"], "argument --duration: invalid float value: 'soon'"),
+        (["keygen", "--type", "dsa"], "argument --type: invalid choice: 'dsa'"),
+    ],
+)
+def test_usage_errors_are_one_line(run_cli: "object", args: List[str], message: str) -> None:
+    result = run_cli(*args)  # type: ignore[operator]
+    assert result.code == 2
+    line = single_error_line(result)
+    assert message in line and f"imgfeed {args[0]} --help" in line
