@@ -67,6 +67,20 @@ _JOIN_SLICE = 0.05
 _RESUBSCRIBE_RETRY = 1.0
 
 
+#: The most of a bad line's bytes a queued ProtocolError keeps. The queue is bounded in items,
+#: not bytes: with a blocked handler, whole bad lines (up to max_line_length each) would pile up.
+#: 64 KiB shows what was wrong; ``imgfeed record`` keeps whole lines for a bug report.
+MAX_ERROR_RAW = 64 * 1024
+
+
+def _bounded(error: ProtocolError) -> ProtocolError:
+    """``error``, or a copy whose ``raw`` is cut to :data:`MAX_ERROR_RAW` bytes."""
+    raw = error.raw
+    if len(raw) <= MAX_ERROR_RAW or type(error) is not ProtocolError:
+        return error  # LineTooLongError keeps only the line's head already
+    return ProtocolError(f"{error.reason} (line of {len(raw)} bytes; the first {MAX_ERROR_RAW} kept)", raw[:MAX_ERROR_RAW])
+
+
 class _Connection:
     """The state of one connection attempt, shared by its reader and the watchdog."""
 
@@ -530,7 +544,7 @@ class FeedClient:
                 for record in records:
                     if isinstance(record, ProtocolError):
                         self._protocol_errors += 1
-                        append(record)
+                        append(_bounded(record))
                         continue
                     if not conn.up:
                         up, session_id = adapter.session_started(record)

@@ -407,11 +407,14 @@ class _LogWaiter(logging.Handler):
 def client_log() -> Iterator[_LogWaiter]:
     waiter = _LogWaiter()
     logger = logging.getLogger("imgfeed.client")
+    level = logger.level
+    logger.setLevel(logging.WARNING)  # whatever other tests did to logging
     logger.addHandler(waiter)
     try:
         yield waiter
     finally:
         logger.removeHandler(waiter)
+        logger.setLevel(level)
 
 
 def test_a_stalled_handler_is_named_in_a_warning(client_log: _LogWaiter) -> None:
@@ -423,10 +426,12 @@ def test_a_stalled_handler_is_named_in_a_warning(client_log: _LogWaiter) -> None
 
     feed = FakeFeed()
     with started(feed, Stuck(), handler_stall_warning=0.1, silence_timeout=30.0, heartbeat_timeout=30.0) as client:
-        client.subscribe()
-        message = client_log.wait_for("has been handling")
-        assert "Stuck" in message and "MarketUpdate" in message
-        release.set()
+        try:
+            client.subscribe()
+            message = client_log.wait_for("has been handling")
+            assert "Stuck" in message and "MarketUpdate" in message
+        finally:
+            release.set()
 
 
 def test_overflow_policy_disconnect_drops_the_connection_and_reconnects() -> None:
