@@ -407,14 +407,16 @@ class _LogWaiter(logging.Handler):
 def client_log() -> Iterator[_LogWaiter]:
     waiter = _LogWaiter()
     logger = logging.getLogger("imgfeed.client")
-    level = logger.level
-    logger.setLevel(logging.WARNING)  # whatever other tests did to logging
+    level, disabled = logger.level, logger.disabled
+    logger.setLevel(logging.WARNING)  # whatever other tests did to logging (levels, dictConfig)
+    logger.disabled = False
     logger.addHandler(waiter)
     try:
         yield waiter
     finally:
         logger.removeHandler(waiter)
         logger.setLevel(level)
+        logger.disabled = disabled
 
 
 def test_a_stalled_handler_is_named_in_a_warning(client_log: _LogWaiter) -> None:
