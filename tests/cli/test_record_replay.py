@@ -142,3 +142,15 @@ def test_sigterm_closes_the_recording_cleanly(sim: Any, tmp_path: Path) -> None:
         lines = list(recording)
         assert not recording.truncated  # the gzip end marker was written
     assert lines
+
+
+def test_failed_record_leaves_no_file(run_cli: Any, sim: Any, tmp_path: Path) -> None:
+    empty = tmp_path / "empty_known_hosts"
+    empty.write_text("")
+    out = tmp_path / "feed.jsonl"
+    args = sim.connect_args("--subscribe-all", "--out", str(out))
+    args[args.index("--known-hosts") + 1] = str(empty)
+    result = run_cli("record", *args)
+    assert result.code == 2
+    assert "unknown host key" in result.err
+    assert not out.exists()
