@@ -189,6 +189,7 @@ class Scenario:
         self._rng.shuffle(self._tournament_names)
         self._golfer_pool = self._make_golfers(max(2 * self.config.golfers, 60))
         self._base_time = self._clock()
+        self._live: Optional[List[_Market]] = None
         self.steps = 0
         cfg = self.config
         cycle = cfg.pre_play_steps + cfg.in_play_steps
@@ -311,15 +312,22 @@ class Scenario:
             pt = _utc(now)
             out: List[Emission] = []
             if advance:
+                self._live = None
                 self.steps += 1
                 for event in list(self._events.values()):
                     self._advance(event, pt, now, out)
             n = self.config.updates_per_step if updates is None else updates
-            live = [m for m in self._markets.values() if m.is_live and self._stage(m.event) != "ended"]
-            if live:
-                choice = self._rng.choice
-                for _ in range(n):
-                    self._move(choice(live), pt, now, out)
+            if n > 0:
+                # The markets whose prices move only change when the clock steps (or a market
+                # is closed by a fault hook): cached, so a small step costs O(updates).
+                if self._live is None:
+                    self._live = [m for m in self._markets.values() if m.is_live and self._stage(m.event) != "ended"]
+                live = self._live
+                if live:
+                    pick = self._rng.random
+                    size = len(live)
+                    for _ in range(n):
+                        self._move(live[int(pick() * size)], pt, now, out)
             for listener in list(self._listeners):
                 listener(out)
             return out
@@ -501,8 +509,9 @@ class Scenario:
             m.status = "suspended"
         else:
             sigma = 0.08 if in_play else 0.02
-            for g in rng.sample(m.golfers, min(len(m.golfers), 3)):
-                g.strength += rng.gauss(0.0, sigma)
+            golfers = m.golfers
+            for _ in range(min(len(golfers), 3)):
+                golfers[int(rng.random() * len(golfers))].strength += rng.gauss(0.0, sigma)
         self._reprice(m)
         self._emit_update(m, pt, now, out)
 

@@ -547,9 +547,14 @@ class SimulatorServer:
             advance = int(elapsed * config.steps_per_second) > steps
             if owed <= 0 and not advance:
                 continue
+            # When the machine cannot keep up, the rate saturates: a backlog of more than a tenth
+            # of a second is forgiven rather than sent as one flood (which would also hold the
+            # scenario lock, and so every reader, for that long).
+            most = max(1, int(config.updates_per_second * 0.1))
+            if owed > most:
+                emitted += owed - most
+                owed = most
             owed = max(owed, 0)
-            # Catch up at most one second at a time, so a stalled machine does not cause a flood.
-            owed = min(owed, max(1, int(config.updates_per_second)))
             self.scenario.step(updates=owed, advance=advance)
             emitted += owed
             if advance:
