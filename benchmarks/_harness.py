@@ -35,7 +35,7 @@ class ServerProcess:
     """``_server.py`` in a child process. Use as a context manager."""
 
     def __init__(self, rate: float = 0.0, stamp: bool = False, seconds: float = 600.0,
-                 stream_seconds: float = 0.0) -> None:
+                 stream_seconds: float = 0.0, source: str = "stream") -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="imgfeed-bench-")
         d = self._tmp.name
         self.key_path = os.path.join(d, "client_key")
@@ -46,7 +46,7 @@ class ServerProcess:
         self.known_hosts = os.path.join(d, "known_hosts")
         self.status_path = os.path.join(d, "status.jsonl")
         self._args = ["--authorized-key", self.key_path + ".pub", "--rate", str(rate),
-                      "--seconds", str(seconds), "--status", self.status_path]
+                      "--seconds", str(seconds), "--status", self.status_path, "--source", source]
         if stamp:
             self._args.append("--stamp")
         self.last_images_path = os.path.join(d, "last_images.json")

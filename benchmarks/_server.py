@@ -221,6 +221,31 @@ class _Session:
             self.sent = i
 
 
+def _run_simulator(args: argparse.Namespace, authorized: paramiko.PKey) -> int:
+    """Serve with the project's simulator instead: its scenario generates every update live."""
+    from imgfeed.simulator import ScenarioConfig, SimulatorServer
+
+    scenario = ScenarioConfig(
+        seed=0,
+        tours=2,
+        events_per_tour=2,
+        golfers=60,  # win and top-N markets of 60 golfers; head-to-heads and three-balls are small
+        updates_per_second=args.rate or 20_000.0,  # more than it can make here (~15k/s): as fast as it can
+        stamp_send_time=args.stamp,
+    )
+    server = SimulatorServer(authorized_keys=[authorized], scenario_config=scenario)
+    server.start()
+    try:
+        print(json.dumps({"port": server.port, "known_hosts": server.known_hosts_line()}), flush=True)
+        done = threading.Event()
+        threading.Thread(target=lambda: (sys.stdin.read(), done.set()), name="bench-server-stdin",
+                         daemon=True).start()
+        done.wait(args.seconds)
+    finally:
+        server.stop(timeout=5.0)
+    return 0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--authorized-key", required=True, help="OpenSSH public key file of the client")
@@ -228,6 +253,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--stamp", action="store_true", help="put the write time in msg.sim_sent_at")
     parser.add_argument("--seconds", type=float, default=600.0, help="stop after this long in any case")
     parser.add_argument("--status", help="append one JSON line per finished session to this file")
+    parser.add_argument("--source", choices=["stream", "simulator"], default="stream",
+                        help="stream: replay the pre-encoded realistic stream (default); "
+                             "simulator: imgfeed.simulator.SimulatorServer generating updates live")
     parser.add_argument("--updates", type=int, default=2000, help="distinct updates in the loop")
     parser.add_argument("--stream-seconds", type=float, default=0.0,
                         help="stop streaming updates this long after subscribe (0: never), then "
@@ -246,6 +274,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     snapshot = b"".join(encode_message(m) for m in messages
                         if m.get("type") not in ("market_update", "heartbeat") and m.get("mode") == "push")
     updates = [encode_message(m) for m in messages if m.get("type") == "market_update"]
+
+    if args.source == "simulator":
+        return _run_simulator(args, authorized)
 
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
