@@ -32,7 +32,7 @@ import select
 import socket
 import threading
 import time
-from typing import Any, Callable, Deque, Iterable, List, Optional, Sequence, Union
+from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Sequence, Union
 
 import attrs
 import paramiko
@@ -119,6 +119,9 @@ class _Connection:
         self._close_requested: Optional[List[Optional[str]]] = None
         self._chunk_index = 0
         self._line_complete = True
+        #: Counters for :meth:`SimulatorServer.connection_stats`.
+        self.writes = 0
+        self.bytes_sent = 0
         self._reader: Optional[threading.Thread] = None
         self.thread = threading.Thread(target=self._run, name=f"imgfeed-sim-conn-{number}")
 
@@ -281,6 +284,8 @@ class _Connection:
             if n <= 0:
                 break
             self._line_complete = buffer[n - 1] == 0x0A
+            self.writes += 1
+            self.bytes_sent += n
             del buffer[:n]
             sent_any = True
         return sent_any
@@ -438,6 +443,23 @@ class SimulatorServer:
     def sessions(self) -> List[ServerSession]:
         """The sessions of the open connections (for inspection; do not drive them)."""
         return [c.session for c in self._connections_snapshot() if c.session is not None]
+
+    def connection_stats(self) -> List[Dict[str, Any]]:
+        """Per open connection: number, username, session id and state, writes and bytes sent."""
+        out = []
+        for conn in self._connections_snapshot():
+            session = conn.session
+            out.append(
+                {
+                    "number": conn.number,
+                    "username": conn.username,
+                    "session_id": None if session is None else session.session_id,
+                    "state": None if session is None else session.state.value,
+                    "writes": conn.writes,
+                    "bytes_sent": conn.bytes_sent,
+                }
+            )
+        return out
 
     def wait_for_sessions(self, n: int, timeout: float) -> bool:
         """Wait until at least ``n`` sessions are initialised (``init`` answered) and open."""
