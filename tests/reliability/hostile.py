@@ -145,6 +145,15 @@ class HostileSession:
             return False
         return True
 
+    def beat_until_closed(self, interval: float = 0.05, timeout: float = SCRIPT_TIMEOUT * 3) -> bool:
+        """Send a heartbeat every ``interval`` until the client closes (True) or ``timeout`` passes."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.wait_closed(interval):
+                return True
+            self.send(wire.heartbeat())
+        return False
+
     def close(self) -> None:
         """Close cleanly (SSH channel close, then TCP FIN)."""
         self.channel.close()

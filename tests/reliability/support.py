@@ -272,11 +272,14 @@ class LogWatch(logging.Handler):
         self._logger = logging.getLogger(logger)
 
     def __enter__(self) -> "LogWatch":
+        self._saved_level = self._logger.level
+        self._logger.setLevel(logging.DEBUG)  # see INFO and DEBUG messages too
         self._logger.addHandler(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._logger.removeHandler(self)
+        self._logger.setLevel(self._saved_level)
 
     def emit(self, record: logging.LogRecord) -> None:
         with self._cond:
