@@ -166,10 +166,20 @@ class _Connection:
         transport.add_server_key(self.server.host_key)
         interface = _Interface(self.server._allowed_keys)
         transport.start_server(server=interface)
-        channel = transport.accept(SETUP_TIMEOUT)
-        if channel is None or not interface.shell_requested.wait(SETUP_TIMEOUT):
-            log.info("simulator connection %d: no session channel with shell in time", self.number)
-            return False
+        # Wait for the session channel and its shell request in short slices, so that a client
+        # that failed authentication and left, or a server stop, ends the wait at once.
+        deadline = time.monotonic() + SETUP_TIMEOUT
+        channel = None
+        while channel is None or not interface.shell_requested.is_set():
+            if not transport.is_active() or self.server._stopping.is_set() or self._dropped:
+                return False
+            if time.monotonic() >= deadline:
+                log.info("simulator connection %d: no session channel with shell in time", self.number)
+                return False
+            if channel is None:
+                channel = transport.accept(POLL_INTERVAL)
+            else:
+                interface.shell_requested.wait(POLL_INTERVAL)
         self.channel = channel
         self.username = interface.username
         session = self.server._new_session()
@@ -218,6 +228,9 @@ class _Connection:
         if faults.heartbeats_stopped:
             session.heartbeats_enabled = False
         while not self._dropped:
+            # Cleared before looking at the session, so a wake-up that comes while this pass
+            # runs makes the wait below return at once instead of being lost.
+            self.wake.clear()
             now = time.time()
             with self.lock:
                 session.tick(now)
@@ -253,15 +266,15 @@ class _Connection:
                     # The window is full: look again soon (paramiko has no event we can wait on
                     # together with our own).
                     self.wake.wait(POLL_INTERVAL)
-                    self.wake.clear()
                     continue
             else:
                 blocked_since = None
+            if closed and not buffer:
+                break
             timeout = 0.5 if deadline is None else min(0.5, max(0.0, deadline - time.time()))
             if faults.stalled:
                 timeout = min(timeout, POLL_INTERVAL)
             self.wake.wait(timeout)
-            self.wake.clear()
 
     def _write(
         self, channel: paramiko.Channel, buffer: bytearray, sizes: Optional[Sequence[int]], reserve: int

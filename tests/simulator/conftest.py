@@ -37,14 +37,20 @@ class WireClient:
     def __init__(self, server: SimulatorServer, key: paramiko.PKey, username: str = "tester", pty: bool = False) -> None:
         self.sock = socket.create_connection((server.host, server.port), timeout=WAIT)
         self.transport = paramiko.Transport(self.sock)
-        self.transport.start_client(timeout=WAIT)
-        remote = self.transport.get_remote_server_key()
-        assert remote.asbytes() == server.host_key.asbytes(), "host key differs from the server's"
-        self.transport.auth_publickey(username, key)
-        self.channel = self.transport.open_session(timeout=WAIT)
-        if pty:
-            self.channel.get_pty()
-        self.channel.invoke_shell()
+        try:
+            self.transport.start_client(timeout=WAIT)
+            remote = self.transport.get_remote_server_key()
+            assert remote.asbytes() == server.host_key.asbytes(), "host key differs from the server's"
+            self.transport.auth_publickey(username, key)
+            self.channel = self.transport.open_session(timeout=WAIT)
+            if pty:
+                self.channel.get_pty()
+            self.channel.invoke_shell()
+        except BaseException:
+            self.transport.close()
+            self.transport.join(WAIT)
+            self.sock.close()
+            raise
         self.channel.settimeout(0.1)
         self.records: "queue.Queue[Any]" = queue.Queue()
         self.raw = bytearray()
