@@ -33,7 +33,7 @@ from imgfeed.errors import (
 )
 from imgfeed.stats import ClientState
 
-__all__ = ["run_client", "stop_on_signals"]
+__all__ = ["run_client", "stop_on_signals", "quieted"]
 
 log = logging.getLogger("imgfeed.cli")
 
@@ -67,6 +67,23 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def quieted(logger_name: str, level: int, when: bool = True) -> Iterator[None]:
+    """While active, ``logger_name`` logs only at ``level`` and above; restored afterwards.
+
+    For messages a command already shows in its own words (a replay's end of stream, a failed
+    check's reason). Restoring matters when ``imgfeed.cli.main`` runs inside another program.
+    """
+    logger = logging.getLogger(logger_name)
+    previous = logger.level
+    if when:
+        logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
 
 
 def run_client(

@@ -15,6 +15,7 @@ import time
 from typing import Optional
 
 from imgfeed.cli._common import add_connection_options, config_from_args, explain_host_key_error
+from imgfeed.cli._run import quieted
 from imgfeed.client import FeedClient
 from imgfeed.config import ReconnectPolicy
 from imgfeed.errors import AuthenticationError, HostKeyError, ImgFeedError
@@ -74,10 +75,14 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
 
 
 def run(args: argparse.Namespace) -> int:
+    # The client's own warning about the failed connection would repeat the reason printed below.
+    with quieted("imgfeed.client", logging.ERROR, when=args.verbose == 0):
+        return _check(args)
+
+
+def _check(args: argparse.Namespace) -> int:
     # One attempt: a check reports, it does not retry.
     config = config_from_args(args, reconnect=ReconnectPolicy(max_attempts=1))
-    if args.verbose == 0:
-        logging.getLogger("imgfeed.client").setLevel(logging.ERROR)  # the reason is printed below
     check = CheckHandler()
     client = FeedClient(config, handlers=[check])
     started = time.time()

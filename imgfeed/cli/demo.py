@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from imgfeed.cli._parsing import one_line_errors
-from imgfeed.cli._run import run_client
+from imgfeed.cli._run import quieted, run_client
 from imgfeed.client import FeedClient
 from imgfeed.config import FeedConfig
 from imgfeed.console import FeedHealth, LiveView, RateMeter
@@ -102,16 +102,17 @@ def run(args: argparse.Namespace) -> int:
             config = FeedConfig(
                 host=server.host, port=server.port, username="demo", pkey=client_key, known_hosts=known_hosts
             )
-            if view.tty and not args.verbose:
-                # Log lines would scribble over the redrawn screen; the view shows the state.
-                logging.getLogger("imgfeed").setLevel(logging.ERROR)
             client = FeedClient(config)
             painter = _Painter(client, view, f"simulator {server.host}:{server.port}")
             # run_client names these in its (unlikely here) authentication and host-key errors.
             connection = argparse.Namespace(
                 user="demo", key="(in memory)", known_hosts=known_hosts, host=server.host, port=server.port
             )
-            code = run_client(client, connection, filters={}, duration=args.duration, on_tick=painter.tick)
+            # Log lines would scribble over the redrawn screen; the view shows the state.
+            with quieted("imgfeed", logging.ERROR, when=view.tty and not args.verbose):
+                code = run_client(
+                    client, connection, filters={}, duration=args.duration, on_tick=painter.tick
+                )
         finally:
             server.stop()
     stats = client.stats()

@@ -15,7 +15,7 @@ from typing import List
 
 from imgfeed.cli._output import LinePrinter, make_handler
 from imgfeed.cli._parsing import one_line_errors
-from imgfeed.cli._run import stop_on_signals
+from imgfeed.cli._run import quieted, stop_on_signals
 from imgfeed.errors import ConfigError, ImgFeedError
 from imgfeed.handlers import Handler
 from imgfeed.replay import replay
@@ -75,12 +75,10 @@ def run(args: argparse.Namespace) -> int:
     handlers: List[Handler] = (
         [] if args.format == "summary" else [make_handler(args.format, printer, replay=True)]
     )
-    if args.verbose == 0:
-        # The end of the file is the end of the replay's "connection"; the client reports it as a
-        # disconnection that it will not retry. True, but noise here.
-        logging.getLogger("imgfeed.client").setLevel(logging.ERROR + 10)
+    # The end of the file is the end of the replay's "connection"; the client reports it as a
+    # disconnection that it will not retry. True, but noise here.
     try:
-        with stop_on_signals(stop):
+        with stop_on_signals(stop), quieted("imgfeed.client", logging.CRITICAL, when=args.verbose == 0):
             result = replay(
                 args.files, handlers=handlers, speed=speed, allow_truncated=args.allow_truncated, stop=stop
             )

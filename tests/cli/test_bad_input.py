@@ -176,3 +176,13 @@ def test_usage_errors_are_one_line(run_cli: "object", args: List[str], message: 
     assert result.code == 2
     line = single_error_line(result)
     assert message in line and f"imgfeed {args[0]} --help" in line
+
+
+def test_commands_restore_the_logging_levels_they_change(run_cli: "object", tmp_path: Path) -> None:
+    import logging
+
+    path = _recording(tmp_path / "r.jsonl")
+    before = {name: logging.getLogger(name).level for name in ("imgfeed", "imgfeed.client")}
+    result = run_cli("replay", str(path), "--fast", "--format", "summary")  # type: ignore[operator]
+    assert result.code == 0
+    assert {name: logging.getLogger(name).level for name in before} == before
