@@ -91,6 +91,8 @@ class _Connection:
         self.last_message = self.started
         self.last_heartbeat = self.started
         self.session_id: Optional[str] = None
+        #: The client-wide number of the session this connection carried (0 until it is up).
+        self.session_number = 0
         self.up = False
         self.up_event = threading.Event()
         self.connected_at: Optional[float] = None
@@ -166,7 +168,9 @@ class FeedClient:
         self._abandon_dispatch = False
         self._fatal: Optional[BaseException] = None
         self._handler_exc: Optional[BaseException] = None
-        self._reconnect_request: Optional[Tuple[DisconnectReason, str, Optional[BaseException]]] = None
+        # (session number, why): set by the dispatcher, acted on by the watchdog for that session only.
+        self._reconnect_request: Optional[Tuple[int, Tuple[DisconnectReason, str, Optional[BaseException]]]] = None
+        self._dispatching_session = 0  # the session of the records the dispatcher is delivering
         self._resubscribe_due: Optional[float] = None
         self._current_call: Optional[Tuple[Handler, Any, float]] = None
         self._warned_call: Optional[Tuple[Handler, Any, float]] = None
@@ -576,6 +580,7 @@ class FeedClient:
         conn.connected_at = time.time()
         conn.last_heartbeat = mono  # the heartbeat clock starts with the session
         self._sessions += 1
+        conn.session_number = self._sessions
         session = Session(session_id, conn.transport.describe(), conn.connected_at, self._sessions)
         out.append(Connected(session))
         out.extend(self.book.session_started_locked())  # the reader notifies after the chunk
@@ -604,6 +609,8 @@ class FeedClient:
             for item in items:
                 if self._abandon_dispatch:
                     break
+                if type(item) is Connected:
+                    self._dispatching_session = item.session.number
                 for handler in handlers:
                     self._current_call = (handler, item, time.monotonic())
                     try:
@@ -629,7 +636,10 @@ class FeedClient:
                 self._handler_exc = exc
             self._request_stop()
         elif policy is ErrorPolicy.DISCONNECT:
-            self._reconnect_request = (DisconnectReason.HANDLER_ERROR, f"{type(exc).__name__}: {exc}", exc)
+            # Tied to the session the record came from: the dispatcher runs behind the reader, and
+            # an error on a record of a connection already replaced must not drop the new one.
+            why = (DisconnectReason.HANDLER_ERROR, f"{type(exc).__name__}: {exc}", exc)
+            self._reconnect_request = (self._dispatching_session, why)
             self._wake.set()
 
     # --- the watchdog ------------------------------------------------------------------------------
@@ -760,7 +770,9 @@ class FeedClient:
             request = self._reconnect_request
             if request is not None:
                 self._reconnect_request = None
-                return request
+                if request[0] == conn.session_number:
+                    return request[1]
+                log.debug("ignored a reconnect request for session %d (now %d)", request[0], conn.session_number)
             now = time.monotonic()
             if not conn.up:
                 if now - conn.started > cfg.init_timeout:

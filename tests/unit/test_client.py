@@ -23,6 +23,7 @@ from imgfeed import (
     SuspendReason,
 )
 from imgfeed.events import Disconnected
+from imgfeed.protocol.codec import encode_message
 from tests.unit.memory_feed import FakeFeed, Recorder, called, fast_config, market_update, push
 
 
@@ -464,3 +465,40 @@ def test_a_missing_key_file_is_reported_and_stops_the_client(tmp_path: object) -
     with pytest.raises(AuthenticationError, match="not found"):
         client.join(timeout=10)
     assert rec.of("on_disconnect")[0][0].reason is DisconnectReason.AUTH_FAILED
+
+
+def test_a_handler_error_on_an_old_connection_does_not_drop_the_new_one() -> None:
+    feed = FakeFeed(markets=())
+    client_box: list = []
+
+    class Raiser(Recorder):
+        def on_market_update(self, record: object) -> None:
+            super().on_market_update(record)  # type: ignore[misc]
+            if record.raw["msg"]["status"] == "closed":  # type: ignore[attr-defined]
+                # The second failing record is handled only once connection 2 is up.
+                client = client_box[0]
+                assert client.book.wait_for(lambda: client.stats().sessions >= 2, 5)
+            raise ValueError("bad record")
+
+    rec = Raiser()
+    client = started(feed, rec, error_policy="disconnect", silence_timeout=30.0, heartbeat_timeout=30.0)
+    client_box.append(client)
+    with client:
+        first = feed.wait_connections(1)
+        rec.wait_for(called("on_heartbeat"))
+        first.push(b"".join(encode_message(m) for m in (market_update("m1"), market_update("m1", status="closed"))))
+        second = feed.wait_connections(2)
+        rec.wait_for(called("on_connect", 2))
+        # Let the watchdog see the dispatcher's request (it consumes it within one tick) ...
+        for beat in range(100):
+            second.push_message(push("heartbeat", {}))
+            rec.wait_for(called("on_heartbeat", 2 + beat))
+            if client._reconnect_request is None:
+                break
+        # ... and prove connection 2 still carries the feed afterwards.
+        beats = len(rec.of("on_heartbeat"))
+        second.push_message(push("heartbeat", {}))
+        rec.wait_for(called("on_heartbeat", beats + 1))
+        assert len(rec.of("on_handler_error")) == 2
+        assert [a[0].reason for a in rec.of("on_disconnect")] == [DisconnectReason.HANDLER_ERROR]
+        assert len(feed.connections) == 2
