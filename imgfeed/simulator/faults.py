@@ -96,10 +96,10 @@ class FaultController:
         ``\\r\\n`` split across reads. ``None`` goes back to normal, batched writes.
         """
         if sizes is not None:
-            sizes = tuple(int(s) for s in sizes)
+            sizes = tuple(int(size) for size in sizes)
             if not sizes or min(sizes) < 1:
                 raise ValueError(f"chunk sizes must be integers >= 1, got {sizes!r}")
-        self.chunk_sizes = sizes  # type: ignore[assignment]
+        self.chunk_sizes = None if sizes is None else tuple(sizes)
 
     # --- connections -------------------------------------------------------------------------------
 

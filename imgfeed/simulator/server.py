@@ -59,6 +59,13 @@ MAX_WRITE = 256 * 1024
 CLOSE_FLUSH_TIMEOUT = 2.0
 
 
+#: paramiko's answer codes (paramiko ships no type hints, so they are typed here once).
+_AUTH_SUCCESSFUL: int = paramiko.AUTH_SUCCESSFUL
+_AUTH_FAILED: int = paramiko.AUTH_FAILED
+_OPEN_SUCCEEDED: int = paramiko.OPEN_SUCCEEDED
+_OPEN_PROHIBITED: int = paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
+
+
 class _Interface(paramiko.ServerInterface):
     """What paramiko asks the server: who may log in, which channels and requests are allowed."""
 
@@ -72,23 +79,23 @@ class _Interface(paramiko.ServerInterface):
         return "publickey"
 
     def check_auth_none(self, username: str) -> int:
-        return paramiko.AUTH_FAILED
+        return _AUTH_FAILED
 
     def check_auth_password(self, username: str, password: str) -> int:
-        return paramiko.AUTH_FAILED
+        return _AUTH_FAILED
 
     def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
         if (key.get_name(), key.asbytes()) in self._allowed:
             self.username = username
-            return paramiko.AUTH_SUCCESSFUL
-        return paramiko.AUTH_FAILED
+            return _AUTH_SUCCESSFUL
+        return _AUTH_FAILED
 
     def check_channel_request(self, kind: str, chanid: int) -> int:
         # protocol.md 1: "the client opens one channel of type session".
         if kind == "session" and not self._session_opened:
             self._session_opened = True
-            return paramiko.OPEN_SUCCEEDED
-        return paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
+            return _OPEN_SUCCEEDED
+        return _OPEN_PROHIBITED
 
     def check_channel_pty_request(self, *args: Any) -> bool:
         return True  # tolerated, as the real service does; it changes nothing here

@@ -12,12 +12,11 @@ import queue
 import socket
 import threading
 import time
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List
 
 import paramiko
 import pytest
 
-from imgfeed.errors import ProtocolError
 from imgfeed.protocol import FeedDecoder, Record, encode_message
 from imgfeed.simulator import ScenarioConfig, SessionConfig, SimulatorServer
 from imgfeed.simulator.keys import generate_ed25519
@@ -143,7 +142,7 @@ def make_server(client_key: paramiko.PKey) -> Iterator[Callable[..., SimulatorSe
     servers: List[SimulatorServer] = []
 
     def make(**kwargs: Any) -> SimulatorServer:
-        kwargs.setdefault("authorized_keys", [client_key.public_key() if hasattr(client_key, "public_key") else client_key])
+        kwargs.setdefault("authorized_keys", [client_key])
         kwargs.setdefault("session_config", FAST)
         kwargs.setdefault("scenario_config", TINY)
         server = SimulatorServer(**kwargs)
@@ -192,5 +191,3 @@ def init(client: WireClient, **msg: Any) -> List[Record]:
 def is_kind(name: str) -> Callable[[Any], bool]:
     return lambda r: type(r).__name__ == name
 
-
-__all__ = ["WireClient", "FAST", "TINY", "WAIT", "init", "is_kind", "ProtocolError", "Optional"]

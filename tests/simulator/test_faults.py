@@ -7,7 +7,13 @@ import time
 import pytest
 
 from imgfeed.errors import LineTooLongError, ProtocolError
-from imgfeed.protocol import Heartbeat, InitResponse, Market, MarketUpdate, RateLimited, ServerClosing
+from imgfeed.protocol import (
+    Heartbeat,
+    InitResponse,
+    Market,
+    MarketUpdate,
+    ServerClosing,
+)
 from imgfeed.simulator import CLOSE_REASONS, SessionConfig
 from imgfeed.simulator.keys import generate_ed25519
 from tests.simulator.conftest import FAST, init, is_kind
@@ -196,8 +202,9 @@ def test_slow_reader_is_closed_with_the_error_push(make_server, connect):
 
 
 def test_unknown_key_is_refused(make_server, client_key):
-    from tests.simulator.conftest import WireClient
     import paramiko
+
+    from tests.simulator.conftest import WireClient
 
     server = make_server()
     with pytest.raises(paramiko.AuthenticationException):

@@ -8,7 +8,6 @@ installed; the project's set-up installs it, so CI runs it.
 
 from __future__ import annotations
 
-import os
 import queue
 import re
 import shlex
@@ -17,11 +16,20 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import IO, Any, Iterator, List
+from typing import IO, Any, List
 
 import pytest
 
-from imgfeed.protocol import Competition, Event, Heartbeat, InitResponse, Market, MarketType, Sport, decode_line
+from imgfeed.protocol import (
+    Competition,
+    Event,
+    Heartbeat,
+    InitResponse,
+    Market,
+    MarketType,
+    Sport,
+    decode_line,
+)
 from imgfeed.simulator import SessionConfig, SimulatorServer
 from tests.simulator.conftest import TINY, WAIT
 

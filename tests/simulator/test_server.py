@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from imgfeed.protocol import Competition, Event, Heartbeat, InitResponse, Market, MarketType, MarketUpdate, Response, Sport
+from imgfeed.protocol import (
+    Competition,
+    Event,
+    Heartbeat,
+    InitResponse,
+    Market,
+    MarketType,
+    MarketUpdate,
+    Response,
+    Sport,
+)
 from tests.simulator.conftest import init, is_kind
 
 

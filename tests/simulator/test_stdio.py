@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import sys
@@ -14,7 +13,14 @@ import pytest
 
 from imgfeed.protocol import MarketUpdate, Response, ServerClosing, decode_line
 from tests.simulator.conftest import WAIT
-from tests.simulator.test_openssh import SSH, SSH_KEYGEN, LineReader, check_session, session_records, stop_process
+from tests.simulator.test_openssh import (
+    SSH,
+    SSH_KEYGEN,
+    LineReader,
+    check_session,
+    session_records,
+    stop_process,
+)
 
 STDIO = [sys.executable, "-m", "imgfeed.simulator.stdio", "--size", "tiny", "--updates-per-second", "0"]
 SSHD = "/usr/sbin/sshd"

@@ -30,7 +30,13 @@ from imgfeed.protocol import (
     subscribe_request,
     unsubscribe_request,
 )
-from imgfeed.simulator import Scenario, ScenarioConfig, ServerSession, SessionConfig, SessionState
+from imgfeed.simulator import (
+    Scenario,
+    ScenarioConfig,
+    ServerSession,
+    SessionConfig,
+    SessionState,
+)
 
 T0 = 1_700_000_000.0
 CONFIG = SessionConfig(heartbeat_interval=3.0, init_timeout=10.0)
