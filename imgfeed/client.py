@@ -34,6 +34,8 @@ import threading
 import time
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from imgfeed._connection import Connection, End, bounded_error
+from imgfeed._dispatcher import Dispatcher
 from imgfeed._queue import DispatchQueue, QueueClosedError, QueueOverflowError
 from imgfeed._requests import PendingRequest, RequestTracker, SubscriptionLog
 from imgfeed.adapter import FeedAdapter, ImgAdapter
@@ -48,7 +50,7 @@ from imgfeed.errors import (
     TransportError,
 )
 from imgfeed.events import Connected, Disconnected, DisconnectReason, Session
-from imgfeed.handlers import Handler, dispatch
+from imgfeed.handlers import Handler
 from imgfeed.protocol.requests import FILTER_KEYS, subscribe_request, unsubscribe_request
 from imgfeed.state import MarketBook
 from imgfeed.stats import TRANSITIONS, ClientState, ClientStats
@@ -65,47 +67,6 @@ _MIN_TICK, _MAX_TICK = 0.01, 0.5
 _JOIN_SLICE = 0.05
 #: How long after a failed re-subscription (e.g. rate-limited) the watchdog tries again.
 _RESUBSCRIBE_RETRY = 1.0
-
-
-#: The most of a bad line's bytes a queued ProtocolError keeps. The queue is bounded in items,
-#: not bytes: with a blocked handler, whole bad lines (up to max_line_length each) would pile up.
-#: 64 KiB shows what was wrong; ``imgfeed record`` keeps whole lines for a bug report.
-MAX_ERROR_RAW = 64 * 1024
-
-
-def _bounded(error: ProtocolError) -> ProtocolError:
-    """``error``, or a copy whose ``raw`` is cut to :data:`MAX_ERROR_RAW` bytes."""
-    raw = error.raw
-    if len(raw) <= MAX_ERROR_RAW or type(error) is not ProtocolError:
-        return error  # LineTooLongError keeps only the line's head already
-    return ProtocolError(f"{error.reason} (line of {len(raw)} bytes; the first {MAX_ERROR_RAW} kept)", raw[:MAX_ERROR_RAW])
-
-
-class _Connection:
-    """The state of one connection attempt, shared by its reader and the watchdog."""
-
-    def __init__(self, number: int, transport: Transport) -> None:
-        self.number = number
-        self.transport = transport
-        self.started = time.monotonic()
-        self.last_message = self.started
-        self.last_heartbeat = self.started
-        self.session_id: Optional[str] = None
-        #: The client-wide number of the session this connection carried (0 until it is up).
-        self.session_number = 0
-        self.up = False
-        self.up_event = threading.Event()
-        self.connected_at: Optional[float] = None
-        self.closing = False
-        self.closing_reason: Optional[str] = None
-        self.ended = threading.Event()
-        self.end: Optional[Tuple[DisconnectReason, str, Optional[BaseException]]] = None
-        self.reader: Optional[threading.Thread] = None
-
-    def finish(self, reason: DisconnectReason, detail: str = "", exc: Optional[BaseException] = None) -> None:
-        if self.end is None:
-            self.end = (reason, detail, exc)
-        self.ended.set()
 
 
 class FeedClient:
@@ -138,8 +99,9 @@ class FeedClient:
             raise TypeError(f"config must be a FeedConfig, got {type(config).__name__}")
         self.config = config
         self.book = MarketBook()
-        self._lock = threading.Lock()  # guards state, the current connection, handler list
-        self._handlers: Tuple[Handler, ...] = ()
+        self._lock = threading.Lock()  # guards the state and the current connection
+        self._queue = DispatchQueue(config.queue_size, config.overflow_policy, config.effective_conflate_threshold)
+        self._dispatcher = Dispatcher(self._queue, self._on_handler_error, self._on_dispatcher_exit)
         for h in handlers:
             self.add_handler(h)
         if transport_factory is None:
@@ -151,7 +113,6 @@ class FeedClient:
         self._transport_factory = transport_factory
         self._adapter = adapter or ImgAdapter(config.include_finished, config.max_line_length)
         self._rng = rng or random.Random()
-        self._queue = DispatchQueue(config.queue_size, config.overflow_policy, config.effective_conflate_threshold)
         self._tracker = RequestTracker()
         self._subscriptions = SubscriptionLog()
 
@@ -159,30 +120,23 @@ class FeedClient:
         self._emit_lock = threading.Lock()  # book transition + enqueue, atomically
         self._send_lock = threading.Lock()
         self._state = ClientState.NEW
-        self._conn: Optional[_Connection] = None
-        self._session_conn: Optional[_Connection] = None  # set once re-subscription was sent
+        self._conn: Optional[Connection] = None
+        self._session_conn: Optional[Connection] = None  # set once re-subscription was sent
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._watchdog: Optional[threading.Thread] = None
-        self._dispatcher: Optional[threading.Thread] = None
-        self._abandon_dispatch = False
         self._fatal: Optional[BaseException] = None
         self._handler_exc: Optional[BaseException] = None
         # (session number, why): set by the dispatcher, acted on by the watchdog for that session only.
-        self._reconnect_request: Optional[Tuple[int, Tuple[DisconnectReason, str, Optional[BaseException]]]] = None
-        self._dispatching_session = 0  # the session of the records the dispatcher is delivering
+        self._reconnect_request: Optional[Tuple[int, End]] = None
         self._resubscribe_due: Optional[float] = None
-        self._current_call: Optional[Tuple[Handler, Any, float]] = None
-        self._warned_call: Optional[Tuple[Handler, Any, float]] = None
 
         # counters (each written by one thread only)
         self._messages = 0
         self._bytes = 0
         self._protocol_errors = 0
-        self._handler_errors = 0
         self._attempts = 0
         self._sessions = 0
-        self._dispatched = 0
         self._last_disconnect: Optional[Disconnected] = None
 
     def __repr__(self) -> str:
@@ -194,19 +148,16 @@ class FeedClient:
 
     def add_handler(self, handler: Handler) -> None:
         """Register ``handler`` (after the others). Thread-safe; applies from the next batch."""
-        if not isinstance(handler, Handler):
-            raise TypeError(f"handlers must subclass imgfeed.Handler, got {type(handler).__name__}")
-        with self._lock:
-            self._handlers = self._handlers + (handler,)
+        self._dispatcher.add(handler)
 
     def remove_handler(self, handler: Handler) -> None:
         """Unregister ``handler``. Thread-safe; a call already under way finishes."""
-        with self._lock:
-            self._handlers = tuple(h for h in self._handlers if h is not handler)
+        self._dispatcher.remove(handler)
 
     @property
     def handlers(self) -> Tuple[Handler, ...]:
-        return self._handlers
+        """The registered handlers, in call order."""
+        return self._dispatcher.handlers
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
@@ -224,7 +175,6 @@ class FeedClient:
             if self._state is not ClientState.NEW:
                 raise ClientClosedError(f"start() called on a client that is {self._state.value}")
             self._set_state_locked(ClientState.CONNECTING)
-        self._dispatcher = threading.Thread(target=self._dispatch_main, name="imgfeed-dispatcher")
         self._watchdog = threading.Thread(target=self._watchdog_main, name="imgfeed-watchdog")
         self._dispatcher.start()
         self._watchdog.start()
@@ -259,7 +209,7 @@ class FeedClient:
             the handler's exception, with ``error_policy="raise"``.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        for thread in (self._watchdog, self._dispatcher):
+        for thread in (self._watchdog, self._dispatcher.thread):
             if thread is None or thread is threading.current_thread():
                 continue
             while thread.is_alive():
@@ -287,8 +237,7 @@ class FeedClient:
                 self.stop()
             except KeyboardInterrupt:
                 log.warning("interrupted again: abandoning the undelivered backlog")
-                self._abandon_dispatch = True
-                self._queue.close()
+                self._dispatcher.abandon()
                 self._request_stop()
                 raise
 
@@ -313,7 +262,7 @@ class FeedClient:
 
     def _join_threads(self, deadline: float) -> None:
         me = threading.current_thread()
-        for thread in (self._watchdog, self._dispatcher):
+        for thread in (self._watchdog, self._dispatcher.thread):
             if thread is None or thread is me:
                 continue
             while thread.is_alive():
@@ -321,13 +270,12 @@ class FeedClient:
                 if remaining <= 0:
                     break
                 thread.join(min(remaining, _JOIN_SLICE))
-            if thread is self._dispatcher and thread.is_alive():
+            if thread is self._dispatcher.thread and thread.is_alive():
                 # Time is up: leave the backlog undelivered, end after the current handler call.
-                self._abandon_dispatch = True
-                self._queue.close()
+                self._dispatcher.abandon()
                 thread.join(min(0.5, max(0.0, deadline - time.monotonic()) + 0.2))
             if thread.is_alive():
-                call = self._current_call
+                call = self._dispatcher.current_call
                 log.warning(
                     "stop(): thread %s did not end in time%s",
                     thread.name,
@@ -428,7 +376,7 @@ class FeedClient:
         """The filters of the subscriptions in force (re-sent after every reconnect)."""
         return self._subscriptions.active
 
-    def _wait_for_session(self, name: str, deadline: float) -> _Connection:
+    def _wait_for_session(self, name: str, deadline: float) -> Connection:
         with self._session_cond:
             while True:
                 if self._stopping.is_set() or self._state in (ClientState.STOPPED, ClientState.STOPPING):
@@ -446,7 +394,7 @@ class FeedClient:
                     raise RequestTimeoutError(f"no session to send {name!r} on before the timeout")
                 self._session_cond.wait(remaining)
 
-    def _send(self, conn: _Connection, data: bytes) -> None:
+    def _send(self, conn: Connection, data: bytes) -> None:
         with self._send_lock:
             try:
                 if conn.closing or conn.ended.is_set():
@@ -473,11 +421,11 @@ class FeedClient:
             messages=self._messages,
             bytes=self._bytes,
             protocol_errors=self._protocol_errors,
-            handler_errors=self._handler_errors,
+            handler_errors=self._dispatcher.handler_errors,
             reconnects=max(0, self._attempts - 1),
             sessions=self._sessions,
             conflated=self._queue.conflated,
-            dispatched=self._dispatched,
+            dispatched=self._dispatcher.dispatched,
             queue_depth=len(self._queue),
             queue_high_water=self._queue.high_water,
             heartbeat_age=(now - conn.last_heartbeat) if up and conn is not None else None,
@@ -490,7 +438,7 @@ class FeedClient:
 
     # --- the reader ------------------------------------------------------------------------------
 
-    def _reader_main(self, conn: _Connection) -> None:
+    def _reader_main(self, conn: Connection) -> None:
         transport = conn.transport
         decoder = self._adapter.new_decoder()
         should_stop = lambda: conn.closing or self._stopping.is_set()  # noqa: E731
@@ -535,7 +483,7 @@ class FeedClient:
             conn.ended.set()
             self._wake.set()
 
-    def _process(self, conn: _Connection, records: List[Any], mono: float, should_stop: Callable[[], bool]) -> None:
+    def _process(self, conn: Connection, records: List[Any], mono: float, should_stop: Callable[[], bool]) -> None:
         """Apply one chunk's records to the book and queue them, with any notifications."""
         if not records:
             return
@@ -548,7 +496,7 @@ class FeedClient:
                 for record in records:
                     if isinstance(record, ProtocolError):
                         self._protocol_errors += 1
-                        append(_bounded(record))
+                        append(bounded_error(record))
                         continue
                     if not conn.up:
                         up, session_id = adapter.session_started(record)
@@ -573,7 +521,7 @@ class FeedClient:
                 book.changed_locked()
             self._queue.put_many(out, should_stop)
 
-    def _session_up(self, conn: _Connection, session_id: Optional[str], mono: float, out: List[Any]) -> None:
+    def _session_up(self, conn: Connection, session_id: Optional[str], mono: float, out: List[Any]) -> None:
         """Called by the reader, under the emit and book locks, where the session proved up."""
         conn.up = True
         conn.session_id = session_id
@@ -584,7 +532,6 @@ class FeedClient:
         session = Session(session_id, conn.transport.describe(), conn.connected_at, self._sessions)
         out.append(Connected(session))
         out.extend(self.book.session_started_locked())  # the reader notifies after the chunk
-        conn.up_event.set()
         self._wake.set()
 
     def _put(self, items: List[Any]) -> None:
@@ -595,41 +542,10 @@ class FeedClient:
             except QueueClosedError:
                 log.debug("queue closed: %d notification(s) not delivered", len(items))
 
-    # --- the dispatcher --------------------------------------------------------------------------
+    # --- the dispatcher's callbacks ----------------------------------------------------------------
 
-    def _dispatch_main(self) -> None:
-        queue = self._queue
-        while not self._abandon_dispatch:
-            items = queue.get_many(0.5)
-            if not items:
-                if queue.closed and len(queue) == 0:
-                    break
-                continue
-            handlers = self._handlers
-            for item in items:
-                if self._abandon_dispatch:
-                    break
-                if type(item) is Connected:
-                    self._dispatching_session = item.session.number
-                for handler in handlers:
-                    self._current_call = (handler, item, time.monotonic())
-                    try:
-                        dispatch(handler, item)
-                    except Exception as exc:
-                        self._handler_failed(handler, item, exc)
-                self._current_call = None
-                self._dispatched += 1
-        watchdog = self._watchdog
-        if watchdog is None or not watchdog.is_alive() or self._stopping.is_set():
-            self._set_state(ClientState.STOPPED)
-
-    def _handler_failed(self, handler: Handler, item: Any, exc: Exception) -> None:
-        self._handler_errors += 1
-        log.error("handler %r raised while handling %r", handler, item, exc_info=exc)
-        try:
-            handler.on_handler_error(exc, item)
-        except Exception:
-            log.exception("handler %r raised in on_handler_error", handler)
+    def _on_handler_error(self, exc: BaseException, session: int) -> None:
+        """The error policy, applied on the dispatcher thread after a handler raised."""
         policy = self.config.error_policy
         if policy is ErrorPolicy.RAISE:
             if self._handler_exc is None:
@@ -639,8 +555,14 @@ class FeedClient:
             # Tied to the session the record came from: the dispatcher runs behind the reader, and
             # an error on a record of a connection already replaced must not drop the new one.
             why = (DisconnectReason.HANDLER_ERROR, f"{type(exc).__name__}: {exc}", exc)
-            self._reconnect_request = (self._dispatching_session, why)
+            self._reconnect_request = (session, why)
             self._wake.set()
+
+    def _on_dispatcher_exit(self) -> None:
+        """The dispatcher delivered everything (the watchdog closed the queue): the client is done."""
+        watchdog = self._watchdog
+        if watchdog is None or not watchdog.is_alive() or self._stopping.is_set():
+            self._set_state(ClientState.STOPPED)
 
     # --- the watchdog ------------------------------------------------------------------------------
 
@@ -707,7 +629,7 @@ class FeedClient:
         self._state = state
         self._session_cond.notify_all()
 
-    def _run_connection(self) -> Tuple[bool, Tuple[DisconnectReason, str, Optional[BaseException]], bool]:
+    def _run_connection(self) -> Tuple[bool, End, bool]:
         """One connection, from connect to close. Returns (was the session up, end, fatal?)."""
         self._attempts += 1
         try:
@@ -717,7 +639,7 @@ class FeedClient:
             return False, (reason, str(exc), exc), True
         except ImgFeedError as exc:
             return False, (DisconnectReason.CONNECT_FAILED, str(exc), exc), False
-        conn = _Connection(self._attempts, transport)
+        conn = Connection(self._attempts, transport)
         with self._lock:
             self._conn = conn
         if self._stopping.is_set():
@@ -752,7 +674,7 @@ class FeedClient:
             self._close_connection(conn)
         return conn.up, end, False
 
-    def _monitor(self, conn: _Connection) -> Tuple[DisconnectReason, str, Optional[BaseException]]:
+    def _monitor(self, conn: Connection) -> End:
         """Watch one connection until it must end; return why."""
         cfg = self.config
         tick = min(_MAX_TICK, max(_MIN_TICK, min(cfg.heartbeat_timeout, cfg.silence_timeout, cfg.init_timeout) / 10))
@@ -818,7 +740,7 @@ class FeedClient:
                 return True
             self._check_stall(time.monotonic())
 
-    def _resubscribe(self, conn: _Connection) -> None:
+    def _resubscribe(self, conn: Connection) -> None:
         """Re-send the subscription log on a fresh session (protocol.md 8), without waiting."""
         self._resubscribe_due = None
         entries = self._subscriptions.entries()
@@ -840,12 +762,11 @@ class FeedClient:
             self._resubscribe_due = time.monotonic() + _RESUBSCRIBE_RETRY
 
     def _check_stall(self, now: float) -> None:
+        """Warn about a handler call that runs too long (kafka's "alive but not progressing")."""
         limit = self.config.handler_stall_warning
-        call = self._current_call
-        if limit is None or call is None or call is self._warned_call:
-            return
-        if now - call[2] > limit:
-            self._warned_call = call
+        call = self._dispatcher.stalled_call(now, limit)
+        if call is not None:
+            assert limit is not None
             log.warning(
                 "handler %r has been handling a %s for more than %.1f s; the feed is queueing up behind it",
                 call[0],
@@ -853,7 +774,7 @@ class FeedClient:
                 limit,
             )
 
-    def _close_connection(self, conn: _Connection) -> None:
+    def _close_connection(self, conn: Connection) -> None:
         """Close the transport, end the reader, suspend the book, fail over pending requests."""
         with self._lock:
             if self._session_conn is conn:

@@ -23,7 +23,7 @@ from tests.unit.memory_feed import Recorder, called
 
 
 def threads_of(client: FeedClient) -> list:
-    return [t for t in (client._watchdog, client._dispatcher) if t is not None and t.is_alive()]
+    return [t for t in (client._watchdog, client._dispatcher.thread) if t is not None and t.is_alive()]
 
 
 class SilentListener:

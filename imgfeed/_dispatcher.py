@@ -1,0 +1,143 @@
+"""The dispatcher thread: takes batches from the dispatch queue and calls the handlers.
+
+Contract: items are delivered in queue order; for each item every handler registered at the start
+of its batch is called, in registration order, one call at a time, on the ``imgfeed-dispatcher``
+thread. A handler that raises is logged with the item, counted, told through its
+``on_handler_error``, and never stops the dispatcher or the other handlers (stomp.py and paho kill
+their reader on a user exception; websocket-client hides it). What happens next -- go on, stop,
+reconnect -- is the client's error policy, reported through ``on_error``.
+
+The dispatcher knows nothing of connections except the session number of the records it is
+delivering, which it reads from the ``Connected`` notifications in the stream: the client needs
+it to tie a handler error to the session its record came from.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any, Callable, Optional, Tuple
+
+from imgfeed._queue import DispatchQueue
+from imgfeed.events import Connected
+from imgfeed.handlers import Handler, dispatch
+
+__all__ = ["Dispatcher", "HandlerCall"]
+
+log = logging.getLogger("imgfeed.client")
+
+#: One handler call under way: (handler, item, monotonic start time).
+HandlerCall = Tuple[Handler, Any, float]
+
+#: How long one wait for the queue lasts before the loop re-checks whether to end.
+_POLL = 0.5
+
+
+class Dispatcher:
+    """Owns the ``imgfeed-dispatcher`` thread and the handler list.
+
+    Args:
+        queue: where the items come from; the thread ends once it is closed and drained.
+        on_error: called (on the dispatcher thread) after a handler raised, with the exception
+            and the session number of the item, so the client can apply its error policy.
+        on_exit: called on the dispatcher thread as it ends.
+    """
+
+    def __init__(
+        self,
+        queue: DispatchQueue,
+        on_error: Callable[[BaseException, int], None],
+        on_exit: Callable[[], None],
+    ) -> None:
+        self._queue = queue
+        self._on_error = on_error
+        self._on_exit = on_exit
+        self._lock = threading.Lock()
+        self._handlers: Tuple[Handler, ...] = ()
+        self.thread: Optional[threading.Thread] = None
+        #: Set to leave the backlog undelivered (stop() ran out of time, or a second Ctrl-C).
+        self.abandoned = False
+        #: The call under way, for the watchdog's stall check (written here, read there).
+        self.current_call: Optional[HandlerCall] = None
+        self._warned_call: Optional[HandlerCall] = None
+        #: The session number of the items being delivered (from the last ``Connected``).
+        self.session = 0
+        self.dispatched = 0
+        self.handler_errors = 0
+
+    def __repr__(self) -> str:
+        return f"<Dispatcher handlers={len(self._handlers)} dispatched={self.dispatched} errors={self.handler_errors}>"
+
+    # --- handlers (any thread) -------------------------------------------------------------------
+
+    @property
+    def handlers(self) -> Tuple[Handler, ...]:
+        return self._handlers
+
+    def add(self, handler: Handler) -> None:
+        if not isinstance(handler, Handler):
+            raise TypeError(f"handlers must subclass imgfeed.Handler, got {type(handler).__name__}")
+        with self._lock:
+            self._handlers = self._handlers + (handler,)  # copy on write: the loop reads a tuple
+
+    def remove(self, handler: Handler) -> None:
+        with self._lock:
+            self._handlers = tuple(h for h in self._handlers if h is not handler)
+
+    # --- the thread ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self._run, name="imgfeed-dispatcher")
+        self.thread.start()
+
+    def is_alive(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+    def abandon(self) -> None:
+        """Leave the backlog undelivered: end after the handler call under way."""
+        self.abandoned = True
+        self._queue.close()
+
+    def stalled_call(self, now: float, limit: Optional[float]) -> Optional[HandlerCall]:
+        """The call under way if it has run longer than ``limit`` seconds; each call once."""
+        call = self.current_call
+        if limit is None or call is None or call is self._warned_call or now - call[2] <= limit:
+            return None
+        self._warned_call = call
+        return call
+
+    def _run(self) -> None:
+        queue = self._queue
+        try:
+            while not self.abandoned:
+                items = queue.get_many(_POLL)
+                if not items:
+                    if queue.closed and len(queue) == 0:
+                        break
+                    continue
+                handlers = self._handlers
+                for item in items:
+                    if self.abandoned:
+                        break
+                    if type(item) is Connected:
+                        self.session = item.session.number
+                    for handler in handlers:
+                        self.current_call = (handler, item, time.monotonic())
+                        try:
+                            dispatch(handler, item)
+                        except Exception as exc:
+                            self._failed(handler, item, exc)
+                    self.current_call = None
+                    self.dispatched += 1
+        finally:
+            self._on_exit()
+
+    def _failed(self, handler: Handler, item: Any, exc: Exception) -> None:
+        self.handler_errors += 1
+        log.error("handler %r raised while handling %r", handler, item, exc_info=exc)
+        try:
+            handler.on_handler_error(exc, item)
+        except Exception:
+            log.exception("handler %r raised in on_handler_error", handler)
+        self._on_error(exc, self.session)
