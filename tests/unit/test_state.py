@@ -111,3 +111,12 @@ def test_readers_on_other_threads_see_whole_chunks() -> None:
     stop.set()
     t.join(10)
     assert torn == []
+
+
+def test_wait_for_wakes_on_a_change_from_another_thread() -> None:
+    book = connected_book()
+    applier = threading.Thread(target=book.apply, args=([upd("m1")],), name="imgfeed-test-apply")
+    applier.start()
+    assert book.wait_for(lambda: book.is_tradable("m1"), 5)
+    applier.join(5)
+    assert not book.wait_for(lambda: book.is_tradable("m2"), 0.05)
