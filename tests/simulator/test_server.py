@@ -51,3 +51,60 @@ def test_stop_closes_every_connection(make_server, connect):
     server.stop()
     for c in clients:
         c.read_to_eof()
+
+
+def test_many_clients_get_the_same_updates(make_server, connect):
+    server = make_server()
+    clients = [connect(server) for _ in range(8)]
+    for c in clients:
+        init(c)
+        c.send({"request": "subscribe", "request_id": "all", "msg": {}})
+    assert server.wait_for_sessions(8, timeout=10)
+    for c in clients:
+        c.expect(lambda r: isinstance(r, Response) and r.request_id == "all")
+    snapshot = len(server.scenario.market_ids(include_finished=False))
+    emitted = [e.obj["msg"]["id"] for e in server.scenario.step(updates=10, advance=False)]
+    for c in clients:
+        got = [c.expect(is_kind("MarketUpdate"))[-1].market_id for _ in range(snapshot + len(emitted))]
+        # Each client: its subscription snapshot, then the step's updates, in order.
+        assert got[snapshot:] == emitted
+
+
+def test_stop_with_a_reason_sends_the_error_push(make_server, connect):
+    from imgfeed.protocol import ServerClosing
+
+    server = make_server()
+    client = connect(server)
+    init(client)
+    server.stop(reason="internal disconnection requested")
+    rest = client.read_to_eof()
+    assert isinstance(rest[-1], ServerClosing) and str(rest[-1].reason) == "internal disconnection requested"
+
+
+def test_second_session_channel_is_refused(make_server, connect):
+    import paramiko
+    import pytest
+
+    server = make_server()
+    client = connect(server)
+    with pytest.raises(paramiko.ChannelException):
+        client.transport.open_session(timeout=5)
+    assert isinstance(init(client)[0], InitResponse)
+
+
+def test_host_key_file_is_created_once_and_reused(tmp_path, client_key):
+    from imgfeed.simulator import SimulatorServer
+
+    path = tmp_path / "host_ed25519"
+    first = SimulatorServer(authorized_keys=[client_key], host_key=path)
+    second = SimulatorServer(authorized_keys=[client_key], host_key=path)
+    assert path.stat().st_mode & 0o077 == 0
+    assert first.host_key.asbytes() == second.host_key.asbytes()
+
+
+def test_known_hosts_line_names_the_port(make_server, tmp_path):
+    server = make_server()
+    path = tmp_path / "known_hosts"
+    server.write_known_hosts(path)
+    line = path.read_text()
+    assert line == f"[127.0.0.1]:{server.port} ssh-ed25519 {server.host_key.get_base64()}\n"
