@@ -218,6 +218,7 @@ def summary_line(snapshot: BookSnapshot, health: FeedHealth, now: float) -> str:
     )
     # The market a trader would look at first (see _market_order), with its two shortest prices.
     markets = [snapshot.markets[m] for m in snapshot.tradable if m in snapshot.markets]
+
     def in_play_first(m: Market) -> Tuple[bool, Tuple[bool, int, int, str, str]]:
         event = snapshot.events.get(m.event_id or "")
         return (event is None or str(event.stage) != "in_play", _market_order(snapshot, m))
@@ -263,11 +264,11 @@ class LiveView:
             lines = render(
                 snapshot, health, now, width=size[0], max_events=max(1, (size[1] - 6) // 6), color=True
             )
-            lines.append("")
-            lines.append("Ctrl-C to exit")
+            # Keep the footer on screen: cut the body, never the hint that says how to leave.
+            lines = lines[: max(1, size[1] - 3)] + ["", "Ctrl-C to exit"]
             prefix = _HIDE_CURSOR if not self._started else ""
             self._started = True
-            self.stream.write(prefix + _HOME_CLEAR + "\n".join(lines[: size[1] - 1]) + "\n")
+            self.stream.write(prefix + _HOME_CLEAR + "\n".join(lines) + "\n")
         elif now - self._last_summary >= self.summary_every:
             self._last_summary = now
             self.stream.write(summary_line(snapshot, health, now) + "\n")
