@@ -84,6 +84,13 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
 
 
 def run(args: argparse.Namespace) -> int:
+    # paramiko logs the simulator's side of the connection closing as an ERROR ("Connection reset by
+    # peer") when the demo ends; in a user's first command that reads like a failure. -v shows it.
+    with quieted("paramiko", logging.CRITICAL, when=not args.verbose):
+        return _demo(args)
+
+
+def _demo(args: argparse.Namespace) -> int:
     client_key = memory_key()
     scenario = ScenarioConfig.of_size(
         "small", seed=args.seed, tours=2, events_per_tour=2, updates_per_second=args.updates_per_second
