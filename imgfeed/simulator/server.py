@@ -196,6 +196,10 @@ class _Connection:
                 session.close(self.reject, time.time())
             elif self._close_requested is not None:
                 session.close(self._close_requested[0], time.time())
+        log.info(
+            "simulator connection %d: user %r, session %s%s",
+            self.number, self.username, session.session_id, f", refused: {self.reject}" if self.reject else "",
+        )
         channel.settimeout(POLL_INTERVAL)
         self._reader = threading.Thread(target=self._read, name=f"imgfeed-sim-conn-{self.number}-reader")
         self._reader.start()
@@ -334,6 +338,8 @@ class _Connection:
             with self.lock:
                 if not self.session.closed:
                     self.session.close(None, time.time())
+            how = "dropped" if self._dropped else (self.session.close_reason or "without a reason")
+            log.info("simulator connection %d closed: %s", self.number, how)
         self.server._connection_ended(self)
 
 
