@@ -107,8 +107,9 @@ class ScenarioConfig:
         ended_steps: steps an ended tournament stays on the feed before its markets are removed.
         suspend_probability: chance that a price update instead suspends an open in-play market.
         resettle_probability: chance that a settled market is re-settled after the event ended.
-        stamp_send_time: add ``"sim_sent_at"`` (float seconds since the epoch, when the update was
-            encoded for sending) to each ``market_update`` msg, for latency benchmarks.
+        stamp_send_time: add ``"sim_sent_at"`` (float seconds since the epoch) to each
+            ``market_update`` msg: the time the server handed the line to the SSH channel (or to
+            stdout), for latency benchmarks. Off by default: real messages have no such key.
     """
 
     seed: int = attrs.field(default=0, validator=_count(0))

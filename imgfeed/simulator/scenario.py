@@ -40,9 +40,22 @@ from imgfeed.protocol.codec import encode_message, format_timestamp
 from imgfeed.simulator import names, pricing
 from imgfeed.simulator.config import ScenarioConfig
 
-__all__ = ["Scenario", "Emission", "MarketInfo", "escape_id", "SPORT_ID"]
+__all__ = ["Scenario", "Emission", "MarketInfo", "escape_id", "stamp_send_time", "SPORT_ID", "SENT_AT_MARK"]
 
 SPORT_ID = "sp.golf"
+
+#: With ``stamp_send_time``, ``sim_sent_at`` is encoded as this string, and the writer replaces it
+#: (quotes included) with its clock just before the bytes go out: every session shares one
+#: encoding of an update, yet each line carries the time it was really written.
+SENT_AT_MARK = "@@sim_sent_at@@"
+_SENT_AT_BYTES = f'"{SENT_AT_MARK}"'.encode("ascii")
+
+
+def stamp_send_time(data: bytes, now: float) -> bytes:
+    """Replace every ``sim_sent_at`` mark in ``data`` with ``now`` (see :data:`SENT_AT_MARK`)."""
+    if _SENT_AT_BYTES not in data:
+        return data
+    return data.replace(_SENT_AT_BYTES, b"%.6f" % now)
 
 #: Bytes allowed unescaped in a market id (protocol.md section 5: "0-9 a-z A-Z - _ . ~").
 _SLUG = frozenset(b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_.")
@@ -480,7 +493,7 @@ class Scenario:
     def _update_obj(self, m: _Market, pt: str, now: Optional[float]) -> Dict[str, Any]:
         msg = self._image(m)
         if self.config.stamp_send_time:
-            msg["sim_sent_at"] = self._clock() if now is None else now
+            msg["sim_sent_at"] = SENT_AT_MARK
         return self._push("market_update", pt, msg)
 
     def _emit_update(self, m: _Market, pt: str, now: float, out: List[Emission]) -> None:

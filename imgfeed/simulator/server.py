@@ -40,7 +40,7 @@ import paramiko
 from imgfeed.simulator import keys
 from imgfeed.simulator.config import ScenarioConfig, SessionConfig
 from imgfeed.simulator.faults import FaultController, chunked
-from imgfeed.simulator.scenario import Emission, Scenario
+from imgfeed.simulator.scenario import Emission, Scenario, stamp_send_time
 from imgfeed.simulator.session import ServerSession
 
 __all__ = ["SimulatorServer"]
@@ -238,6 +238,7 @@ class _Connection:
         flush_deadline: Optional[float] = None
         if faults.heartbeats_stopped:
             session.heartbeats_enabled = False
+        stamping = self.server.scenario.config.stamp_send_time
         while not self._dropped:
             # Cleared before looking at the session, so a wake-up that comes while this pass
             # runs makes the wait below return at once instead of being lost.
@@ -257,6 +258,8 @@ class _Connection:
                 if not buffer or now >= flush_deadline or channel.closed:
                     break
             if buffer and not faults.stalled:
+                if stamping:
+                    buffer[:] = stamp_send_time(bytes(buffer), time.time())
                 # A closing session may use the reserve: its last bytes are the error push.
                 reserve = 0 if closed else WINDOW_RESERVE
                 progressed = self._write(channel, buffer, faults.chunk_sizes, reserve)

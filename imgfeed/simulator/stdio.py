@@ -21,7 +21,7 @@ import time
 from typing import List, Optional, Sequence
 
 from imgfeed.simulator.config import ScenarioConfig, SessionConfig
-from imgfeed.simulator.scenario import Scenario
+from imgfeed.simulator.scenario import Scenario, stamp_send_time
 from imgfeed.simulator.session import ServerSession
 
 __all__ = ["main", "serve", "build_parser"]
@@ -102,6 +102,8 @@ def serve(
             if not data:
                 stdin_open = False
         if w:
+            if scenario_config.stamp_send_time:
+                out[:] = stamp_send_time(bytes(out), time.time())
             try:
                 n = os.write(stdout_fd, bytes(out[:WRITE_SIZE]))
             except BlockingIOError:

@@ -108,3 +108,21 @@ def test_known_hosts_line_names_the_port(make_server, tmp_path):
     server.write_known_hosts(path)
     line = path.read_text()
     assert line == f"[127.0.0.1]:{server.port} ssh-ed25519 {server.host_key.get_base64()}\n"
+
+
+def test_send_time_stamp_on_the_wire(make_server, connect):
+    import time
+
+    from imgfeed.simulator import ScenarioConfig
+
+    server = make_server(scenario_config=ScenarioConfig.of_size("tiny", seed=2, stamp_send_time=True))
+    client = connect(server)
+    init(client)
+    client.send({"request": "subscribe", "msg": {}})
+    snapshot = client.expect(is_kind("MarketUpdate"))[-1]
+    before = time.time()
+    server.scenario.step(updates=1, advance=False)
+    live = [client.expect(is_kind("MarketUpdate"))[-1] for _ in range(len(server.scenario.market_ids(False)))][-1]
+    for update in (snapshot, live):
+        assert isinstance(update.raw["msg"]["sim_sent_at"], float)
+    assert live.raw["msg"]["sim_sent_at"] >= before  # stamped when written, after the step began

@@ -13,8 +13,9 @@ from typing import Any, Dict, List
 
 import pytest
 
-from imgfeed.protocol import decode_market_id
+from imgfeed.protocol import decode_line, decode_market_id
 from imgfeed.simulator import Emission, Scenario, ScenarioConfig, escape_id
+from imgfeed.simulator.scenario import stamp_send_time
 from imgfeed.simulator.pricing import implied_total
 
 T0 = 1_700_000_000.0
@@ -186,11 +187,14 @@ def test_listeners_get_each_step() -> None:
     assert len(got) == 1
 
 
-def test_send_time_stamp_is_optional() -> None:
+def test_send_time_stamp_is_optional_and_filled_in_at_write_time() -> None:
     plain = scenario()
     assert all("sim_sent_at" not in e.obj["msg"] for e in plain.step(updates=3, now=T0) if e.is_update)
     stamped = scenario(stamp_send_time=True)
-    assert all(e.obj["msg"]["sim_sent_at"] == T0 for e in stamped.step(updates=3, now=T0) if e.is_update)
+    lines = [e.line for e in stamped.step(updates=3, now=T0, advance=False)]
+    written = decode_line(stamp_send_time(lines[0], T0 + 1.5).rstrip(b"\n"))
+    assert written.raw["msg"]["sim_sent_at"] == T0 + 1.5
+    assert stamp_send_time(b"no mark here\n", T0) == b"no mark here\n"
     # The stored image stays the market's own.
     assert all("sim_sent_at" not in stamped.market_image(mid) for mid in stamped.market_ids())
 
