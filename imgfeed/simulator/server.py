@@ -53,8 +53,6 @@ SETUP_TIMEOUT = 10.0
 POLL_INTERVAL = 0.05
 #: Channel window bytes kept free for the final error push (a push is ~150 bytes).
 WINDOW_RESERVE = 1024
-#: Largest single ``channel.send``: paramiko cuts it into packets; bigger calls save Python work.
-MAX_WRITE = 256 * 1024
 #: How long a closing connection may take to flush what is queued before it is cut.
 CLOSE_FLUSH_TIMEOUT = 2.0
 
@@ -303,7 +301,8 @@ class _Connection:
                 piece, self._chunk_index = next(chunked(bytes(buffer[: max(sizes)]), sizes, self._chunk_index))
                 want = min(len(piece), room)
             else:
-                want = min(len(buffer), room, MAX_WRITE)
+                # paramiko sends at most one packet per call; slicing more would only be copied.
+                want = min(len(buffer), room, channel.out_max_packet_size)
             try:
                 n = channel.send(bytes(buffer[:want]))
             except socket.timeout:
