@@ -1,0 +1,48 @@
+"""The bounded soak, short version: random faults for a few seconds, then nothing may be lost.
+
+The engine is ``benchmarks/soak.py`` (its long run is ``python benchmarks/soak.py --minutes 10``);
+here it runs in-process for about 12 seconds, so that the suite's leak check (threads and file
+descriptors) applies to it too. The faults come from a seeded RNG: a failure names its seed and
+replays the same sequence of faults (timing on a shared machine still varies).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load_soak() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("imgfeed_benchmarks_soak", ROOT / "benchmarks" / "soak.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # attrs resolves the module of its classes through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+soak = _load_soak()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [7])
+def test_short_soak_loses_nothing_and_leaks_nothing(seed: int) -> None:
+    settings = soak.SoakSettings(seconds=12, rate=1000, fault_every=0.5, seed=seed, report_every=1, warmup=3)
+    result = soak.run_soak(settings)
+    rows = "\n".join(" ".join(s.cells()) for s in result.samples)
+    assert result.caught_up, f"the client did not catch up after the faults (seed {seed})\n{rows}"
+    assert result.book_mismatches == [], f"book images differ from the server's (seed {seed})"
+    assert result.handler_mismatches == [], f"the handler's last images differ from the server's (seed {seed})"
+    assert result.markets_checked > 0
+    # The run did exercise the client: several kinds of fault, several reconnects.
+    assert len(result.faults) >= 5, result.faults
+    last = result.samples[-1]
+    assert last.sessions >= 3 and last.delivered > 1000, rows
+    # Threads and descriptors stay flat; memory is judged by the long run (12 s is too short).
+    assert result.flat["threads"][2] and result.flat["fds"][2], (result.flat, rows)
