@@ -10,8 +10,6 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-import pytest
-
 from imgfeed import DisconnectReason, ErrorPolicy, FeedClient
 from tests.reliability import wire
 from tests.reliability.hostile import HostileSession, HostileSSHServer
@@ -146,11 +144,6 @@ def test_handler_that_raises_with_disconnect_policy_reconnects(client_key: KeyPa
     assert first.will_retry and isinstance(first.exception, ValueError)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="client.py: a handler error is turned into a reconnect request that is not tied to its "
-    "connection, so an error on a record of the connection already being replaced drops the new one",
-)
 def test_handler_error_on_an_old_connection_record_does_not_drop_the_new_one(
     client_key: KeyPair, tmp_path: Path
 ) -> None:
