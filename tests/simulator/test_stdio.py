@@ -71,7 +71,10 @@ def _free_port() -> int:
 def sshd(tmp_path: Path) -> Iterator[dict]:
     if SSH is None or SSH_KEYGEN is None or not Path(SSHD).exists():
         pytest.skip("OpenSSH (sshd, ssh, ssh-keygen) not installed")
-    Path("/run/sshd").mkdir(parents=True, exist_ok=True)  # sshd's privilege separation directory
+    try:
+        Path("/run/sshd").mkdir(parents=True, exist_ok=True)  # sshd's privilege separation directory
+    except PermissionError:
+        pass  # not root: sshd runs unprivileged, without privilege separation
     for name in ("host_key", "client_key"):
         subprocess.run([SSH_KEYGEN, "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / name)], check=True, timeout=WAIT)
     (tmp_path / "authorized_keys").write_text((tmp_path / "client_key.pub").read_text())
@@ -115,7 +118,7 @@ def test_stdio_behind_sshd_force_command(sshd: dict) -> None:
     ssh: List[str] = [
         SSH, "-F", "/dev/null", "-T", "-p", str(sshd["port"]), "-i", str(d / "client_key"),
         "-o", f"UserKnownHostsFile={d / 'known_hosts'}", "-o", "StrictHostKeyChecking=yes",
-        "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "root@127.0.0.1",
+        "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", f"{getpass.getuser()}@127.0.0.1",
     ]  # fmt: skip
     proc = subprocess.Popen(ssh, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdin is not None and proc.stdout is not None
