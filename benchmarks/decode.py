@@ -10,8 +10,10 @@ the same bytes:
   the result thrown away -- what any Python JSON-lines reader must pay at least;
 - imgfeed: ``FeedDecoder.feed(chunk)`` for every chunk, which frames, decodes, checks every
   modelled field (every selection's id, name, price, status, settlement) and builds the records;
-- for the breakdown: LineBuffer alone, ``decode_line`` alone, and imgfeed plus a consumer that
-  reads every selection of every update (which builds the lazy ``Selection`` records).
+- for the breakdown: LineBuffer alone, ``decode_line`` alone, imgfeed plus a consumer that
+  reads every selection of every update (which builds the lazy ``Selection`` records), and the
+  whole client runtime without SSH: ``FeedClient`` reading the same chunks from an in-memory
+  transport (reader thread, market book, dispatch queue, dispatcher thread, a counting handler).
 
 The best (lowest) time of the rounds is kept for each; "vs floor" is floor time / stage time, so
 100 % means "as fast as the floor". Target: imgfeed >= 60 % of the floor.
@@ -21,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
+import threading
 import time
 from typing import Callable, Dict, List
 
@@ -28,7 +32,9 @@ import ujson
 
 import _common
 import _stream
+from imgfeed import FeedClient, FeedConfig, Handler
 from imgfeed.protocol import FeedDecoder, LineBuffer, MarketUpdate, decode_line
+from imgfeed.transport.memory import MemoryTransport
 
 TARGET = 0.60  # issue 7: decode >= 60 % of the split + ujson floor, records included
 
@@ -62,6 +68,44 @@ def _imgfeed_read_all(chunks: List[bytes]) -> int:
                 for selection in record.selections:
                     selection.price
     return n
+
+
+class _Count(Handler):
+    def __init__(self, expected: int) -> None:
+        self.n = 0
+        self.expected = expected
+        self.done = threading.Event()
+
+    def _one(self, record: object) -> None:
+        self.n += 1
+        if self.n >= self.expected:
+            self.done.set()
+
+    on_market_update = on_heartbeat = on_market = on_event = on_market_type = _one
+    on_competition = on_sport = _one
+
+
+def _client(chunks: List[bytes], n_records: int) -> Callable[[], int]:
+    """FeedClient over an in-memory transport holding the chunks: the runtime without SSH."""
+
+    def run() -> int:
+        transport = MemoryTransport()
+        for chunk in chunks:
+            transport.push(chunk)
+        handler = _Count(n_records)
+        config = FeedConfig(host="memory", username="bench", key_filename=os.devnull, known_hosts=None,
+                            host_key_policy="insecure-accept-any", handler_stall_warning=None,
+                            heartbeat_timeout=3600.0, silence_timeout=3600.0)
+        client = FeedClient(config, handlers=[handler], transport_factory=lambda: transport)
+        client.start()
+        try:
+            if not handler.done.wait(600):
+                raise AssertionError(f"FeedClient delivered {handler.n} of {n_records} records")
+        finally:
+            client.stop(timeout=10)
+        return handler.n + 2  # the init and subscribe responses are not handed to handlers
+
+    return run
 
 
 def _framing(chunks: List[bytes]) -> int:
@@ -111,6 +155,7 @@ def main(argv: List[str] = None) -> int:
         "  breakdown: LineBuffer.feed only": lambda: _framing(chunks),
         "  breakdown: decode_line only (no framing)": lambda: _decode_line(lines),
         "  imgfeed + reading every selection": lambda: _imgfeed_read_all(chunks),
+        "  FeedClient, in-memory transport -> handler": _client(chunks, n_lines - 2),
     }
     best = {name: float("inf") for name in stages}
     for _ in range(args.rounds):

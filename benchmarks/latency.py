@@ -44,13 +44,25 @@ class Run:
     def __init__(self) -> None:
         self.samples: List[float] = []
         self.cpu = float("nan")
+        self.by_thread = ""
         self._t0 = self._c0 = 0.0
+        self._threads0: Dict[str, float] = {}
 
     def begin(self) -> None:
+        self._threads0 = _common.thread_cpu_seconds()
         self._t0, self._c0 = time.monotonic(), _common.cpu_seconds()
 
     def end(self) -> None:
-        self.cpu = (_common.cpu_seconds() - self._c0) / (time.monotonic() - self._t0)
+        wall = time.monotonic() - self._t0
+        self.cpu = (_common.cpu_seconds() - self._c0) / wall
+        n = max(1, len(self.samples))
+        parts = []
+        for name, used in sorted(_common.thread_cpu_seconds().items()):
+            used -= self._threads0.get(name, 0.0)
+            if used > 0:
+                label = name.replace("imgfeed-", "").replace("MainThread", "main")
+                parts.append(f"{'paramiko' if label.startswith('Thread-') else label} {used / n * 1e6:.0f}")
+        self.by_thread = ", ".join(parts)
 
 
 def bare_latencies(server: ServerProcess, seconds: float) -> Run:
@@ -160,15 +172,15 @@ def main(argv: Optional[List[str]] = None) -> int:
         b, i = r["bare"].samples, r["imgfeed"].samples
         rows.append([f"{rate:,.0f}", "bare: read + split + ujson", len(b),
                      f"{_ms(b, 50):.3f}", f"{_ms(b, 99):.3f}", f"{_ms(b, None):.3f}", "", "",
-                     f"{r['bare'].cpu:.0%}"])
+                     f"{r['bare'].cpu:.0%}", r["bare"].by_thread])
         rows.append([f"{rate:,.0f}", "imgfeed: FeedClient -> handler", len(i),
                      f"{_ms(i, 50):.3f}", f"{_ms(i, 99):.3f}", f"{_ms(i, None):.3f}",
                      f"{_ms(i, 50) - _ms(b, 50):+.3f}", f"{_ms(i, 99) - _ms(b, 99):+.3f}",
-                     f"{r['imgfeed'].cpu:.0%}"])
+                     f"{r['imgfeed'].cpu:.0%}", r["imgfeed"].by_thread])
     _common.print_table(
         "latency (ms)",
         ["updates/s", "client", "samples", "p50", "p99", "max", "p50 vs baseline", "p99 vs baseline",
-         "client CPU"],
+         "client CPU", "CPU µs/update by thread"],
         rows,
     )
     if 1000.0 in results:
