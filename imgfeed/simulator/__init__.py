@@ -5,6 +5,21 @@ deterministic :class:`Scenario` of golf tournaments, and can inject the service'
 ``server.faults``. The same session logic runs on stdin/stdout (``python -m
 imgfeed.simulator.stdio``) for OpenSSH's ``ForceCommand``, and ``imgfeed simulate`` runs the
 server from the command line.
+
+Example (a test that steps the feed by hand)::
+
+    from imgfeed.simulator import ScenarioConfig, SessionConfig, SimulatorServer
+
+    with SimulatorServer(
+        authorized_keys=["~/.ssh/id_ed25519.pub"],
+        session_config=SessionConfig(heartbeat_interval=0.2),
+        scenario_config=ScenarioConfig.of_size("tiny", seed=1),
+    ) as server:
+        server.write_known_hosts("known_hosts")
+        ...  # connect a client to server.host, server.port
+        server.wait_for_sessions(1, timeout=5)
+        server.scenario.step()              # one round of price moves, now
+        server.faults.stop_heartbeats()     # and see what the client does about it
 """
 
 from imgfeed.simulator.config import ScenarioConfig, SessionConfig

@@ -3,8 +3,9 @@
 Contract:
 
 - Everything random comes from one ``random.Random(config.seed)``; the same seed and the same
-  sequence of :meth:`Scenario.step` calls give the same messages. Only ``publish_time`` (and the
-  optional ``sim_sent_at``) follow the clock, which is passed in (or read from ``clock``).
+  sequence of :meth:`Scenario.step` calls give the same messages. Only times follow the clock,
+  which is passed in (or read from ``clock``): ``publish_time``, and tournament start times,
+  which are set relative to the clock when the scenario is built.
 - A tournament lives through ``pre_play`` -> ``in_play`` -> ``ended`` in steps, then its markets
   are removed (``remove_markets``) and it leaves the feed. When a tournament ends a new one is
   announced on the same tour, so the feed runs for ever.

@@ -376,6 +376,8 @@ class SimulatorServer:
         scenario: Optional[Scenario] = None,
     ) -> None:
         self._allowed_keys = keys.load_authorized_keys(authorized_keys)
+        if not self._allowed_keys:
+            log.warning("simulator has no authorized keys: every login will be refused")
         self.host_key = keys.host_key_from(host_key)
         self.host = host
         self.port = port
