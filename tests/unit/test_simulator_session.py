@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any, List, Optional
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from imgfeed.errors import ProtocolError
 from imgfeed.protocol import (
@@ -330,3 +332,34 @@ def test_send_raw_is_queued_in_order() -> None:
     pair.session.send_raw(b"garbage\n")
     [bad] = pair.read()
     assert isinstance(bad, ProtocolError)
+
+
+# --- robustness: whatever a client sends, the session answers every line and stays well-formed ---
+
+_LINES = st.one_of(
+    st.binary(max_size=40).filter(lambda b: b"\n" not in b),
+    st.sampled_from(
+        [
+            b'{"request": "init", "msg": {}}',
+            b'{"request": "subscribe", "request_id": "r", "msg": {}}',
+            b'{"request": "unsubscribe", "msg": {"event_ids": []}}',
+            b'{"request": 5}',
+            b'{"request": "init", "request_id": 3.5}',
+            b"\xff\xfe",
+            b"",
+        ]
+    ),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_LINES, max_size=8), st.integers(1, 7))
+def test_every_line_gets_exactly_one_response(lines: List[bytes], chunk: int) -> None:
+    pair = Pair()
+    data = b"".join(line + b"\n" for line in lines)
+    records: List[Any] = []
+    for i in range(0, len(data), chunk):
+        records += pair.send(data[i : i + chunk])
+    responses = [r for r in records if isinstance(r, (Response, InitResponse, RateLimited))]
+    assert not any(isinstance(r, ProtocolError) for r in records)  # the server only sends valid lines
+    assert len(responses) == sum(1 for line in lines if line.strip())
