@@ -24,6 +24,7 @@ __all__ = [
     "heartbeat",
     "market",
     "market_update",
+    "push",
     "remove_markets",
     "snapshot",
 ]
@@ -35,7 +36,8 @@ EVENT_ID = "ev.golf_1100"
 MARKET_TYPE_ID = "mt.winonly"
 
 
-def _push(kind: str, msg: Any) -> bytes:
+def push(kind: str, msg: Any) -> bytes:
+    """Any push: ``{"mode": "push", "type": kind, "publish_time": ..., "msg": msg}``."""
     return encode_message({"mode": "push", "type": kind, "publish_time": PUBLISH_TIME, "msg": msg})
 
 
@@ -69,7 +71,7 @@ def rate_limited(request_id: Optional[str]) -> bytes:
     return encode_message(obj)
 
 
-def error_push(reason: str, session_id: str = "00000000-0000-4000-8000-000000000001") -> bytes:
+def errorpush(reason: str, session_id: str = "00000000-0000-4000-8000-000000000001") -> bytes:
     """The error push sent before the server closes (protocol.md section 7; it has no ``type``)."""
     return encode_message(
         {"mode": "push", "status": "error", "session_id": session_id, "reason": reason, "publish_time": PUBLISH_TIME}
@@ -77,11 +79,11 @@ def error_push(reason: str, session_id: str = "00000000-0000-4000-8000-000000000
 
 
 def heartbeat() -> bytes:
-    return _push("heartbeat", {"timestamp": PUBLISH_TIME})
+    return push("heartbeat", {"timestamp": PUBLISH_TIME})
 
 
 def market(market_id: str) -> bytes:
-    return _push(
+    return push(
         "market",
         {
             "id": market_id,
@@ -94,29 +96,29 @@ def market(market_id: str) -> bytes:
     )
 
 
-def market_update(market_id: str, status: str = "open", price: Optional[float] = 9.5) -> bytes:
-    """A full market image (protocol.md section 6) with one selection at ``price``."""
-    return _push(
+def market_update(market_id: str, status: str = "open", price: Optional[float] = 9.5, name: str = "Seamus Power") -> bytes:
+    """A full market image (protocol.md section 6) with one selection, ``name``, at ``price``."""
+    return push(
         "market_update",
         {
             "id": market_id,
             "status": status,
-            "selections": [{"id": "g:3715", "name": "Seamus Power", "price": price, "status": status, "settlement": None}],
+            "selections": [{"id": "g:3715", "name": name, "price": price, "status": status, "settlement": None}],
         },
     )
 
 
 def remove_markets(market_ids: Iterable[str]) -> bytes:
-    return _push("remove_markets", list(market_ids))
+    return push("remove_markets", list(market_ids))
 
 
 def snapshot(market_ids: Iterable[str]) -> List[bytes]:
     """The offering pushed after ``init``, in the documented order (protocol.md section 4)."""
     lines = [
-        _push("sport", {"id": SPORT_ID, "name": "Golf"}),
-        _push("competition", {"id": COMPETITION_ID, "name": "PGA Tour", "sport_id": SPORT_ID}),
-        _push("event", {"id": EVENT_ID, "name": "THE PLAYERS Championship", "competition_id": COMPETITION_ID}),
-        _push("market_type", {"id": MARKET_TYPE_ID, "name": "Win Only"}),
+        push("sport", {"id": SPORT_ID, "name": "Golf"}),
+        push("competition", {"id": COMPETITION_ID, "name": "PGA Tour", "sport_id": SPORT_ID}),
+        push("event", {"id": EVENT_ID, "name": "THE PLAYERS Championship", "competition_id": COMPETITION_ID}),
+        push("market_type", {"id": MARKET_TYPE_ID, "name": "Win Only"}),
     ]
     lines.extend(market(m) for m in market_ids)
     return lines
