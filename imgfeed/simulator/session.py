@@ -46,7 +46,16 @@ KNOWN_REQUESTS = ("init", "subscribe", "unsubscribe")
 
 
 class SessionState(enum.Enum):
-    """Where a session is: waiting for ``init``, serving, or closed (no more output)."""
+    """Where a session is: waiting for ``init``, serving, or closed (no more output).
+
+    Transitions (any other input leaves the state as it is)::
+
+        AWAITING_INIT --init, valid and within the rate limit--> ACTIVE
+        AWAITING_INIT --init deadline passes-------------------> CLOSED  push "no init sent"
+        AWAITING_INIT, ACTIVE --close(reason)------------------> CLOSED  push reason (if any)
+        AWAITING_INIT, ACTIVE --EOF from the client------------> CLOSED  no push
+        CLOSED: input ignored, nothing more queued
+    """
 
     AWAITING_INIT = "awaiting_init"
     ACTIVE = "active"
