@@ -9,6 +9,9 @@ The format (agreed between the work streams; extend, never break):
   since the epoch>, "line": "<the raw line without its \\n, decoded as UTF-8>"}``, or, for a line
   that is not valid UTF-8, ``{"t": ..., "b64": "<base64 of the raw bytes>"}``. A reader skips
   objects that have neither key, so later versions can add markers without breaking old readers.
+- Marker: ``{"t": ..., "event": "connected", "source": "<host:port>"}`` is written when a new
+  connection starts, so that a replay can reproduce each reconnection (the lines after it are the
+  new session's). A recording without markers is one connection.
 - A file whose name ends in ``.gz`` is gzip-compressed. Readers recognise gzip by its magic bytes,
   whatever the name.
 
@@ -49,6 +52,7 @@ from imgfeed.errors import ConfigError, ReplayError
 
 __all__ = [
     "FORMAT_VERSION",
+    "CONNECTED_EVENT",
     "RecordedLine",
     "RecordingHeader",
     "RecordingWriter",
@@ -58,6 +62,9 @@ __all__ = [
     "rotated_path",
     "encode_entry",
 ]
+
+#: The ``event`` of the marker written when a new connection starts (module docstring).
+CONNECTED_EVENT = "connected"
 
 #: The value of ``imgfeed_recording`` in the header of the files this module writes and reads.
 FORMAT_VERSION = 1
@@ -78,11 +85,14 @@ class RecordedLine:
         t: the receive time, in seconds since the epoch.
         data: the line's bytes, without the ``\\n``.
         line_number: where it is in its file (1-based; 0 when not read from a file).
+        new_connection: the first line after a ``connected`` marker: the recorder's client had
+            reconnected, and this line starts a new session.
     """
 
     t: float
     data: bytes
     line_number: int = attrs.field(default=0, eq=False)
+    new_connection: bool = attrs.field(default=False, eq=False)
 
 
 @attrs.frozen(slots=True)
@@ -238,6 +248,13 @@ class RecordingWriter:
             self._part += 1
             self._open()
 
+    def mark_connected(self, t: float, source: str = "") -> None:
+        """Record that a new connection starts at ``t``: the lines after this belong to it."""
+        if self._out is None:
+            raise ValueError("write to a closed RecordingWriter")
+        marker = {"t": t, "event": CONNECTED_EVENT, "source": source}
+        self._write(ujson.dumps(marker, ensure_ascii=False).encode("utf-8") + b"\n")
+
     def _close_file(self) -> None:
         out, raw = self._out, self._raw
         self._out = self._raw = None
@@ -346,12 +363,18 @@ class Recording:
             _log.warning("%s ends without its end marker (the recorder did not finish it)", self.path)
 
     def __iter__(self) -> Iterator[RecordedLine]:
+        connected = False  # a "connected" marker was read and no line has followed it yet
         for raw in self._lines:
             if not raw.strip():
                 continue
             entry = _parse_entry(raw, self.path, self._line_number)
-            if entry is not None:
-                yield entry
+            if entry is None:
+                connected = connected or _is_connected_marker(raw)
+                continue
+            if connected:
+                entry = attrs.evolve(entry, new_connection=True)
+                connected = False
+            yield entry
 
     def close(self) -> None:
         self._file.close()
@@ -439,6 +462,12 @@ def _corrupt(path: str, number: int, what: str, raw: bytes) -> ReplayError:
     preview = raw[:_PREVIEW].decode("utf-8", "replace")
     more = "..." if len(raw) > _PREVIEW else ""
     return ReplayError(f"{path}: line {number}: {what}: {preview}{more}", path, number)
+
+
+def _is_connected_marker(raw: bytes) -> bool:
+    """Whether ``raw`` (already known to be a JSON object without a line) is a connection marker."""
+    obj = ujson.loads(raw)
+    return bool(obj.get("event") == CONNECTED_EVENT)
 
 
 def _parse_entry(raw: bytes, path: str, number: int) -> Optional[RecordedLine]:

@@ -1,7 +1,7 @@
 """``imgfeed.replay``: run a recording through your handlers, exactly as the live feed would.
 
-Contract: :func:`replay` builds a :class:`~imgfeed.FeedClient` whose only connection is a
-:class:`~imgfeed.transport.replay.ReplayTransport` over the recording, so every recorded line goes
+Contract: :func:`replay` builds a :class:`~imgfeed.FeedClient` whose connections are
+:class:`~imgfeed.transport.replay.ReplayTransport` s over the recording, so every recorded line goes
 through the same framing, decoding, market book and dispatcher as on a live connection, and each
 handler sees the same records in the same order as it would have seen live. It returns when every
 record has been dispatched, and raises :class:`~imgfeed.errors.ReplayError` (naming the file and the
@@ -9,9 +9,14 @@ line) if the recording is missing or corrupt -- after dispatching the lines befo
 
 How the live runtime is adapted to a file, and why:
 
-- **No reconnect at the end.** ``ReconnectPolicy(max_attempts=1)``: when the file ends the client
-  sees an end of stream, reports ``Disconnected(eof, will_retry=False)`` and stops, and the
-  dispatcher delivers everything queued before it ends.
+- **Reconnections as recorded.** Where the recording marks that the recorder's client reconnected,
+  the replay's connection ends and the client reconnects at once to the next part of the file: the
+  handlers see ``on_disconnect``, the suspension of every market, ``on_connect`` for the new session,
+  and each market waiting for its own update -- as they did live. The recorded gap is kept (at
+  ``speed``).
+- **An end, not a disconnection.** After the last line the connection stays open; the replay then
+  stops the client, which delivers everything queued first. The handlers' last notification is
+  ``on_disconnect`` with reason ``user stop``.
 - **No conflation.** A live client may conflate market updates when handlers fall behind (only the
   newest image of a market matters to a trader). A batch job wants every record, so the queue
   *blocks* the reader instead (``overflow_policy="block"``): a replay never drops an update.
@@ -25,8 +30,8 @@ How the live runtime is adapted to a file, and why:
 - **Heartbeat timeout scaled by speed.** At ``speed=10`` heartbeats arrive ten times as often, so
   the 10 s rule becomes 1 s; late heartbeats in the recording suspend the book as they did live.
 
-Known limit: a recording that spans a reconnect is replayed as one connection; the book sees the
-second session's snapshot replace the first, but not the suspension between them.
+Known limit: a recording made without connection markers (by hand, or from a raw capture) is one
+connection.
 """
 
 from __future__ import annotations
@@ -46,14 +51,18 @@ from imgfeed.protocol.codec import Decoded, decode_line
 from imgfeed.protocol.framing import LineBuffer
 from imgfeed.recording import PathLike, open_recording
 from imgfeed.state import MarketBook
-from imgfeed.stats import ClientStats
+from imgfeed.stats import ClientState, ClientStats
 from imgfeed.transport.base import Transport
 from imgfeed.transport.replay import ReplayTransport
 
 __all__ = ["replay", "ReplayResult", "replay_client"]
 
-#: How often a replay with a ``stop`` event checks it, in seconds.
-_STOP_POLL = 0.1
+#: How often a replay checks for its end, a ``stop`` request or a client that stopped, in seconds.
+_STOP_POLL = 0.05
+
+#: The reconnect interval of a replay: a recorded reconnection is replayed at once (the smallest
+#: interval the policy accepts; only the first attempt matters, and it is immediate).
+_RECONNECT_AT_ONCE = 0.001
 
 #: Effectively "never": a replay waits out gaps in the recording instead of reconnecting.
 _NO_SILENCE_TIMEOUT = 10.0 * 365 * 24 * 3600
@@ -127,14 +136,19 @@ def replay_client(
     error_policy: Union[ErrorPolicy, str] = ErrorPolicy.LOG,
     heartbeat_timeout: float = 10.0,
 ) -> FeedClient:
-    """A (not yet started) client whose one connection is ``transport``; see the module docstring."""
+    """A (not yet started) client whose connections are ``transport`` and its successors.
+
+    See the module docstring; ``transport`` should be made with ``split_connections=True`` and
+    ``hold_open_at_end=True``, and its ``done`` event tells when to stop the client.
+    """
     config = FeedConfig(
         host="replay",
         username="replay",
         key_filename=os.devnull,  # never read: a replay authenticates with no one
         known_hosts=None,
         host_key_policy="insecure-accept-any",  # nothing is verified: no host is contacted
-        reconnect=ReconnectPolicy(max_attempts=1),
+        # Reconnect at once where the recording does; its recorded gap is paced by the transport.
+        reconnect=ReconnectPolicy(interval=_RECONNECT_AT_ONCE, first_delay=0.0, jitter=0.0, min_delay=0.0),
         overflow_policy=OverflowPolicy.BLOCK,
         silence_timeout=_NO_SILENCE_TIMEOUT,
         init_timeout=_NO_SILENCE_TIMEOUT,
@@ -142,14 +156,12 @@ def replay_client(
         error_policy=error_policy,
         handler_stall_warning=None,
     )
-    used: List[Transport] = []
+    current: List[ReplayTransport] = []
 
     def factory() -> Transport:
-        # One connection only: a second attempt (there should be none) gets an empty stream.
-        if used:
-            return ReplayTransport([], speed=None)
-        used.append(transport)
-        return transport
+        # The first connection plays from the start; each reconnection goes on where the last ended.
+        current.append(current[-1].successor() if current else transport)
+        return current[-1]
 
     adapter = _ReplayAdapter(transport, config.max_line_length)
     return FeedClient(config, handlers=handlers, transport_factory=factory, adapter=adapter)
@@ -195,16 +207,24 @@ def replay(
         open_recording(p, allow_truncated=allow_truncated).close()
     if speed is not None and not (isinstance(speed, (int, float)) and speed > 0):
         raise ConfigError("speed", speed, "a positive number, or None for as fast as possible")
-    transport = ReplayTransport(paths, speed=speed, allow_truncated=allow_truncated)
+    transport = ReplayTransport(
+        paths, speed=speed, allow_truncated=allow_truncated, split_connections=True, hold_open_at_end=True
+    )
     client = replay_client(transport, handlers, speed, error_policy, heartbeat_timeout)
     client.start()
     try:
-        if stop is None:
-            client.join()
-        else:
-            while not client.join(timeout=_STOP_POLL):
-                if stop.is_set():
-                    client.stop()
+        # Until every line has been read (or stop, or the client stopped by itself: a handler
+        # raised with error_policy="raise").
+        while not transport.done.wait(_STOP_POLL):
+            if (stop is not None and stop.is_set()) or client.state in (
+                ClientState.STOPPING,
+                ClientState.STOPPED,
+            ):
+                break
+        # Everything read is queued by now (the reader queues a chunk before it reads the next);
+        # stop() delivers the queue before it returns -- however long the handlers take.
+        client.stop(timeout=_NO_SILENCE_TIMEOUT)
+        client.join()
     except BaseException:
         client.stop()
         raise

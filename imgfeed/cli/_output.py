@@ -293,8 +293,11 @@ class PrettyHandler(Handler):
         self._note(f"connected to {session.address}, session {session.session_id} (#{session.number})")
 
     def on_disconnect(self, reason: Disconnected) -> None:
-        if self.replay and reason.reason is DisconnectReason.EOF:
+        if self.replay and reason.reason is DisconnectReason.USER_STOP:
             self._note("end of the recording")
+            return
+        if self.replay and reason.reason is DisconnectReason.EOF:
+            self._note("the recorded connection ended here; the recording goes on with the next one")
             return
         self._note(f"disconnected: {reason}" + ("; reconnecting" if reason.will_retry else ""))
 

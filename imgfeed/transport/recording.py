@@ -4,7 +4,8 @@ Contract: :class:`RecordingTransport` behaves exactly like the transport it wrap
 timeouts, same errors -- and, as a side effect, writes each complete line it has received to a
 :class:`~imgfeed.recording.RecordingWriter`, stamped with the time the chunk holding its end arrived.
 It splits lines with the same :class:`~imgfeed.protocol.framing.LineBuffer` the client uses, so
-the recording holds exactly the lines the client decoded.
+the recording holds exactly the lines the client decoded; and it marks the start of each connection,
+so that a replay reconnects where the live client did.
 
 Why a wrapper and not a hook in the client: it needs nothing from the runtime, works with any
 transport (SSH, a test's own), and keeps recording out of the hot path of users who do not record.
@@ -60,6 +61,9 @@ class RecordingTransport(Transport):
 
     def connect(self, timeout: float) -> None:
         self.inner.connect(timeout)
+        # A marker, so that a replay starts a new session here as the live client did.
+        if not self.writer.closed:
+            self.writer.mark_connected(self._clock(), self.inner.describe())
 
     def send(self, data: bytes, timeout: float) -> None:
         self.inner.send(data, timeout)

@@ -154,3 +154,48 @@ def test_failed_record_leaves_no_file(run_cli: Any, sim: Any, tmp_path: Path) ->
     assert result.code == 2
     assert "unknown host key" in result.err
     assert not out.exists()
+
+
+class SessionCollector(Collector):
+    """Records, plus the sessions and disconnections in the order they came."""
+
+    def __init__(self, want: int = 0) -> None:
+        super().__init__(want)
+        self.lifecycle: List[str] = []
+
+    def on_connect(self, session: Any) -> None:
+        self.lifecycle.append("connect")
+        self.records.append(("connect", session.number))
+
+    def on_disconnect(self, reason: Any) -> None:
+        self.lifecycle.append(f"disconnect {reason.reason.value}")
+
+
+def test_a_reconnection_is_recorded_and_replayed(sim: Any, tmp_path: Path) -> None:
+    import paramiko
+
+    config = FeedConfig(
+        host="127.0.0.1",
+        port=sim.port,
+        username="demo",
+        pkey=paramiko.PKey.from_path(sim.key),
+        known_hosts=sim.known_hosts,
+        heartbeat_timeout=2.0,
+        silence_timeout=3.0,
+    )
+    live = SessionCollector(want=30)
+    path = tmp_path / "live.jsonl.gz"
+    with RecordingWriter(path, source=config.address) as writer:
+        factory = recording_factory(lambda: SSHTransport.from_config(config), writer)
+        with FeedClient(config, handlers=[live], transport_factory=factory) as client:
+            client.subscribe(timeout=10.0)
+            assert live.enough.wait(30.0)
+            live.want, live.enough = live.updates + 30, threading.Event()
+            sim.server.faults.drop_connections()
+            assert live.enough.wait(30.0)  # 30 more updates: re-subscribed on the new session
+    assert live.lifecycle[:3] == ["connect", "disconnect eof", "connect"]
+    replayed = SessionCollector()
+    result = replay(path, handlers=[replayed])
+    assert result.stats.sessions == 2
+    assert replayed.lifecycle[:3] == ["connect", "disconnect eof", "connect"]
+    assert replayed.records[: len(live.records)] == live.records

@@ -155,7 +155,7 @@ def test_recording_transport_passes_bytes_through_and_records_lines(tmp_path: Pa
     chunks = [b'{"a":', b' 1}\r\n{"b": "\xc3', b'\xa9"}\n\xff\n', None, b"partial", b""]
     inner = ChunkSource(chunks)  # type: ignore[arg-type]
     path = tmp_path / "r.jsonl.gz"
-    times = iter([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    times = iter([0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0])  # 0.5: the connection marker
     with RecordingWriter(path, source="test") as writer:
         transport = RecordingTransport(inner, writer, clock=lambda: next(times))
         transport.connect(1.0)
@@ -164,11 +164,13 @@ def test_recording_transport_passes_bytes_through_and_records_lines(tmp_path: Pa
         transport.close()
     assert got == chunks
     assert inner.sent == [b"req\n"] and inner.closed
-    assert [(r.t, r.data) for r in read_recording(path)] == [
+    lines = list(read_recording(path))
+    assert [(r.t, r.data) for r in lines] == [
         (2.0, b'{"a": 1}'),
         (3.0, '{"b": "é"}'.encode()),
         (3.0, b"\xff"),
     ]
+    assert [r.new_connection for r in lines] == [True, False, False]  # the connection's first line
 
 
 def test_record_then_replay_gives_the_same_bytes(tmp_path: Path) -> None:
@@ -246,7 +248,7 @@ def test_replay_delivers_every_record_in_order_without_conflation(tmp_path: Path
     assert collector.records == _expected(FEED)
     assert result.lines == len(FEED)
     assert result.stats.conflated == 0 and result.stats.protocol_errors == 1
-    assert [d.reason.value for d in collector.disconnects] == ["eof"]
+    assert [d.reason.value for d in collector.disconnects] == ["user stop"]  # the end of the replay
     image = result.book.image("m1")
     assert image is not None and image.selections[0].price == 3001
     assert _imgfeed_threads() == []
@@ -328,3 +330,93 @@ def test_records_carry_their_recorded_receive_time(tmp_path: Path) -> None:
         [1000.0 + i / 1000 for i in (1, 2, 3, 4, 6)] + [None] + [1000.0 + (8 + i) / 1000 for i in range(3000)]
     )
     assert times == pytest.approx(expected)
+
+
+# --- reconnections, as recorded -----------------------------------------------------------------
+
+
+class Lifecycle(Collector):
+    """Also keeps the lifecycle notifications, in order, as text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: List[str] = []
+
+    def on_connect(self, session: object) -> None:
+        self.events.append(f"connect {session.session_id} #{session.number}")  # type: ignore[attr-defined]
+
+    def on_disconnect(self, reason: Disconnected) -> None:
+        super().on_disconnect(reason)
+        self.events.append(f"disconnect {reason.reason.value}")
+
+    def on_suspend_all(self, reason: object) -> None:
+        self.events.append(f"suspend_all {reason}")
+
+    def on_market_status(self, market_id: str, tradable: bool) -> None:
+        self.events.append(f"{market_id} tradable={tradable}")
+
+
+SESSION_2 = [
+    b'{"mode": "resp", "status": "session initialized", "session_id": "def"}',
+    b'{"mode": "push", "type": "sport", "msg": {"id": "sp.golf", "name": "Golf"}}',
+    b'{"mode": "push", "type": "market", "msg": {"id": "m1", "name": "Win", "event_id": "ev.1"}}',
+    b'{"mode": "push", "type": "heartbeat", "msg": {}}',
+    b'{"mode": "push", "type": "market_update", "msg": {"id": "m1", "status": "open", "selections": []}}',
+]
+
+
+def _two_sessions(path: Path, gap: float = 30.0) -> Path:
+    with RecordingWriter(path, source="test") as writer:
+        writer.mark_connected(999.0, "server:2093")
+        for i, line in enumerate(FEED[:20]):
+            writer.write(line, 1000.0 + i / 1000)
+        writer.mark_connected(1000.0 + gap, "server:2093")
+        for i, line in enumerate(SESSION_2):
+            writer.write(line, 1000.0 + gap + i / 1000)
+    return path
+
+
+def test_a_recorded_reconnection_is_replayed_as_one(tmp_path: Path) -> None:
+    from typing import Any  # noqa: F401
+
+    handler = Lifecycle()
+    result = replay(_two_sessions(tmp_path / "f.jsonl"), handlers=[handler])
+    assert handler.records == _expected(FEED[:20]) + _expected(SESSION_2)
+    assert handler.events == [
+        "connect abc #1",
+        "m1 tradable=True",
+        "suspend_all disconnected",  # the recorded connection ended: every market suspended
+        "disconnect eof",
+        "connect def #2",
+        "m1 tradable=True",  # only once its own update arrived on the new session (protocol.md 8)
+        "suspend_all disconnected",
+        "disconnect user stop",  # the end of the replay
+    ]
+    assert result.stats.sessions == 2
+    assert result.lines == 25
+
+
+def test_the_recorded_gap_between_connections_is_paced(tmp_path: Path) -> None:
+    # At speed 1000, a recorded 30 s gap between the connections is 30 ms: the transport waits for
+    # the next connection's first line (checked through its pacing, not a wall clock).
+    clock = ManualClock()
+    source = list(read_recording(_two_sessions(tmp_path / "f.jsonl")))
+    first = ReplayTransport(source, speed=1000.0, read_timeout=0.001, clock=clock, split_connections=True)
+    first.connect(1.0)
+    played = b""
+    while True:
+        chunk = first.recv()
+        if chunk == b"":
+            break
+        if chunk is None:
+            clock.now += 0.001
+            continue
+        played += chunk
+    assert first.connection_ended and not first.finished
+    assert played.count(b"\n") == 20
+    second = first.successor()
+    second.connect(1.0)
+    assert second.recv() is None  # 30 s recorded = 30 ms at speed 1000: not due yet
+    clock.now += 0.031
+    assert second.recv() == b"".join(line + b"\n" for line in SESSION_2)
+    assert second.recv() == b"" and second.finished and second.lines_played == 25
