@@ -496,6 +496,11 @@ class SimulatorServer:
         with self._changed:
             return self._changed.wait_for(lambda: self._initialised() >= n, timeout)
 
+    def wait_for_connection_count(self, n: int, timeout: float) -> bool:
+        """Wait until exactly ``n`` connections are open (e.g. 0: every client was closed)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: len(self._connections) == n, timeout)
+
     def _initialised(self) -> int:
         return sum(1 for c in self._connections if c.session is not None and c.session.is_initialised)
 
