@@ -115,13 +115,15 @@ class ServerProcess:
         self._tmp.cleanup()
 
 
-def open_bare_channel(server: ServerProcess, timeout: float = 10.0) -> Tuple[paramiko.Transport, paramiko.Channel]:
+def open_bare_channel(
+    server: ServerProcess, timeout: float = 10.0, cipher: str = PREFERRED_CIPHER
+) -> Tuple[paramiko.Transport, paramiko.Channel]:
     """Connect with paramiko alone, verify the host key, open the shell, send init and subscribe."""
     t = paramiko.Transport(("127.0.0.1", server.port))
     options = t.get_security_options()
     ciphers = list(options.ciphers)
-    if PREFERRED_CIPHER in ciphers:
-        options.ciphers = [PREFERRED_CIPHER] + [c for c in ciphers if c != PREFERRED_CIPHER]
+    if cipher in ciphers:
+        options.ciphers = [cipher] + [c for c in ciphers if c != cipher]
     options.key_types = ["ecdsa-sha2-nistp256"] + [k for k in options.key_types if k != "ecdsa-sha2-nistp256"]
     t.start_client(timeout=timeout)
     known = paramiko.HostKeys(server.known_hosts).lookup(f"[127.0.0.1]:{server.port}")
