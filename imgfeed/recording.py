@@ -292,6 +292,9 @@ class Recording:
         #: True when the file ended without its gzip end marker, or (with ``allow_truncated``) in
         #: the middle of a line.
         self.truncated = False
+        #: A "connected" marker was read and no line has followed it yet. Set it before iterating
+        #: to carry a marker over from the previous part of a rotated recording.
+        self.connection_pending = False
         self._file = _open_for_reading(self.path)
         self._lines = self._raw_lines()
         self._line_number = 0
@@ -363,17 +366,16 @@ class Recording:
             _log.warning("%s ends without its end marker (the recorder did not finish it)", self.path)
 
     def __iter__(self) -> Iterator[RecordedLine]:
-        connected = False  # a "connected" marker was read and no line has followed it yet
         for raw in self._lines:
             if not raw.strip():
                 continue
             entry = _parse_entry(raw, self.path, self._line_number)
             if entry is None:
-                connected = connected or _is_connected_marker(raw)
+                self.connection_pending = self.connection_pending or _is_connected_marker(raw)
                 continue
-            if connected:
+            if self.connection_pending:
                 entry = attrs.evolve(entry, new_connection=True)
-                connected = False
+                self.connection_pending = False
             yield entry
 
     def close(self) -> None:
@@ -407,9 +409,13 @@ def read_recording(
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
+    pending = False
     for path in paths:
         with open_recording(path, allow_truncated=allow_truncated) as recording:
+            # A rotation may fall between a connection marker and the connection's first line.
+            recording.connection_pending = pending
             yield from recording
+            pending = recording.connection_pending
 
 
 # --- parsing -------------------------------------------------------------------------------------

@@ -79,14 +79,20 @@ class _Playback:
         self.started = True
         source: Any = self.source
         if _is_paths(source):
-            self.lines = self._read_files([source] if isinstance(source, (str, os.PathLike)) else list(source))
+            self.lines = self._read_files(
+                [source] if isinstance(source, (str, os.PathLike)) else list(source)
+            )
         else:
             self.lines = iter(source)
 
     def _read_files(self, paths: List[PathLike]) -> Iterator[RecordedLine]:
+        pending = False
         for path in paths:
             with open_recording(path, allow_truncated=self.allow_truncated) as recording:
+                # A rotation may fall between a connection marker and the connection's first line.
+                recording.connection_pending = pending
                 yield from recording
+                pending = recording.connection_pending
                 self.truncated = self.truncated or recording.truncated
 
     def peek(self) -> Optional[RecordedLine]:

@@ -213,3 +213,22 @@ def test_any_lines_round_trip(tmp_path_factory: pytest.TempPathFactory, entries:
 
 def test_encode_entry_is_one_line() -> None:
     assert encode_entry('x"\u2028y'.encode(), 1.5).count(b"\n") == 1
+
+
+def test_connection_markers_flag_the_next_line_even_across_files(tmp_path: Path) -> None:
+    first, second = tmp_path / "f.jsonl", tmp_path / "f.1.jsonl"
+    with RecordingWriter(first) as writer:
+        writer.mark_connected(1.0, "h:1")
+        writer.write(b"a", 2.0)
+        writer.write(b"b", 3.0)
+        writer.mark_connected(4.0, "h:1")  # the last thing in this file ...
+    with RecordingWriter(second) as writer:
+        writer.write(b"c", 5.0)  # ... so the next file's first line starts the new connection
+        writer.write(b"d", 6.0)
+    lines = list(read_recording([first, second]))
+    assert [(r.data, r.new_connection) for r in lines] == [
+        (b"a", True),
+        (b"b", False),
+        (b"c", True),
+        (b"d", False),
+    ]
