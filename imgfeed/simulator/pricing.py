@@ -22,6 +22,8 @@ __all__ = [
     "MAX_PRICE",
     "round_to_tick",
     "price_for",
+    "prices_for",
+    "TICKS",
     "normalise",
     "place_settlements",
     "WINNER",
@@ -46,7 +48,23 @@ _LADDER: Tuple[Tuple[float, float], ...] = (
     (100.0, 5.0),
     (1000.0, 10.0),
 )
-_BOUNDS = [upper for upper, _ in _LADDER]
+
+
+def _ticks() -> List[float]:
+    """Every price on the ladder, ascending (built in integer hundredths: no float drift)."""
+    cents = set()
+    lower = int(round(MIN_PRICE * 100))
+    for upper, tick in _LADDER:
+        step, top = int(round(tick * 100)), int(round(upper * 100))
+        start = lower if lower % step == 0 else lower + step - lower % step
+        cents.update(range(start, top + 1, step))
+        lower = top
+    return [c / 100 for c in sorted(cents)]
+
+
+#: The whole ladder (about 350 prices): rounding is one bisect, which matters at tens of
+#: thousands of price updates per second.
+TICKS: List[float] = _ticks()
 
 #: Settlement factors (protocol.md section 5).
 WINNER: Dict[str, float] = {"stake_returned": 0.0, "payout_returned": 1.0}
@@ -55,14 +73,14 @@ VOID: Dict[str, float] = {"stake_returned": 1.0, "payout_returned": 0.0}
 
 
 def round_to_tick(price: float) -> float:
-    """Round decimal odds to the nearest tick of the ladder, within ``MIN_PRICE..MAX_PRICE``."""
+    """Round decimal odds to the nearest price of the ladder, within ``MIN_PRICE..MAX_PRICE``."""
     if not price > MIN_PRICE:  # also catches NaN
         return MIN_PRICE
     if price >= MAX_PRICE:
         return MAX_PRICE
-    tick = _LADDER[bisect.bisect_left(_BOUNDS, price)][1]
-    # round() of a multiple of the tick, then to 2 decimals, so 2.3 stays 2.3 and not 2.3000000004.
-    return max(MIN_PRICE, round(round(price / tick) * tick, 2))
+    i = bisect.bisect_left(TICKS, price)
+    lower, upper = TICKS[i - 1], TICKS[i]
+    return upper if upper - price <= price - lower else lower
 
 
 def price_for(probability: float, overround: float) -> float:
@@ -70,6 +88,24 @@ def price_for(probability: float, overround: float) -> float:
     if probability <= 0.0:
         return MAX_PRICE
     return round_to_tick(1.0 / (probability * (1.0 + overround)))
+
+
+def prices_for(probabilities: Sequence[float], overround: float) -> List[float]:
+    """:func:`price_for` of each probability (the hot path of the scenario, kept inline)."""
+    ticks, bisect_left = TICKS, bisect.bisect_left
+    scale = 1.0 / (1.0 + overround)
+    out = []
+    for p in probabilities:
+        price = scale / p if p > 0.0 else MAX_PRICE
+        if not price > MIN_PRICE:
+            out.append(MIN_PRICE)
+        elif price >= MAX_PRICE:
+            out.append(MAX_PRICE)
+        else:
+            i = bisect_left(ticks, price)
+            lower, upper = ticks[i - 1], ticks[i]
+            out.append(upper if upper - price <= price - lower else lower)
+    return out
 
 
 def normalise(weights: Sequence[float], total: float, cap: float = 0.98) -> List[float]:
@@ -83,6 +119,11 @@ def normalise(weights: Sequence[float], total: float, cap: float = 0.98) -> List
     if n == 0:
         return []
     total = min(total, cap * n)
+    # The common case: nothing reaches the cap, one pass.
+    scale = total / sum(weights) if sum(weights) > 0 else 0.0
+    probs = [w * scale for w in weights]
+    if probs and max(probs) <= cap and min(probs) > 0.0:
+        return probs
     probs = [max(w, 1e-12) for w in weights]
     fixed = [False] * n
     for _ in range(n):

@@ -511,7 +511,7 @@ class Scenario:
         top = max(g.strength for g in m.golfers)
         weights = [math.exp(m.sharpness * (g.strength - top)) for g in m.golfers]
         probs = pricing.normalise(weights, m.numwinners)
-        m.prices = [pricing.price_for(p, m.overround) for p in probs]
+        m.prices = pricing.prices_for(probs, m.overround)
 
     def _move(self, m: _Market, pt: str, now: float, out: List[Emission]) -> None:
         """One price move on a live market: a random walk step, a suspension, or a re-opening."""

@@ -7,19 +7,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from imgfeed.simulator.pricing import (
+    TICKS,
     MAX_PRICE,
     MIN_PRICE,
     implied_total,
     normalise,
     place_settlements,
     price_for,
+    prices_for,
     round_to_tick,
 )
 
 
 @pytest.mark.parametrize(
     "raw, ticked",
-    [(1.0, 1.01), (1.234, 1.23), (2.31, 2.32), (3.33, 3.35), (5.04, 5.0), (9.5, 9.6), (13.3, 13.5),
+    [(1.0, 1.01), (1.234, 1.23), (2.313, 2.32), (3.33, 3.35), (5.04, 5.0), (9.5, 9.6), (13.3, 13.5),
      (27.4, 27.0), (41.5, 42.0), (77.0, 75.0), (333.0, 330.0), (5000.0, 1000.0), (float("nan"), 1.01)],
 )  # fmt: skip
 def test_round_to_tick(raw: float, ticked: float) -> None:
@@ -33,6 +35,16 @@ def test_price_is_on_the_ladder_and_below_fair(p: float) -> None:
     assert round_to_tick(price) == price
     # A margin makes every price shorter than fair (within one tick of rounding).
     assert price <= round_to_tick(1.0 / p) or price == MIN_PRICE
+
+
+@given(st.lists(st.floats(min_value=0.0, max_value=1.0), max_size=20), st.floats(0.0, 0.3))
+def test_prices_for_is_price_for_of_each(probs: list, overround: float) -> None:
+    assert prices_for(probs, overround) == [price_for(p, overround) for p in probs]
+
+
+def test_ladder() -> None:
+    assert TICKS[:3] == [1.01, 1.02, 1.03] and TICKS[-2:] == [990.0, 1000.0]
+    assert 2.02 in TICKS and 2.01 not in TICKS and 3.05 in TICKS and 3.02 not in TICKS and 9.8 in TICKS
 
 
 def test_prices_of_a_fresh_market_carry_the_overround() -> None:
