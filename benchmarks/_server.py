@@ -19,6 +19,9 @@ realistic stream (``_stream.py``) is encoded once and replayed in a loop, in wri
 - ``--status FILE``: one JSON line per session (negotiated cipher, updates sent) is appended.
 - ``--stream-seconds S --last-images FILE``: stream for S seconds only, then write each market's
   last image (the line sent) to FILE and keep the session alive with heartbeats (slow_handler).
+- ``--source simulator``: serve with ``imgfeed.simulator.SimulatorServer`` instead, which generates
+  every update live (``--rate`` and ``--stamp`` map to its ``ScenarioConfig``; the other options
+  do not apply).
 
 Security: binds 127.0.0.1 only, accepts only the given public key, host key fresh per run.
 """
@@ -34,6 +37,7 @@ import socket
 import sys
 import threading
 import time
+from datetime import datetime, timezone
 from typing import Any, Dict, List, Optional
 
 import paramiko
@@ -46,15 +50,13 @@ _BATCH_BYTES = 64 * 1024
 _HEARTBEAT_INTERVAL = 3.0  # protocol.md 4: heartbeats every 3 s
 
 
-def _heartbeat() -> bytes:
-    now = format_timestamp_now()
-    return encode_message({"mode": "push", "type": "heartbeat", "publish_time": now, "msg": {"timestamp": now}})
-
-
-def format_timestamp_now() -> str:
-    from datetime import datetime, timezone
-
+def _now() -> str:
     return format_timestamp(datetime.now(timezone.utc))
+
+
+def _heartbeat() -> bytes:
+    now = _now()
+    return encode_message({"mode": "push", "type": "heartbeat", "publish_time": now, "msg": {"timestamp": now}})
 
 
 class _Interface(paramiko.ServerInterface):
@@ -156,7 +158,7 @@ class _Session:
         self.closed.set()
 
     def _answer(self, chan: paramiko.Channel, request: Dict[str, Any]) -> None:
-        now = format_timestamp_now()
+        now = _now()
         name = request.get("request")
         if name == "init":
             chan.sendall(encode_message({"mode": "resp", "status": "session initialized",
