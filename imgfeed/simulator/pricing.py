@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from typing import Dict, List, Mapping, Sequence, Tuple
+from typing import Dict, List, Mapping, Sequence, Set, Tuple
 
 __all__ = [
     "MIN_PRICE",
@@ -52,7 +52,7 @@ _LADDER: Tuple[Tuple[float, float], ...] = (
 
 def _ticks() -> List[float]:
     """Every price on the ladder, ascending (built in integer hundredths: no float drift)."""
-    cents = set()
+    cents: Set[int] = set()
     lower = int(round(MIN_PRICE * 100))
     for upper, tick in _LADDER:
         step, top = int(round(tick * 100)), int(round(upper * 100))

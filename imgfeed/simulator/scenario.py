@@ -151,7 +151,7 @@ class _Market:
     #: Event age at which the market closes and then settles; None: when the event ends.
     settle_age: Optional[int] = None
     status: str = "open"
-    prices: List[Optional[float]] = attrs.Factory(list)
+    prices: List[float] = attrs.Factory(list)
     settlement: Optional[Dict[str, Dict[str, float]]] = None
     resettle_age: Optional[int] = None
     resettled: bool = False
