@@ -342,9 +342,58 @@ class Scenario:
                     size = len(live)
                     for _ in range(n):
                         self._move(live[int(pick() * size)], pt, now, out)
-            for listener in list(self._listeners):
-                listener(out)
-            return out
+            return self._publish(out)
+
+    # --- moving one market by hand (tests that need a situation now, not some steps later) ----------
+
+    def set_market_status(self, market_id: str, status: str, now: Optional[float] = None) -> List[Emission]:
+        """Put a live market ``"open"``, ``"suspended"`` or ``"closed"`` now, and emit its image.
+
+        Raises:
+            KeyError: no such market. ValueError: another status, or the market is settled.
+        """
+        if status not in ("open", "suspended", "closed"):
+            raise ValueError(f"status must be open, suspended or closed, not {status!r}")
+        with self.lock:
+            m = self._markets[market_id]
+            if m.status == "settled":
+                raise ValueError(f"{market_id} is settled; use settle_market() to re-settle it")
+            m.status = status
+            self._live = None
+            return self._emit_now(m, now)
+
+    def settle_market(self, market_id: str, now: Optional[float] = None) -> List[Emission]:
+        """Settle a market now from its tournament's result (again, as a re-settlement, if it
+        already is settled), and emit its image."""
+        with self.lock:
+            m = self._markets[market_id]
+            if m.status == "settled":
+                self._resettle(m)
+            else:
+                self._settle_market(m)
+                self._live = None
+            return self._emit_now(m, now)
+
+    def remove_markets(self, market_ids: Sequence[str], now: Optional[float] = None) -> List[Emission]:
+        """Take markets off the feed now: one ``remove_markets`` push with the ids that existed."""
+        with self.lock:
+            removed = [mid for mid in market_ids if self._markets.pop(mid, None) is not None]
+            self._live = None
+            out: List[Emission] = []
+            if removed:
+                self._emit("remove_markets", removed, _utc(self._clock() if now is None else now), out)
+            return self._publish(out)
+
+    def _emit_now(self, m: _Market, now: Optional[float]) -> List[Emission]:
+        now = self._clock() if now is None else now
+        out: List[Emission] = []
+        self._emit_update(m, _utc(now), now, out)
+        return self._publish(out)
+
+    def _publish(self, out: List[Emission]) -> List[Emission]:
+        for listener in list(self._listeners):
+            listener(out)
+        return out
 
     # --- internals: building the world -------------------------------------------------------------
 
@@ -546,7 +595,7 @@ class Scenario:
                 self._new_event_announced(event.tour, pt, out)
         elif after == "in_play":
             for m in event.markets:
-                if m.settle_age is not None and m.status != "settled":
+                if m.settle_age is not None and m.status != "settled" and m.id in self._markets:
                     if event.age == m.settle_age - 1 and m.is_live:
                         m.status = "closed"
                         self._emit_update(m, pt, now, out)
@@ -555,7 +604,7 @@ class Scenario:
                         self._emit_update(m, pt, now, out)
         elif after == "ended":
             for m in event.markets:
-                if m.resettle_age == event.age and not m.resettled:
+                if m.resettle_age == event.age and not m.resettled and m.id in self._markets:
                     self._resettle(m)
                     self._emit_update(m, pt, now, out)
             if event.age >= cfg.pre_play_steps + cfg.in_play_steps + cfg.ended_steps:
@@ -615,7 +664,7 @@ class Scenario:
 
     def _settle_event(self, event: _Event, emit: Optional[Tuple[str, float, List[Emission]]]) -> None:
         for m in event.markets:
-            if m.status == "settled":
+            if m.status == "settled" or m.id not in self._markets:
                 continue
             self._settle_market(m)
             if emit is not None:

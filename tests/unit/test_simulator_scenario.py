@@ -203,3 +203,37 @@ def test_large_preset_has_thousands_of_markets() -> None:
     s = Scenario(ScenarioConfig.of_size("large"), clock=lambda: T0)
     assert len(s.market_ids()) > 2000
     assert len(s.event_ids()) == 15  # 3 tours x (4 live + 1 recently finished)
+
+
+def test_hand_controls_emit_at_once() -> None:
+    s = scenario()
+    got: List[List[Emission]] = []
+    s.add_listener(got.append)
+    mid = next(m for m in s.market_ids(include_finished=False) if m.endswith("_winonly"))
+    [suspended] = s.set_market_status(mid, "suspended", now=T0)
+    assert suspended.obj["msg"]["status"] == "suspended" and s.market_image(mid)["status"] == "suspended"
+    assert all(sel["status"] == "suspended" for sel in suspended.obj["msg"]["selections"])
+    [settled] = s.settle_market(mid, now=T0)
+    assert settled.obj["msg"]["status"] == "settled"
+    assert sum(sel["settlement"]["payout_returned"] for sel in settled.obj["msg"]["selections"]) == 1.0
+    [resettled] = s.settle_market(mid, now=T0)
+    assert resettled.obj["msg"]["status"] == "settled"
+    with pytest.raises(ValueError):
+        s.set_market_status(mid, "open")
+    [removed] = s.remove_markets([mid, "no-such-market"], now=T0)
+    assert removed.kind == "remove_markets" and removed.obj["msg"] == [mid]
+    assert mid not in s.market_ids()
+    assert s.remove_markets(["no-such-market"]) == []
+    assert [len(batch) for batch in got] == [1, 1, 1, 1, 0]
+    # The moved market no longer takes price moves after it settled.
+    assert all(e.market.id != mid for e in s.step(updates=50, now=T0, advance=False))
+
+
+def test_a_removed_market_is_never_mentioned_again() -> None:
+    s = scenario()
+    event_id = s.event_ids(include_finished=False)[0]
+    gone = [m for m in s.market_ids() if m.startswith(f"golf_{event_id[8:]}_")][:4]
+    s.remove_markets(gone, now=T0)
+    for e in run(s, lifetime(s)):
+        mentioned = e.obj["msg"] if e.kind == "remove_markets" else [e.market.id] if e.market else []
+        assert not set(gone) & set(mentioned), e.kind
