@@ -79,14 +79,26 @@ class ErrorPolicy(str, enum.Enum):
         return self.value
 
 
-def _enum_converter(enum_cls: type) -> Callable[[Any], Any]:
-    def convert(value: Any) -> Any:
-        try:
-            return enum_cls(value)
-        except ValueError:
-            return value  # the validator names the field and the allowed values
+def _to_host_key_policy(value: Any) -> Any:
+    """Accept the enum or its string value; anything else is left for the validator to name."""
+    try:
+        return HostKeyPolicy(value)
+    except ValueError:
+        return value
 
-    return convert
+
+def _to_overflow_policy(value: Any) -> Any:
+    try:
+        return OverflowPolicy(value)
+    except ValueError:
+        return value
+
+
+def _to_error_policy(value: Any) -> Any:
+    try:
+        return ErrorPolicy(value)
+    except ValueError:
+        return value
 
 
 def _is_enum(enum_cls: type) -> Callable[[Any, "attrs.Attribute[Any]", Any], None]:
@@ -253,7 +265,7 @@ class FeedConfig:
     )
     host_key_policy: HostKeyPolicy = attrs.field(
         default=HostKeyPolicy.REJECT,
-        converter=_enum_converter(HostKeyPolicy),
+        converter=_to_host_key_policy,
         validator=_is_enum(HostKeyPolicy),
     )
     include_finished: bool = attrs.field(default=False, validator=_bool)
@@ -269,11 +281,11 @@ class FeedConfig:
     conflate_threshold: Optional[int] = attrs.field(default=None)
     overflow_policy: OverflowPolicy = attrs.field(
         default=OverflowPolicy.CONFLATE,
-        converter=_enum_converter(OverflowPolicy),
+        converter=_to_overflow_policy,
         validator=_is_enum(OverflowPolicy),
     )
     error_policy: ErrorPolicy = attrs.field(
-        default=ErrorPolicy.LOG, converter=_enum_converter(ErrorPolicy), validator=_is_enum(ErrorPolicy)
+        default=ErrorPolicy.LOG, converter=_to_error_policy, validator=_is_enum(ErrorPolicy)
     )
     handler_stall_warning: Optional[float] = attrs.field(default=5.0, validator=_optional_positive)
     send_request_ids: bool = attrs.field(default=True, validator=_bool)
