@@ -170,10 +170,11 @@ class _Connection:
         self.transport = transport
         transport.add_server_key(self.server.host_key)
         interface = _Interface(self.server._allowed_keys)
-        transport.start_server(server=interface)
-        # Wait for the session channel and its shell request in short slices, so that a client
-        # that failed authentication and left, or a server stop, ends the wait at once.
+        # Every wait of the set-up (key exchange, authentication, channel, shell) is done in short
+        # slices, so that a client that goes silent or leaves, or a server stop, ends it at once.
         deadline = time.monotonic() + SETUP_TIMEOUT
+        negotiated = threading.Event()
+        transport.start_server(event=negotiated, server=interface)
         channel = None
         while channel is None or not interface.shell_requested.is_set():
             if not transport.is_active() or self.server._stopping.is_set() or self._dropped:
@@ -181,7 +182,9 @@ class _Connection:
             if time.monotonic() >= deadline:
                 log.info("simulator connection %d: no session channel with shell in time", self.number)
                 return False
-            if channel is None:
+            if not negotiated.is_set():
+                negotiated.wait(POLL_INTERVAL)
+            elif channel is None:
                 channel = transport.accept(POLL_INTERVAL)
             else:
                 interface.shell_requested.wait(POLL_INTERVAL)

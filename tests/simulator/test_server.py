@@ -126,3 +126,13 @@ def test_send_time_stamp_on_the_wire(make_server, connect):
     for update in (snapshot, live):
         assert isinstance(update.raw["msg"]["sim_sent_at"], float)
     assert live.raw["msg"]["sim_sent_at"] >= before  # stamped when written, after the step began
+
+
+def test_silent_tcp_connection_does_not_hold_up_stop(make_server):
+    import socket
+
+    server = make_server()
+    with socket.create_connection((server.host, server.port), timeout=5) as silent:
+        assert silent.recv(4) == b"SSH-"  # the server is up and waiting for our banner
+        server.stop(timeout=5)
+        assert server.wait_for_connection_count(0, timeout=5)
