@@ -173,3 +173,13 @@ def test_an_encrypted_key_file_with_its_passphrase(sim: Sim, tmp_path: Path, cli
     client2 = sim.client(pkey=None, key_filename=str(path))
     with pytest.raises(AuthenticationError, match="encrypted"):
         client2.join(timeout=10)
+
+
+def test_a_hashed_known_hosts_file_is_understood(sim: Sim) -> None:
+    import subprocess
+
+    subprocess.run(["ssh-keygen", "-q", "-H", "-f", str(sim.known_hosts)], check=True, timeout=30, capture_output=True)
+    assert str(sim.server.port) not in sim.known_hosts.read_text()  # names are hashed now
+    rec = Recorder()
+    sim.client(rec)
+    rec.wait_for(called("on_connect"))
