@@ -27,7 +27,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Dict, Optional
+from typing import Dict, List, Optional, TextIO
 
 import imgfeed
 
@@ -40,7 +40,7 @@ class PriceTable(imgfeed.Handler):
     ever fewer intermediate prices (the client keeps only the latest image of each market).
     """
 
-    def __init__(self, out=sys.stdout) -> None:
+    def __init__(self, out: TextIO = sys.stdout) -> None:
         self.out = out
         self.names: Dict[str, str] = {}  # market id -> market name, from the snapshot
 
@@ -78,7 +78,7 @@ class PriceTable(imgfeed.Handler):
         self.say(f"!! handler error: {exc!r}")
 
 
-def print_summary(client: imgfeed.FeedClient, out=sys.stdout) -> None:
+def print_summary(client: imgfeed.FeedClient, out: TextIO = sys.stdout) -> None:
     """One line from the book: what may be traded right now."""
     snapshot = client.book.snapshot()
     state = f"suspended ({snapshot.suspended})" if snapshot.suspended else "live"
@@ -89,7 +89,7 @@ def print_summary(client: imgfeed.FeedClient, out=sys.stdout) -> None:
     )
 
 
-def main(argv: Optional[list] = None) -> int:
+def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=imgfeed.DEFAULT_PORT)
