@@ -191,3 +191,25 @@ def test_hostile_payloads_are_inert_data(client_key: KeyPair, tmp_path: Path) ->
     assert rec.count("on_connect") == 1 and rec.count("on_handler_error") == 0
     names = [u.selections[0].name for u in rec.args("on_market_update")][1:-1]
     assert names == strings  # delivered as the exact text, never interpreted
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="imgfeed/cli/_output.py pretty_record (and imgfeed/console.py) print server text as received: "
+    "control characters (terminal escape sequences) reach the user's terminal",
+)
+def test_pretty_output_never_passes_terminal_escapes_through() -> None:
+    """A server can name a market or golfer anything (protocol.md 3), including escape sequences
+    that retitle, clear or rewrite a terminal; ``imgfeed tail --format pretty`` must show them
+    escaped. (``--format jsonl`` is safe: JSON escapes control characters.)"""
+    from imgfeed.cli._output import pretty_record
+    from imgfeed.protocol.codec import decode_line
+
+    escape = "\x1b]0;owned\x07\x1b[2J"
+    lines = [
+        wire.market_update("m1", name=escape),
+        wire.market("golf_1~1b~5d0~3bowned~07"),  # an id whose display form decodes to an escape
+        wire.push("event", {"id": "ev.1", "name": escape}),
+    ]
+    shown = [pretty_record(decode_line(line.rstrip(b"\n"))) for line in lines]
+    assert not [text for text in shown if any(ord(c) < 0x20 or c == "\x7f" for c in text)]
