@@ -58,9 +58,9 @@ class PriceTable(imgfeed.Handler):
         self.names[record.id] = record.name
 
     def on_market_update(self, record: imgfeed.MarketUpdate) -> None:
-        priced = [s for s in record.selections if s.price is not None]
-        favourite = min(priced, key=lambda s: s.price) if priced else None
-        best = f"{favourite.name or favourite.id} @ {favourite.price:g}" if favourite else "no prices"
+        # The favourite is the selection with the shortest price (unpriced selections have None).
+        priced = [(s.price, s.name or s.id) for s in record.selections if s.price is not None]
+        best = "{1} @ {0:g}".format(*min(priced)) if priced else "no prices"
         name = self.names.get(record.market_id, record.market_id)
         self.say(f"{name[:40]:40}  {record.status!s:9}  {best}")
 
