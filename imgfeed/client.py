@@ -648,8 +648,9 @@ class FeedClient:
         except (HostKeyError, AuthenticationError) as exc:  # e.g. the key file cannot be loaded
             reason = DisconnectReason.HOST_KEY if isinstance(exc, HostKeyError) else DisconnectReason.AUTH_FAILED
             return False, (reason, str(exc), exc), True
-        except ImgFeedError as exc:
-            return False, (DisconnectReason.CONNECT_FAILED, str(exc), exc), False
+        except Exception as exc:  # a factory's own error: report it and retry per the policy
+            log.warning("the transport factory failed", exc_info=not isinstance(exc, ImgFeedError))
+            return False, (DisconnectReason.CONNECT_FAILED, f"{type(exc).__name__}: {exc}", exc), False
         conn = Connection(self._attempts, transport)
         with self._lock:
             self._conn = conn
@@ -664,11 +665,13 @@ class FeedClient:
         except AuthenticationError as exc:
             transport.close()
             return False, (DisconnectReason.AUTH_FAILED, str(exc), exc), True
-        except ImgFeedError as exc:
+        except Exception as exc:  # ConnectError, or a foreign error from a transport that maps none
             transport.close()
             if self._stopping.is_set():
                 return False, (DisconnectReason.USER_STOP, "", None), False
-            return False, (DisconnectReason.CONNECT_FAILED, str(exc), exc), False
+            if not isinstance(exc, ImgFeedError):
+                log.warning("%s.connect() raised a foreign exception", type(transport).__name__, exc_info=True)
+            return False, (DisconnectReason.CONNECT_FAILED, str(exc) or type(exc).__name__, exc), False
         conn.started = time.monotonic()
         conn.last_message = conn.started
         reader = threading.Thread(target=self._reader_main, args=(conn,), name="imgfeed-reader")

@@ -502,3 +502,13 @@ def test_a_handler_error_on_an_old_connection_does_not_drop_the_new_one() -> Non
         assert len(rec.of("on_handler_error")) == 2
         assert [a[0].reason for a in rec.of("on_disconnect")] == [DisconnectReason.HANDLER_ERROR]
         assert len(feed.connections) == 2
+
+
+def test_a_transport_that_raises_a_foreign_error_is_a_failed_connect_and_retried() -> None:
+    feed, rec = FakeFeed(), Recorder()
+    feed.connect_errors = [OSError("network is unreachable")]
+    with started(feed, rec):
+        rec.wait_for(called("on_connect"))
+        (note,) = rec.of("on_disconnect")[0]
+        assert note.reason is DisconnectReason.CONNECT_FAILED and note.will_retry
+        assert "unreachable" in note.detail and isinstance(note.exception, OSError)
