@@ -91,6 +91,11 @@ class FeedClient:
         adapter: the feed protocol (default: :class:`~imgfeed.adapter.ImgAdapter`).
         rng: the random source of the reconnect jitter (tests pass a seeded one).
 
+    Attributes:
+        config: the configuration it was built with.
+        book: the :class:`~imgfeed.state.MarketBook`, updated as the bytes arrive; ask it what is
+            tradable now, from any thread.
+
     Example::
 
         with FeedClient(config, handlers=[MyHandler()]) as client:
@@ -174,6 +179,7 @@ class FeedClient:
 
     @property
     def state(self) -> ClientState:
+        """Where the client is in its life (see :data:`imgfeed.stats.TRANSITIONS`)."""
         return self._state
 
     def start(self) -> "FeedClient":
