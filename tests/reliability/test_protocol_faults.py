@@ -160,6 +160,17 @@ def test_json_nesting_bomb_is_a_protocol_error(client_key: KeyPair, tmp_path: Pa
     assert len(errors) == 2 and all("depth" in e.reason for e in errors)
 
 
+def test_huge_numbers_are_protocol_errors(client_key: KeyPair, tmp_path: Path) -> None:
+    """A price of a million digits, or 1e999999: no big-number arithmetic, no infinite price."""
+    huge = wire.market_update("m1").replace(b"9.5", b"9" * 1_000_000)
+    infinite = wire.market_update("m1").replace(b"9.5", b"1e999999")
+    rec = Recorder()
+    _run(_serve_then(lambda s: s.send(huge + infinite)), client_key, tmp_path, rec)
+    errors = rec.args("on_protocol_error")
+    assert len(errors) == 2, errors
+    assert [u.selections[0].price for u in rec.args("on_market_update")] == [9.5, 7.0]
+
+
 def test_invalid_utf8_is_a_protocol_error_and_split_characters_are_fine(client_key: KeyPair, tmp_path: Path) -> None:
     bad = wire.market_update("m1", price=5.0).replace(b"Seamus Power", b"Seamus \xff\xfe Power")
     good = wire.market_update("m1", price=6.0).replace(b"Seamus Power", "Åsa Ñandú 李".encode())
