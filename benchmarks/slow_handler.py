@@ -74,14 +74,24 @@ def run(args: argparse.Namespace, threshold: Optional[int]) -> Dict[str, Any]:
                     break
                 if time.monotonic() - start > args.seconds + 30:
                     raise RuntimeError("the server never finished streaming")
-            # The feed has stopped: let the handler catch up, then compare the last images.
+            # The feed has stopped: let the handler catch up, then compare the last images. Lines
+            # still in flight when the server wrote its file arrive meanwhile, so compare until they
+            # all match or the handler has been idle with an empty queue for a while.
             handler.delay = 0.0
-            deadline = time.monotonic() + 120
-            while client.stats().queue_depth and time.monotonic() < deadline:
-                tick.wait(0.05)
-            tick.wait(0.2)  # the dispatcher may still be inside the last call
             expected = {k: json.loads(v) for k, v in (server.last_images() or {}).items()}
-            stale = [m for m, image in expected.items() if handler.last.get(m) != image]
+            deadline = time.monotonic() + 120
+            idle_since = None
+            while True:
+                stale = [m for m, image in expected.items() if handler.last.get(m) != image]
+                if not stale or time.monotonic() > deadline:
+                    break
+                if client.stats().queue_depth == 0:
+                    idle_since = idle_since or time.monotonic()
+                    if time.monotonic() - idle_since > 5.0:
+                        break  # nothing more is coming: what is stale stays stale
+                else:
+                    idle_since = None
+                tick.wait(0.05)
             final = client.stats()
         finally:
             client.stop(timeout=10)
