@@ -23,7 +23,8 @@ from tests.simulator.test_openssh import (
     stop_process,
 )
 
-STDIO = [sys.executable, "-m", "imgfeed.simulator.stdio", "--size", "tiny", "--updates-per-second", "0"]
+STDIO_BASE = [sys.executable, "-m", "imgfeed.simulator.stdio"]
+STDIO = [*STDIO_BASE, "--size", "tiny", "--updates-per-second", "0"]
 SSHD = "/usr/sbin/sshd"
 
 
@@ -133,3 +134,19 @@ def test_stdio_behind_sshd_force_command(sshd: dict) -> None:
     finally:
         stop_process(proc)
         reader.join()
+
+
+def test_a_reader_that_stops_is_dropped_and_the_process_ends() -> None:
+    proc = subprocess.Popen(
+        [*STDIO_BASE, "--size", "small", "--updates-per-second", "2000", "--slow-reader-timeout", "0.3"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        proc.stdin.write(b'{"request": "init", "msg": {}}\n{"request": "subscribe", "msg": {}}\n')
+        proc.stdin.flush()
+        # Nobody reads stdout: the pipe fills, the session is closed as a slow reader, and the
+        # process exits by itself instead of blocking for ever on a write.
+        assert proc.wait(WAIT) == 0
+    finally:
+        stop_process(proc)
