@@ -71,7 +71,7 @@ def rate_limited(request_id: Optional[str]) -> bytes:
     return encode_message(obj)
 
 
-def errorpush(reason: str, session_id: str = "00000000-0000-4000-8000-000000000001") -> bytes:
+def error_push(reason: str, session_id: str = "00000000-0000-4000-8000-000000000001") -> bytes:
     """The error push sent before the server closes (protocol.md section 7; it has no ``type``)."""
     return encode_message(
         {"mode": "push", "status": "error", "session_id": session_id, "reason": reason, "publish_time": PUBLISH_TIME}
