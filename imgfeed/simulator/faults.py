@@ -47,6 +47,7 @@ class FaultController:
         self.stalled = False
         self.mustard: Optional[bool] = None
         self.chunk_sizes: Optional[Tuple[int, ...]] = None
+        self.crlf = False
         self._rejections: List[str] = []
 
     def __repr__(self) -> str:
@@ -57,6 +58,7 @@ class FaultController:
                 ("stalled", self.stalled),
                 ("mustard", bool(self.mustard)),
                 ("chunking", self.chunk_sizes is not None),
+                ("crlf", self.crlf),
                 ("rejecting", bool(self._rejections)),
             )
             if active
@@ -100,6 +102,11 @@ class FaultController:
             if not sizes or min(sizes) < 1:
                 raise ValueError(f"chunk sizes must be integers >= 1, got {sizes!r}")
         self.chunk_sizes = None if sizes is None else tuple(sizes)
+
+    def set_crlf(self, enabled: bool) -> None:
+        """End every line written from now on with ``\\r\\n`` instead of ``\\n``, as tolerant
+        peers do (protocol.md section 2). With :meth:`set_chunking` the two bytes get split too."""
+        self.crlf = bool(enabled)
 
     # --- connections -------------------------------------------------------------------------------
 

@@ -247,9 +247,11 @@ class _Connection:
             now = time.time()
             with self.lock:
                 session.tick(now)
-                buffer += session.data_to_send()
+                data = session.data_to_send()
                 closed = session.closed
                 deadline = session.next_deadline()
+            if data:
+                buffer += data.replace(b"\n", b"\r\n") if faults.crlf else data
             if self.server._stopping.is_set() and not closed:
                 self.close(self.server._stop_reason)
                 continue

@@ -209,3 +209,18 @@ def test_pty_request_is_tolerated(make_server, connect):
     server = make_server()
     client = connect(server, pty=True)
     assert isinstance(init(client)[0], InitResponse)
+
+
+def test_crlf_line_endings_split_between_the_two_bytes(make_server, connect):
+    server = make_server()
+    client = connect(server)
+    init(client)
+    server.faults.set_crlf(True)
+    server.faults.set_chunking([1])
+    server.faults.send_raw(b'{"mode": "push", "type": "marker", "msg": {}}\n')
+    marker = client.expect(lambda r: getattr(r, "type", None) == "marker")[-1]
+    assert marker.raw == {"mode": "push", "type": "marker", "msg": {}}
+    assert b'"msg": {}}\r\n' in bytes(client.raw)
+    server.faults.set_crlf(False)
+    server.faults.set_chunking(None)
+    client.expect(is_kind("Heartbeat"))
