@@ -24,7 +24,7 @@ import socket
 import struct
 import threading
 import time
-from typing import Callable, Iterable, List, Optional
+from typing import Callable, Iterable, List, Optional, Set
 
 import paramiko
 
@@ -49,7 +49,7 @@ def _reset_on_close(sock: socket.socket) -> None:
 class _Interface(paramiko.ServerInterface):
     """Accept one client key (or none, for the auth-failure fault) and one shell channel."""
 
-    def __init__(self, authorized: Optional[paramiko.PKey], on_auth: Callable[[], None]) -> None:
+    def __init__(self, authorized: Optional[paramiko.PKey], on_auth: Callable[[], bool]) -> None:
         self._authorized = authorized
         self._on_auth = on_auth
         self.shell_requested = threading.Event()
@@ -58,7 +58,8 @@ class _Interface(paramiko.ServerInterface):
         return "publickey"
 
     def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
-        self._on_auth()
+        if not self._on_auth():
+            return paramiko.AUTH_FAILED  # the connection was cut meanwhile
         if self._authorized is not None and key.asbytes() == self._authorized.asbytes():
             return paramiko.AUTH_SUCCESSFUL
         return paramiko.AUTH_FAILED
@@ -199,6 +200,8 @@ class HostileSSHServer:
         self.connection_errors: List[BaseException] = []  #: scripts cut short by a lost connection
         self.connections = 0  #: TCP connections accepted
         self.auth_attempts = 0  #: public keys offered by clients
+        #: Connections (by index) cut while the client waits for the answer to its key.
+        self.cut_during_auth: Set[int] = set()
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._stop = threading.Event()
@@ -249,9 +252,14 @@ class HostileSSHServer:
         self._threads.append(thread)
         thread.start()
 
-    def _count_auth(self) -> None:
+    def _count_auth(self, index: int, sock: socket.socket) -> bool:
+        """Count an offered key; cut the connection instead of answering if the test asked to."""
         with self._lock:
             self.auth_attempts += 1
+        if index in self.cut_during_auth:
+            sock.shutdown(socket.SHUT_RDWR)  # the client sees EOF while it waits for the answer
+            return False
+        return True
 
     def _accept_loop(self) -> None:
         while not self._stop.is_set():
@@ -274,7 +282,7 @@ class HostileSSHServer:
                 return
             self._transports.append(transport)
         transport.add_server_key(self.host_key)
-        interface = _Interface(self.authorized_key, self._count_auth)
+        interface = _Interface(self.authorized_key, lambda: self._count_auth(index, sock))
         try:
             transport.start_server(server=interface)
             channel = self._accept_channel(transport)

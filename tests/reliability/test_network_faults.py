@@ -10,6 +10,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pytest
+
 from imgfeed import DisconnectReason, SuspendReason
 from tests.reliability import wire
 from tests.reliability.hostile import HostileSession, HostileSSHServer, ResetServer, refused_port
@@ -92,3 +94,30 @@ def test_reset_during_the_ssh_handshake_is_retried(client_key: KeyPair, tmp_path
             assert server.wait_connections(2)
     failures = rec.disconnects()[:2]
     assert all(d.reason is DisconnectReason.CONNECT_FAILED and d.will_retry for d in failures)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="transport/ssh.py turns every paramiko AuthenticationException into AuthenticationError, "
+    "including 'transport shut down or saw EOF' (the network failed during auth): the client stops for good",
+)
+def test_connection_lost_during_authentication_is_retried(client_key: KeyPair, tmp_path: Path) -> None:
+    """The connection drops while the client waits for the answer to its key. That is a network
+    failure, not a rejected key: retried like any failed attempt, never the end of the client.
+    (Found by the soak: a drop at that moment stopped the client for good.)"""
+
+    def script(session: HostileSession) -> None:
+        session.serve_init(["m1"])
+        session.serve_subscribe(["m1"])
+        session.wait_closed()
+
+    rec = Recorder()
+    with HostileSSHServer(script, client_key.key) as server:
+        server.cut_during_auth.add(0)
+        with running(hostile_config(server, client_key, tmp_path), rec) as client:
+            assert rec.wait_for(lambda r: r.count("on_connect") == 1 or r.count("on_disconnect") >= 1)
+            first = rec.disconnects()[0]
+            assert first.reason is not DisconnectReason.AUTH_FAILED and first.will_retry, first
+            assert client.subscribe().is_ok
+            assert rec.wait_for(lambda r: r.count("on_market_status") == 1)
+        assert server.errors == []
