@@ -35,7 +35,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import attrs
 import paramiko
 
-from imgfeed import FeedClient, FeedConfig, Handler, RateLimitedError, ReconnectPolicy, RequestError
+from imgfeed import ClientState, FeedClient, FeedConfig, Handler, RateLimitedError, ReconnectPolicy, RequestError
 from imgfeed.protocol.messages import CloseReason
 from imgfeed.simulator import ScenarioConfig, SessionConfig, SimulatorServer
 
@@ -235,11 +235,16 @@ class SoakResult:
     handler_mismatches: List[str]
     caught_up: bool
     flat: Dict[str, Tuple[float, float, bool]]
+    fault_errors: List[str]
+    #: Why the client stopped by itself during the run, if it did.
+    stopped: Optional[str]
 
     @property
     def ok(self) -> bool:
         return (
-            self.caught_up
+            self.stopped is None
+            and not self.fault_errors
+            and self.caught_up
             and not self.book_mismatches
             and not self.handler_mismatches
             and all(ok for _, _, ok in self.flat.values())
@@ -281,11 +286,18 @@ def _drive(server: SimulatorServer, rate: float, stop: threading.Event) -> None:
             steps += advance
 
 
-def _inject(ctx: _Context, fault_every: float, counts: Dict[str, int]) -> None:
+def _inject(ctx: _Context, fault_every: float, counts: Dict[str, int], errors: List[str]) -> None:
+    """Apply a random fault about every ``fault_every`` seconds until told to stop.
+
+    A fault that raises is recorded (and fails the soak), never the end of the injection.
+    """
     names = sorted(FAULTS)
     while not ctx.stop.wait(ctx.rng.expovariate(1.0 / fault_every)):
         name = ctx.rng.choice(names)
-        FAULTS[name](ctx)
+        try:
+            FAULTS[name](ctx)
+        except Exception as exc:  # noqa: BLE001 - reported in the result
+            errors.append(f"{name}: {type(exc).__name__}: {exc}")
         counts[name] = counts.get(name, 0) + 1
 
 
@@ -376,9 +388,13 @@ def run_soak(settings: SoakSettings, report: Optional[Callable[[Sample], None]] 
         stop = threading.Event()
         ctx = _Context(server, client, handler, rng, stop)
         counts: Dict[str, int] = {}
+        fault_errors: List[str] = []
+        stopped: Optional[str] = None
         threads = [
             threading.Thread(target=_drive, args=(server, settings.rate, stop), name="imgfeed-soak-driver"),
-            threading.Thread(target=_inject, args=(ctx, settings.fault_every, counts), name="imgfeed-soak-faults"),
+            threading.Thread(
+                target=_inject, args=(ctx, settings.fault_every, counts, fault_errors), name="imgfeed-soak-faults"
+            ),
         ]
         samples: List[Sample] = []
         try:
@@ -393,6 +409,10 @@ def run_soak(settings: SoakSettings, report: Optional[Callable[[Sample], None]] 
                 samples.append(sample)
                 if report is not None:
                     report(sample)
+                if client.state in (ClientState.STOPPING, ClientState.STOPPED):
+                    # The client gave up by itself: the worst outcome a soak can find.
+                    stopped = f"the client stopped at {sample.t:.0f} s: {client.stats().last_disconnect}"
+                    break
                 if sample.t >= settings.seconds:
                     break
                 next_report += settings.report_every
@@ -405,8 +425,8 @@ def run_soak(settings: SoakSettings, report: Optional[Callable[[Sample], None]] 
             server.faults.resume()
             server.faults.set_chunking(None)
         try:
-            caught_up = _catch_up(server, client, handler, timeout=30.0)
-            checked, book_bad, handler_bad = _compare(server, client, handler, timeout=30.0)
+            caught_up = stopped is None and _catch_up(server, client, handler, timeout=30.0)
+            checked, book_bad, handler_bad = _compare(server, client, handler, timeout=30.0 if caught_up else 0.0)
         finally:
             client.stop(10.0)
             server.stop()
@@ -419,6 +439,8 @@ def run_soak(settings: SoakSettings, report: Optional[Callable[[Sample], None]] 
         handler_mismatches=handler_bad,
         caught_up=caught_up,
         flat=_flatness(samples, settings),
+        fault_errors=fault_errors,
+        stopped=stopped,
     )
 
 
@@ -442,7 +464,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     # The injected faults make the client log warnings and tracebacks by design; the table and the
     # checks below are the report.
-    logging.getLogger("imgfeed").setLevel(logging.CRITICAL)
+    for name in ("imgfeed", "paramiko"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     if args.quick:
         settings = SoakSettings(seconds=4, rate=500, fault_every=0.5, seed=args.seed, report_every=1, warmup=0)
     else:
@@ -459,6 +482,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     print()
     print("faults injected: " + ", ".join(f"{k} x{v}" for k, v in sorted(result.faults.items())))
     print(f"rate-limited requests raised RateLimitedError: {result.rate_limited}")
+    for error in result.fault_errors:
+        print(f"a fault raised: {error}")
+    if result.stopped:
+        print(result.stopped)
     print(f"caught up after the faults: {'yes' if result.caught_up else 'NO'}")
     print(f"book images equal to the server's: {result.markets_checked - len(result.book_mismatches)}"
           f"/{result.markets_checked}")  # fmt: skip

@@ -36,6 +36,8 @@ def test_short_soak_loses_nothing_and_leaks_nothing(seed: int) -> None:
     settings = soak.SoakSettings(seconds=12, rate=1000, fault_every=0.5, seed=seed, report_every=1, warmup=3)
     result = soak.run_soak(settings)
     rows = "\n".join(" ".join(s.cells()) for s in result.samples)
+    assert result.stopped is None, f"{result.stopped} (seed {seed})\n{rows}"
+    assert result.fault_errors == []
     assert result.caught_up, f"the client did not catch up after the faults (seed {seed})\n{rows}"
     assert result.book_mismatches == [], f"book images differ from the server's (seed {seed})"
     assert result.handler_mismatches == [], f"the handler's last images differ from the server's (seed {seed})"
