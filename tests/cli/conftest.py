@@ -75,14 +75,17 @@ def run_subprocess(args: Sequence[str], timeout: float = 60.0, env: Optional[dic
 
 
 class Process:
-    """A child process whose stdout lines are collected by a thread, waited on with a Condition."""
+    """A child process whose stdout lines are collected by a thread, waited on with a Condition.
 
-    def __init__(self, args: List[str]) -> None:
+    With ``merge_stderr`` its log lines (stderr) are collected too, in order with stdout.
+    """
+
+    def __init__(self, args: List[str], merge_stderr: bool = False) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, *args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
             text=True,
         )
         self.lines: List[str] = []
@@ -117,10 +120,11 @@ class Process:
                 self.proc.kill()
                 self.proc.wait(5.0)
             self._reader.join(5.0)
-        assert self.proc.stderr is not None
-        err = self.proc.stderr.read()
+        err = ""
+        if self.proc.stderr is not None:
+            err = self.proc.stderr.read()
+            self.proc.stderr.close()
         self.proc.stdout.close()  # type: ignore[union-attr]
-        self.proc.stderr.close()
         return code, err
 
 
