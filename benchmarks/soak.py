@@ -35,7 +35,15 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import attrs
 import paramiko
 
-from imgfeed import ClientState, FeedClient, FeedConfig, Handler, RateLimitedError, ReconnectPolicy, RequestError
+from imgfeed import (
+    ClientState,
+    FeedClient,
+    FeedConfig,
+    Handler,
+    RateLimitedError,
+    ReconnectPolicy,
+    RequestError,
+)
 from imgfeed.protocol.messages import CloseReason
 from imgfeed.simulator import ScenarioConfig, SessionConfig, SimulatorServer
 
@@ -123,7 +131,9 @@ def _close_with_any_reason(ctx: _Context) -> None:
 
 
 def _refuse_next_connection(ctx: _Context) -> None:
-    ctx.server.faults.reject_connections(ctx.rng.choice(["max connections hit", "connection rate limit hit"]), 1)
+    ctx.server.faults.reject_connections(
+        ctx.rng.choice(["max connections hit", "connection rate limit hit"]), 1
+    )
     ctx.server.faults.drop_connections()
 
 
@@ -153,7 +163,9 @@ def _tiny_writes(ctx: _Context) -> None:
 
 #: name -> fault. Each leaves the system as it found it (timed faults undo themselves).
 FAULTS: Dict[str, Callable[[_Context], None]] = {
-    "heartbeats stop": _timed(lambda c: c.server.faults.stop_heartbeats(), lambda c: c.server.faults.resume_heartbeats()),
+    "heartbeats stop": _timed(
+        lambda c: c.server.faults.stop_heartbeats(), lambda c: c.server.faults.resume_heartbeats()
+    ),
     "output stalls": _timed(lambda c: c.server.faults.stall(), lambda c: c.server.faults.resume()),
     "connection drops": lambda c: c.server.faults.drop_connections(),
     "error push": _close_with_any_reason,
@@ -257,7 +269,11 @@ def _flatness(samples: List[Sample], settings: SoakSettings) -> Dict[str, Tuple[
     third = max(1, len(steady) // 3)
     first, last = steady[:third], steady[-third:]
     out: Dict[str, Tuple[float, float, bool]] = {}
-    for name, slack in (("rss_mb", settings.rss_slack_mb), ("threads", settings.count_slack), ("fds", settings.count_slack)):
+    for name, slack in (
+        ("rss_mb", settings.rss_slack_mb),
+        ("threads", settings.count_slack),
+        ("fds", settings.count_slack),
+    ):
         a = max(getattr(s, name) for s in first)
         b = max(getattr(s, name) for s in last)
         out[name] = (a, b, b <= a + slack)
@@ -330,14 +346,18 @@ def _catch_up(server: SimulatorServer, client: FeedClient, handler: SoakHandler,
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            client.request("subscribe", {"market_ids": ["soak-sync"]}, timeout=max(0.1, deadline - time.monotonic()))
+            client.request(
+                "subscribe", {"market_ids": ["soak-sync"]}, timeout=max(0.1, deadline - time.monotonic())
+            )
         except RequestError:
             continue
         return True
     return False
 
 
-def _compare(server: SimulatorServer, client: FeedClient, handler: SoakHandler, timeout: float) -> Tuple[int, List[str], List[str]]:
+def _compare(
+    server: SimulatorServer, client: FeedClient, handler: SoakHandler, timeout: float
+) -> Tuple[int, List[str], List[str]]:
     market_ids = server.scenario.market_ids()
     expected = {m: server.scenario.market_image(m) for m in market_ids}
     book = []
@@ -393,7 +413,9 @@ def run_soak(settings: SoakSettings, report: Optional[Callable[[Sample], None]] 
         threads = [
             threading.Thread(target=_drive, args=(server, settings.rate, stop), name="imgfeed-soak-driver"),
             threading.Thread(
-                target=_inject, args=(ctx, settings.fault_every, counts, fault_errors), name="imgfeed-soak-faults"
+                target=_inject,
+                args=(ctx, settings.fault_every, counts, fault_errors),
+                name="imgfeed-soak-faults",
             ),
         ]
         samples: List[Sample] = []
@@ -426,7 +448,9 @@ def run_soak(settings: SoakSettings, report: Optional[Callable[[Sample], None]] 
             server.faults.set_chunking(None)
         try:
             caught_up = stopped is None and _catch_up(server, client, handler, timeout=30.0)
-            checked, book_bad, handler_bad = _compare(server, client, handler, timeout=30.0 if caught_up else 0.0)
+            checked, book_bad, handler_bad = _compare(
+                server, client, handler, timeout=30.0 if caught_up else 0.0
+            )
         finally:
             client.stop(10.0)
             server.stop()
@@ -456,10 +480,18 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=10.0, help="how long to run (default: %(default)s)")
-    parser.add_argument("--rate", type=float, default=2000.0, help="price updates per second (default: %(default)s)")
-    parser.add_argument("--fault-every", type=float, default=2.0, help="mean seconds between faults (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=1, help="seed of the scenario and the faults (default: %(default)s)")
-    parser.add_argument("--report-every", type=float, default=30.0, help="seconds between rows (default: %(default)s)")
+    parser.add_argument(
+        "--rate", type=float, default=2000.0, help="price updates per second (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--fault-every", type=float, default=2.0, help="mean seconds between faults (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=1, help="seed of the scenario and the faults (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--report-every", type=float, default=30.0, help="seconds between rows (default: %(default)s)"
+    )
     _common.add_common_args(parser)
     args = parser.parse_args(argv)
     # The injected faults make the client log warnings and tracebacks by design; the table and the
@@ -467,15 +499,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     for name in ("imgfeed", "paramiko"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
     if args.quick:
-        settings = SoakSettings(seconds=4, rate=500, fault_every=0.5, seed=args.seed, report_every=1, warmup=0)
+        settings = SoakSettings(
+            seconds=4, rate=500, fault_every=0.5, seed=args.seed, report_every=1, warmup=0
+        )
     else:
         settings = SoakSettings(
             seconds=args.minutes * 60, rate=args.rate, fault_every=args.fault_every, seed=args.seed,
             report_every=args.report_every, warmup=min(30.0, args.minutes * 60 / 10),
         )  # fmt: skip
     _common.print_machine()
-    print(f"**soak: {settings.seconds:.0f} s at {settings.rate:,.0f} updates/s, a fault every ~{settings.fault_every} s "
-          f"(seed {settings.seed})**\n")  # fmt: skip
+    print(
+        f"**soak: {settings.seconds:.0f} s at {settings.rate:,.0f} updates/s, "
+        f"a fault every ~{settings.fault_every} s (seed {settings.seed})**\n"
+    )
     print(_row(list(Sample.COLUMNS)))
     print("|" + "|".join("---" for _ in Sample.COLUMNS) + "|")
     result = run_soak(settings, report=lambda s: print(_row(s.cells()), flush=True))
@@ -487,10 +523,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     if result.stopped:
         print(result.stopped)
     print(f"caught up after the faults: {'yes' if result.caught_up else 'NO'}")
-    print(f"book images equal to the server's: {result.markets_checked - len(result.book_mismatches)}"
-          f"/{result.markets_checked}")  # fmt: skip
-    print(f"last images equal to the server's (handler): {result.markets_checked - len(result.handler_mismatches)}"
-          f"/{result.markets_checked}")  # fmt: skip
+    checked = result.markets_checked
+    print(f"book images equal to the server's: {checked - len(result.book_mismatches)}/{checked}")
+    handler_ok = checked - len(result.handler_mismatches)
+    print(f"last images equal to the server's (handler): {handler_ok}/{checked}")
     for name, (first, last, ok) in result.flat.items():
         print(f"flat {name}: first third peak {first:g}, last third peak {last:g}: {'yes' if ok else 'NO'}")
     print(f"verdict: {'PASS' if result.ok else 'FAIL'}")

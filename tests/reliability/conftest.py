@@ -33,7 +33,9 @@ def client_key(tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
 @pytest.fixture(scope="session")
 def encrypted_client_key(tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
     """An Ed25519 client key protected by a passphrase (for the log-scan test)."""
-    return keygen(tmp_path_factory.mktemp("keys") / "id_ed25519_enc", passphrase="correct horse battery staple 7f3a")
+    return keygen(
+        tmp_path_factory.mktemp("keys") / "id_ed25519_enc", passphrase="correct horse battery staple 7f3a"
+    )
 
 
 def open_fds() -> Dict[int, str]:

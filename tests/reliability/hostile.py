@@ -303,7 +303,6 @@ class HostileSSHServer:
             # A script that returns is done with its connection.
             transport.close()
 
-
     def _accept_channel(self, transport: paramiko.Transport) -> Optional[paramiko.Channel]:
         """The client's session channel, or ``None`` once the connection is gone.
 

@@ -177,7 +177,9 @@ def hostile_config(
     """
     port = server.port if port is None else port
     known_hosts = directory / "known_hosts"
-    known_hosts.write_text(f"[{server.host}]:{port} {server.host_key.get_name()} {server.host_key.get_base64()}\n")
+    known_hosts.write_text(
+        f"[{server.host}]:{port} {server.host_key.get_name()} {server.host_key.get_base64()}\n"
+    )
     return fast_config(port, str(known_hosts), str(key.path), **overrides)
 
 

@@ -39,7 +39,11 @@ def _defined(path: Path) -> Set[str]:
 def test_every_test_the_table_names_exists() -> None:
     refs = _references()
     assert len(refs) > 30
-    missing = [f"{path.name}::{name}" for path, name in refs if not path.is_file() or (name and name not in _defined(path))]
+    missing = [
+        f"{path.name}::{name}"
+        for path, name in refs
+        if not path.is_file() or (name and name not in _defined(path))
+    ]
     assert missing == []
 
 

@@ -107,7 +107,9 @@ def _stream(session: HostileSession) -> None:
     session.wait_closed()
 
 
-def test_handler_that_raises_is_reported_and_everyone_else_goes_on(client_key: KeyPair, tmp_path: Path) -> None:
+def test_handler_that_raises_is_reported_and_everyone_else_goes_on(
+    client_key: KeyPair, tmp_path: Path
+) -> None:
     raiser, after = Raiser(), Recorder()
     with LogWatch("imgfeed.client") as log:
         with HostileSSHServer(_stream, client_key.key) as server:
@@ -159,7 +161,9 @@ def test_handler_error_on_an_old_connection_record_does_not_drop_the_new_one(
             request = session.expect("subscribe")
             images = [wire.market_update(m) for m in MARKETS]
             # Both failing records in one chunk: the reader has them before the first one fails.
-            session.send_lines([wire.ok_response(request.request_id), *images, wire.market_update("m1", price=2.0)])
+            session.send_lines(
+                [wire.ok_response(request.request_id), *images, wire.market_update("m1", price=2.0)]
+            )
         else:
             request = session.next_request()
             if request is None:
@@ -179,14 +183,18 @@ def test_handler_error_on_an_old_connection_record_does_not_drop_the_new_one(
         with running(config, raiser) as client:
             assert client.subscribe().is_ok
             assert raiser.wait_for(
-                lambda r: r.count("on_handler_error") == 2
-                and (("m2", True) in _statuses_since_connect(r, 2) or r.count("on_disconnect") >= 2)
+                lambda r: (
+                    r.count("on_handler_error") == 2
+                    and (("m2", True) in _statuses_since_connect(r, 2) or r.count("on_disconnect") >= 2)
+                )
             )
         assert server.errors == []
     assert raiser.disconnect_reasons() == [DisconnectReason.HANDLER_ERROR, DisconnectReason.USER_STOP]
 
 
-def test_handler_that_blocks_forever_is_reported_and_the_book_stays_honest(client_key: KeyPair, tmp_path: Path) -> None:
+def test_handler_that_blocks_forever_is_reported_and_the_book_stays_honest(
+    client_key: KeyPair, tmp_path: Path
+) -> None:
     handler_blocked = threading.Event()
     release = threading.Event()
 

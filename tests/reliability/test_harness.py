@@ -13,11 +13,13 @@ import paramiko
 import pytest
 
 from tests.reliability import wire
-from tests.reliability.support import KeyPair
 from tests.reliability.hostile import FaultyProxy, HostileSession, HostileSSHServer, ResetServer, refused_port
+from tests.reliability.support import KeyPair
 
 
-def _open_shell(server: HostileSSHServer, key: paramiko.PKey) -> "tuple[paramiko.Transport, paramiko.Channel]":
+def _open_shell(
+    server: HostileSSHServer, key: paramiko.PKey
+) -> "tuple[paramiko.Transport, paramiko.Channel]":
     transport = paramiko.Transport((server.host, server.port))
     try:
         transport.connect(hostkey=server.host_key, username="trader", pkey=key)
@@ -54,7 +56,9 @@ def test_reset_mid_line_ends_the_connection_with_a_tcp_reset(client_key: KeyPair
         try:
             channel.sendall(b'{"request": "init", "request_id": "1", "msg": {}}\n')
             received = _read_until_eof(channel)
-            sent = b"".join([wire.init_response("00000000-0000-4000-8000-000000000000", "1"), *wire.snapshot(["m1"])])
+            sent = b"".join(
+                [wire.init_response("00000000-0000-4000-8000-000000000000", "1"), *wire.snapshot(["m1"])]
+            )
             sent += wire.heartbeat() + head
             assert sent.startswith(received) and received
             assert isinstance(transport.saved_exception, ConnectionResetError)
@@ -98,9 +102,11 @@ def test_proxy_blackhole_freezes_the_stream_and_reset_resets_it(client_key: KeyP
             channel.invoke_shell()
             channel.sendall(b'{"request": "init", "msg": {}}\n')
             channel.settimeout(10)
-            expected = len(wire.init_response("00000000-0000-4000-8000-000000000000")) + len(
-                b"".join(wire.snapshot(["m1"]))
-            ) + len(wire.heartbeat())
+            expected = (
+                len(wire.init_response("00000000-0000-4000-8000-000000000000"))
+                + len(b"".join(wire.snapshot(["m1"])))
+                + len(wire.heartbeat())
+            )
             received = b""
             while len(received) < expected:
                 received += channel.recv(65536)

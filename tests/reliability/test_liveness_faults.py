@@ -16,7 +16,7 @@ from pathlib import Path
 from imgfeed import DisconnectReason, SuspendReason
 from tests.reliability import wire
 from tests.reliability.hostile import FaultyProxy, HostileSession, HostileSSHServer
-from tests.reliability.support import WAIT, KeyPair, Recorder, hostile_config, running
+from tests.reliability.support import KeyPair, Recorder, hostile_config, running
 
 #: How often the hostile server sends while it "flows" (seconds); well below the deadlines.
 TICK = 0.05
@@ -54,7 +54,9 @@ def test_heartbeats_stop_but_data_flows(client_key: KeyPair, tmp_path: Path) -> 
                 assert image is not None and image.selections[0].price > 2.0
             finally:
                 resume.set()
-            assert rec.wait_for(lambda r: any(u.selections[0].price == 7.0 for u in r.args("on_market_update")))
+            assert rec.wait_for(
+                lambda r: any(u.selections[0].price == 7.0 for u in r.args("on_market_update"))
+            )
             assert rec.count("on_resume_all") == 2  # once at connect, once when the heartbeat came back
             assert client.book.is_tradable("m1") and client.book.suspended is None
             assert rec.count("on_disconnect") == 0 and client.stats().sessions == 1

@@ -22,7 +22,9 @@ def _tradable_ids(rec: Recorder) -> "list[tuple[str, bool]]":
     return [(args[0], args[1]) for name, args in rec.calls if name == "on_market_status"]
 
 
-def test_tcp_reset_mid_line_reconnects_and_never_delivers_the_cut_line(client_key: KeyPair, tmp_path: Path) -> None:
+def test_tcp_reset_mid_line_reconnects_and_never_delivers_the_cut_line(
+    client_key: KeyPair, tmp_path: Path
+) -> None:
     """A TCP RST in the middle of a line: the complete lines before it are delivered, the cut line
     never becomes a record, every market is suspended, and after the reconnect each market waits
     for its own image."""

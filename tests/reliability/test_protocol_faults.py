@@ -72,7 +72,9 @@ def test_line_of_100_mb_is_skipped_with_bounded_memory(client_key: KeyPair, tmp_
     assert growth.mib < 64, f"resident memory grew by {growth.mib:.0f} MiB"
 
 
-def test_flood_of_tiny_lines_with_a_blocked_handler_keeps_memory_bounded(client_key: KeyPair, tmp_path: Path) -> None:
+def test_flood_of_tiny_lines_with_a_blocked_handler_keeps_memory_bounded(
+    client_key: KeyPair, tmp_path: Path
+) -> None:
     """200 000 heartbeats while the only handler is blocked: the reader keeps draining, the queue
     stays within its bound by conflating them, and the book has the update that follows at once."""
     handler_blocked = threading.Event()
@@ -171,7 +173,9 @@ def test_huge_numbers_are_protocol_errors(client_key: KeyPair, tmp_path: Path) -
     assert [u.selections[0].price for u in rec.args("on_market_update")] == [9.5, 7.0]
 
 
-def test_invalid_utf8_is_a_protocol_error_and_split_characters_are_fine(client_key: KeyPair, tmp_path: Path) -> None:
+def test_invalid_utf8_is_a_protocol_error_and_split_characters_are_fine(
+    client_key: KeyPair, tmp_path: Path
+) -> None:
     bad = wire.market_update("m1", price=5.0).replace(b"Seamus Power", b"Seamus \xff\xfe Power")
     good = wire.market_update("m1", price=6.0).replace(b"Seamus Power", "Åsa Ñandú 李".encode())
 
@@ -194,7 +198,11 @@ def test_crlf_line_endings_are_accepted(client_key: KeyPair, tmp_path: Path) -> 
         lines = [wire.init_response(request_id=request.request_id), *wire.snapshot(["m1"]), wire.heartbeat()]
         session.send(b"".join(line.replace(b"\n", b"\r\n") for line in lines))
         request = session.expect("subscribe")
-        lines = [wire.ok_response(request.request_id), wire.market_update("m1"), wire.market_update("m1", price=7.0)]
+        lines = [
+            wire.ok_response(request.request_id),
+            wire.market_update("m1"),
+            wire.market_update("m1", price=7.0),
+        ]
         session.send(b"".join(line.replace(b"\n", b"\r\n") for line in lines))
         session.wait_closed()
 

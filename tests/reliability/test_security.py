@@ -21,7 +21,7 @@ from typing import Iterator, List
 import paramiko
 import pytest
 
-from imgfeed import AuthenticationError, FeedClient, FeedConfig
+from imgfeed import AuthenticationError, FeedClient
 from imgfeed.cli import build_parser
 from imgfeed.simulator import SimulatorServer
 from tests.reliability import wire
@@ -66,7 +66,13 @@ def _secrets(key: KeyPair) -> List[str]:
     """The forms in which key material or the passphrase could show up in text."""
     pem_body = [line for line in key.path.read_text().splitlines() if line and not line.startswith("-----")]
     seed = key.key._signing_key.encode()  # the 32-byte Ed25519 private seed
-    forms = [key.passphrase, repr(key.passphrase.encode()), seed.hex(), base64.b64encode(seed).decode(), repr(seed)]
+    forms = [
+        key.passphrase,
+        repr(key.passphrase.encode()),
+        seed.hex(),
+        base64.b64encode(seed).decode(),
+        repr(seed),
+    ]
     forms += [line for line in pem_body if len(line) >= 16]
     return [f for f in forms if f]
 
@@ -98,7 +104,9 @@ def test_logs_never_contain_key_material_or_passphrase(
         texts += [repr(client.stats())]
     # 2. The same key refused by the server.
     with HostileSSHServer(script, authorized_key=None) as server:
-        client = FeedClient(hostile_config(server, key, tmp_path, passphrase=key.passphrase), handlers=[rec]).start()
+        client = FeedClient(
+            hostile_config(server, key, tmp_path, passphrase=key.passphrase), handlers=[rec]
+        ).start()
         try:
             with pytest.raises(AuthenticationError) as refused:
                 client.join(WAIT)
@@ -171,7 +179,11 @@ def test_hostile_payloads_are_inert_data(client_key: KeyPair, tmp_path: Path) ->
         for s in strings:
             session.send(wire.market_update("m1", name=s))
         # Channels towards the client: agent forwarding, X11, a session. All must be refused.
-        for kind, origin in (("auth-agent@openssh.com", None), ("x11", ("127.0.0.1", 6000)), ("session", None)):
+        for kind, origin in (
+            ("auth-agent@openssh.com", None),
+            ("x11", ("127.0.0.1", 6000)),
+            ("session", None),
+        ):
             try:
                 session.transport.open_channel(kind, src_addr=origin, timeout=WAIT).close()
             except paramiko.ChannelException:
@@ -183,7 +195,9 @@ def test_hostile_payloads_are_inert_data(client_key: KeyPair, tmp_path: Path) ->
     with HostileSSHServer(script, client_key.key) as server:
         with running(hostile_config(server, client_key, tmp_path), rec) as client:
             assert client.subscribe().is_ok
-            assert rec.wait_for(lambda r: any(u.selections[0].price == 7.0 for u in r.args("on_market_update")))
+            assert rec.wait_for(
+                lambda r: any(u.selections[0].price == 7.0 for u in r.args("on_market_update"))
+            )
         assert server.errors == []
     assert not canary.exists()
     assert refused == ["auth-agent@openssh.com", "x11", "session"]

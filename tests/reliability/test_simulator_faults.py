@@ -52,7 +52,9 @@ def _tradable_after_connect(rec: Recorder, n: int) -> bool:
         )
 
 
-def test_simulator_heartbeats_stop_then_resume(sim: SimulatorServer, client_key: KeyPair, tmp_path: Path) -> None:
+def test_simulator_heartbeats_stop_then_resume(
+    sim: SimulatorServer, client_key: KeyPair, tmp_path: Path
+) -> None:
     rec = Recorder()
     with running(_config(sim, client_key, tmp_path), rec) as client:
         assert client.subscribe().is_ok
@@ -71,7 +73,9 @@ def test_simulator_heartbeats_stop_then_resume(sim: SimulatorServer, client_key:
     assert rec.disconnect_reasons() == [DisconnectReason.USER_STOP]
 
 
-def test_simulator_stall_reconnects_on_silence(sim: SimulatorServer, client_key: KeyPair, tmp_path: Path) -> None:
+def test_simulator_stall_reconnects_on_silence(
+    sim: SimulatorServer, client_key: KeyPair, tmp_path: Path
+) -> None:
     rec = Recorder()
     with running(_config(sim, client_key, tmp_path), rec) as client:
         assert client.subscribe().is_ok
@@ -98,7 +102,9 @@ def test_simulator_error_push(reason: str, sim: SimulatorServer, client_key: Key
     assert first.reason is DisconnectReason.SERVER_CLOSING and first.detail == reason
 
 
-def test_simulator_refused_connection_then_accepted(sim: SimulatorServer, client_key: KeyPair, tmp_path: Path) -> None:
+def test_simulator_refused_connection_then_accepted(
+    sim: SimulatorServer, client_key: KeyPair, tmp_path: Path
+) -> None:
     sim.faults.reject_connections("connection rate limit hit", 1)
     rec = Recorder()
     with LogWatch("imgfeed.client") as log:

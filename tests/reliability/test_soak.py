@@ -40,7 +40,9 @@ def test_short_soak_loses_nothing_and_leaks_nothing(seed: int) -> None:
     assert result.fault_errors == []
     assert result.caught_up, f"the client did not catch up after the faults (seed {seed})\n{rows}"
     assert result.book_mismatches == [], f"book images differ from the server's (seed {seed})"
-    assert result.handler_mismatches == [], f"the handler's last images differ from the server's (seed {seed})"
+    assert result.handler_mismatches == [], (
+        f"the handler's last images differ from the server's (seed {seed})"
+    )
     assert result.markets_checked > 0
     # The run did exercise the client: several kinds of fault, several reconnects.
     assert len(result.faults) >= 5, result.faults

@@ -41,7 +41,9 @@ def push(kind: str, msg: Any) -> bytes:
     return encode_message({"mode": "push", "type": kind, "publish_time": PUBLISH_TIME, "msg": msg})
 
 
-def init_response(session_id: str = "00000000-0000-4000-8000-000000000001", request_id: Optional[str] = None) -> bytes:
+def init_response(
+    session_id: str = "00000000-0000-4000-8000-000000000001", request_id: Optional[str] = None
+) -> bytes:
     """The ``session initialized`` response (protocol.md section 4)."""
     obj: Dict[str, Any] = {
         "mode": "resp",
@@ -65,7 +67,12 @@ def ok_response(request_id: Optional[str]) -> bytes:
 
 def rate_limited(request_id: Optional[str]) -> bytes:
     """The "API limit breached" response (protocol.md section 7)."""
-    obj: Dict[str, Any] = {"mode": "resp", "status": "error", "msg": "API limit breached", "publish_time": PUBLISH_TIME}
+    obj: Dict[str, Any] = {
+        "mode": "resp",
+        "status": "error",
+        "msg": "API limit breached",
+        "publish_time": PUBLISH_TIME,
+    }
     if request_id is not None:
         obj["request_id"] = request_id
     return encode_message(obj)
@@ -74,7 +81,13 @@ def rate_limited(request_id: Optional[str]) -> bytes:
 def error_push(reason: str, session_id: str = "00000000-0000-4000-8000-000000000001") -> bytes:
     """The error push sent before the server closes (protocol.md section 7; it has no ``type``)."""
     return encode_message(
-        {"mode": "push", "status": "error", "session_id": session_id, "reason": reason, "publish_time": PUBLISH_TIME}
+        {
+            "mode": "push",
+            "status": "error",
+            "session_id": session_id,
+            "reason": reason,
+            "publish_time": PUBLISH_TIME,
+        }
     )
 
 
@@ -96,14 +109,18 @@ def market(market_id: str) -> bytes:
     )
 
 
-def market_update(market_id: str, status: str = "open", price: Optional[float] = 9.5, name: str = "Seamus Power") -> bytes:
+def market_update(
+    market_id: str, status: str = "open", price: Optional[float] = 9.5, name: str = "Seamus Power"
+) -> bytes:
     """A full market image (protocol.md section 6) with one selection, ``name``, at ``price``."""
     return push(
         "market_update",
         {
             "id": market_id,
             "status": status,
-            "selections": [{"id": "g:3715", "name": name, "price": price, "status": status, "settlement": None}],
+            "selections": [
+                {"id": "g:3715", "name": name, "price": price, "status": status, "settlement": None}
+            ],
         },
     )
 
