@@ -91,6 +91,16 @@ class Recorder(Handler):
     def count(self, name: str) -> int:
         return len(self.args(name))
 
+    def since(self, name: str, n: int) -> List[Call]:
+        """The calls from the ``n``-th call of ``name`` on (1-based); empty until there is one."""
+        with self._cond:
+            at = [i for i, (called, _) in enumerate(self.calls) if called == name]
+            return list(self.calls[at[n - 1] :]) if len(at) >= n else []
+
+    def statuses_since_connect(self, n: int) -> List[Tuple[Any, ...]]:
+        """The ``on_market_status`` arguments ``(market_id, tradable)`` after the ``n``-th connect."""
+        return [args for name, args in self.since("on_connect", n) if name == "on_market_status"]
+
     def disconnects(self) -> List[Disconnected]:
         return self.args("on_disconnect")
 

@@ -22,15 +22,6 @@ def _prices(rec: Recorder, market_id: str) -> "list[float]":
     return [u.selections[0].price for u in rec.args("on_market_update") if u.market_id == market_id]
 
 
-def _statuses_since_connect(rec: Recorder, n: int) -> "list[tuple]":
-    """The ``on_market_status`` calls after the ``n``-th ``on_connect``."""
-    with rec._cond:
-        connects = [i for i, (name, _) in enumerate(rec.calls) if name == "on_connect"]
-        if len(connects) < n:
-            return []
-        return [args for name, args in rec.calls[connects[n - 1] :] if name == "on_market_status"]
-
-
 def _in_order(delivered: "list[float]", sent: "list[float]") -> bool:
     """Is ``delivered`` a subsequence of ``sent`` (some left out, none moved)?"""
     remaining = iter(sent)
@@ -138,7 +129,7 @@ def test_handler_that_raises_with_disconnect_policy_reconnects(client_key: KeyPa
         config = hostile_config(server, client_key, tmp_path, error_policy=ErrorPolicy.DISCONNECT)
         with running(config, raiser) as client:
             assert client.subscribe().is_ok
-            assert raiser.wait_for(lambda r: ("m2", True) in _statuses_since_connect(r, 2))
+            assert raiser.wait_for(lambda r: ("m2", True) in r.statuses_since_connect(2))
             assert client.book.is_tradable("m2")
         assert server.errors == []
     assert raiser.disconnect_reasons() == [DisconnectReason.HANDLER_ERROR, DisconnectReason.USER_STOP]
@@ -185,7 +176,7 @@ def test_handler_error_on_an_old_connection_record_does_not_drop_the_new_one(
             assert raiser.wait_for(
                 lambda r: (
                     r.count("on_handler_error") == 2
-                    and (("m2", True) in _statuses_since_connect(r, 2) or r.count("on_disconnect") >= 2)
+                    and (("m2", True) in r.statuses_since_connect(2) or r.count("on_disconnect") >= 2)
                 )
             )
         assert server.errors == []

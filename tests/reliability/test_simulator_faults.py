@@ -45,11 +45,7 @@ def _config(sim: SimulatorServer, key: KeyPair, tmp_path: Path, **overrides: obj
 
 def _tradable_after_connect(rec: Recorder, n: int) -> bool:
     """Has a market become tradable after the ``n``-th connect?"""
-    with rec._cond:
-        connects = [i for i, (name, _) in enumerate(rec.calls) if name == "on_connect"]
-        return len(connects) >= n and any(
-            name == "on_market_status" and args[1] for name, args in rec.calls[connects[n - 1] :]
-        )
+    return any(tradable for _, tradable in rec.statuses_since_connect(n))
 
 
 def test_simulator_heartbeats_stop_then_resume(
