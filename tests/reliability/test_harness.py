@@ -122,3 +122,23 @@ def test_proxy_blackhole_freezes_the_stream_and_reset_resets_it(client_key: KeyP
         finally:
             transport.close()
     assert server.errors == []
+
+
+def test_leak_check_sees_a_leftover_thread_and_socket() -> None:
+    """The leak check of conftest.py must be able to fail: it sees a thread and a socket left over."""
+    from tests.reliability.conftest import join_new_threads, open_fds
+
+    threads_before, fds_before = set(threading.enumerate()), open_fds()
+    release = threading.Event()
+    lingering = threading.Thread(target=release.wait, args=(10,), name="imgfeed-test-lingering")
+    lingering.start()
+    sock = socket.socket()
+    try:
+        assert join_new_threads(threads_before, timeout=0.05) == {lingering}
+        assert sock.fileno() in set(open_fds()) - set(fds_before)
+    finally:
+        release.set()
+        lingering.join(10)
+        sock.close()
+    assert join_new_threads(threads_before, timeout=10) == set()
+    assert set(open_fds()) - set(fds_before) == set()
