@@ -212,6 +212,10 @@ class SSHTransport(Transport):
         try:
             t.auth_publickey(self.username, self._pkey)
         except paramiko.AuthenticationException as exc:
+            # paramiko also reports a connection that died, or timed out, during authentication as
+            # an AuthenticationException; that is a network failure to retry, not a rejected key.
+            if not t.is_active() or "timeout" in str(exc).lower():
+                raise ConnectError(f"the connection to {self.describe()} failed during authentication: {exc}") from exc
             raise AuthenticationError(
                 f"{self.describe()} rejected the key {fingerprint(self._pkey)} for user {self.username!r}"
             ) from exc

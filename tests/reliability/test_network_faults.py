@@ -10,8 +10,6 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-import pytest
-
 from imgfeed import DisconnectReason, SuspendReason
 from tests.reliability import wire
 from tests.reliability.hostile import HostileSession, HostileSSHServer, ResetServer, refused_port
@@ -98,11 +96,6 @@ def test_reset_during_the_ssh_handshake_is_retried(client_key: KeyPair, tmp_path
     assert all(d.reason is DisconnectReason.CONNECT_FAILED and d.will_retry for d in failures)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="transport/ssh.py turns every paramiko AuthenticationException into AuthenticationError, "
-    "including 'transport shut down or saw EOF' (the network failed during auth): the client stops for good",
-)
 def test_connection_lost_during_authentication_is_retried(client_key: KeyPair, tmp_path: Path) -> None:
     """The connection drops while the client waits for the answer to its key. That is a network
     failure, not a rejected key: retried like any failed attempt, never the end of the client.
