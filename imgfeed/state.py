@@ -6,7 +6,9 @@ Contract (protocol.md sections 4, 5 and 8):
   server pushes after ``init``. A ``sport`` push starts a snapshot, so it replaces the whole
   offering: "a new snapshot replaces the old offering".
 - Each subscribed market's latest image is its latest ``market_update`` (a full image, not a delta).
-- ``remove_markets`` drops markets from the offering and their images.
+- ``remove_markets`` drops markets from the offering and their images; so does a new snapshot
+  that no longer lists a market (its image is forgotten at the first message after the snapshot,
+  unless it was updated on the current session).
 - Every market is suspended while disconnected and while heartbeats are late.
 - After a (re)connect, each market stays suspended until its own ``market_update`` arrives: only
   then is its state known again. An image from an earlier connection is kept for display but never
@@ -53,6 +55,9 @@ from imgfeed.protocol.messages import (
 )
 
 __all__ = ["MarketBook", "BookSnapshot"]
+
+#: The records of a snapshot (protocol.md 4); any other record after a ``sport`` ends it.
+_SNAPSHOT_KINDS = frozenset({Sport, Competition, Event, MarketType, Market})
 
 
 @attrs.frozen
@@ -113,6 +118,8 @@ class MarketBook:
         self._connected = False
         self._heartbeat_late = False
         self._session_number = 0
+        #: A snapshot started (``sport``) and has not ended yet (no non-snapshot message since).
+        self._in_snapshot = False
 
     def __repr__(self) -> str:
         with self.lock:
@@ -225,6 +232,8 @@ class MarketBook:
         Records that are not about the book (responses, errors, unknown kinds) are ignored.
         """
         kind = type(record)
+        if self._in_snapshot and kind not in _SNAPSHOT_KINDS:
+            self._snapshot_ended()
         if kind is MarketUpdate:
             self._update(record, out)
         elif kind is Heartbeat:
@@ -249,6 +258,7 @@ class MarketBook:
             self._market_types.clear()
             self._markets.clear()
             self._sports[record.id] = record
+            self._in_snapshot = True
         elif kind is RemoveMarkets:
             self._remove(record.market_ids, out)
 
@@ -307,6 +317,19 @@ class MarketBook:
         if self._heartbeat_late:
             return SuspendReason.HEARTBEAT_LATE
         return None
+
+    def _snapshot_ended(self) -> None:
+        """The first message after a snapshot: forget images of markets it no longer lists.
+
+        They were removed while we were away (or during the old session) and no update will come
+        for them; an image kept "for display" would be stale forever. Images that arrived on this
+        session are kept whatever the offering says (a market can be subscribed without being in
+        the snapshot).
+        """
+        self._in_snapshot = False
+        gone = [m for m in self._images if m not in self._markets and m not in self._fresh]
+        for market_id in gone:
+            del self._images[market_id]
 
     def _update(self, update: MarketUpdate, out: List[Any]) -> None:
         market_id = update.market_id

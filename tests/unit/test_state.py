@@ -120,3 +120,22 @@ def test_wait_for_wakes_on_a_change_from_another_thread() -> None:
     assert book.wait_for(lambda: book.is_tradable("m1"), 5)
     applier.join(5)
     assert not book.wait_for(lambda: book.is_tradable("m2"), 0.05)
+
+
+def test_images_of_markets_gone_from_the_new_snapshot_are_forgotten() -> None:
+    book = connected_book()
+    book.apply([Sport(id="sp.golf", name="Golf"), market("m1"), market("m2"), upd("m1"), upd("m2")])
+    book.session_lost()
+    book.session_started()
+    book.apply([Sport(id="sp.golf", name="Golf"), market("m2")])
+    assert book.image("m1") is not None  # the snapshot may not be over yet
+    book.apply([Heartbeat()])  # it is now: m1 was removed while we were away
+    assert book.image("m1") is None
+    assert book.image("m2") is not None  # still listed: kept for display until its update
+    assert not book.is_tradable("m2")
+
+
+def test_an_image_updated_on_this_session_survives_a_snapshot_that_does_not_list_it() -> None:
+    book = connected_book()
+    book.apply([Sport(id="sp.golf", name="Golf"), upd("m9"), Heartbeat()])
+    assert book.is_tradable("m9") and book.image("m9") is not None
