@@ -10,6 +10,7 @@ every connection closed, every thread joined.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import shlex
 import signal
@@ -105,6 +106,16 @@ def prepare_state_dir(state_dir: str) -> Dict[str, Path]:
     return paths
 
 
+def ipaddress_is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and "localhost"."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _instructions(server: SimulatorServer, paths: Dict[str, Path], args: argparse.Namespace) -> str:
     q = shlex.quote
     key, known = str(paths["client_key"]), str(paths["known_hosts"])
@@ -164,6 +175,11 @@ def run(args: argparse.Namespace, out: Optional[TextIO] = None) -> int:
         server.start()
     except OSError as exc:
         raise ImgFeedError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; try --port 0") from None
+    if not ipaddress_is_loopback(server.host):
+        sys.stderr.write(
+            f"warning: listening on {server.host}, not loopback: anyone who can reach this port and holds a key "
+            f"in {paths['authorized_keys']} can connect\n"
+        )
     stop = threading.Event()
     previous: Any = None
     if threading.current_thread() is threading.main_thread():

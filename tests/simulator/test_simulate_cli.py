@@ -59,3 +59,11 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
         args = build_parser().parse_args(["simulate", "--port", str(port), "--state-dir", str(tmp_path), "--duration", "0"])
         with pytest.raises(ImgFeedError, match="--port 0"):
             run(args, out=io.StringIO())
+
+
+def test_a_non_loopback_address_is_warned_about(tmp_path: Path, capsys) -> None:
+    args = build_parser().parse_args(
+        ["simulate", "--host", "0.0.0.0", "--port", "0", "--state-dir", str(tmp_path), "--size", "tiny", "--duration", "0"]
+    )
+    assert run(args, out=io.StringIO()) == 0
+    assert "not loopback" in capsys.readouterr().err
