@@ -465,7 +465,10 @@ class FeedClient:
                 if data is None:
                     continue  # read timeout: check whether to stop
                 if not data:
-                    self._process(conn, decoder.feed(b""), time.monotonic(), should_stop)
+                    if not conn.closing:
+                        # The peer ended the stream: a cut-off last line is the peer's error. When
+                        # we closed it ourselves, a half-received line is nobody's error.
+                        self._process(conn, decoder.feed(b""), time.monotonic(), should_stop)
                     if conn.closing:
                         conn.finish(DisconnectReason.USER_STOP)
                     elif conn.closing_reason is not None:

@@ -39,6 +39,8 @@ class MemoryTransport(Transport):
         self.read_timeout = read_timeout
         self.sent: List[bytes] = []
         self.connected = threading.Event()
+        #: Set while a ``recv`` waits on an empty inbox: the client has read everything pushed.
+        self.idle = threading.Event()
         self._inbox: Deque[bytes] = collections.deque()
         self._cond = threading.Condition()
         self._eof = False
@@ -70,7 +72,9 @@ class MemoryTransport(Transport):
     def recv(self, max_bytes: int = DEFAULT_RECV_SIZE) -> Optional[bytes]:
         with self._cond:
             if not self._inbox and not self._eof and not self._closed:
+                self.idle.set()
                 self._cond.wait(self.read_timeout)
+                self.idle.clear()
             if self._inbox:
                 data = self._inbox.popleft()
                 if len(data) > max_bytes:
@@ -99,6 +103,7 @@ class MemoryTransport(Transport):
         """Deliver ``data`` to the client as one read."""
         with self._cond:
             self._inbox.append(data)
+            self.idle.clear()
             self._cond.notify_all()
 
     def push_message(self, obj: Dict[str, Any]) -> None:

@@ -512,3 +512,24 @@ def test_a_transport_that_raises_a_foreign_error_is_a_failed_connect_and_retried
         (note,) = rec.of("on_disconnect")[0]
         assert note.reason is DisconnectReason.CONNECT_FAILED and note.will_retry
         assert "unreachable" in note.detail and isinstance(note.exception, OSError)
+
+
+def test_stopping_in_the_middle_of_a_line_is_not_a_protocol_error() -> None:
+    feed, rec = FakeFeed(), Recorder()
+    client = started(feed, rec)
+    rec.wait_for(called("on_heartbeat"))
+    conn = feed.connections[0]
+    conn.push(b'{"mode": "push", "type": "heart')  # half a line ...
+    assert conn.idle.wait(5)  # ... read: the reader waits in recv() again when we stop
+    client.stop()
+    assert rec.of("on_protocol_error") == [] and client.stats().protocol_errors == 0
+
+
+def test_a_peer_that_ends_inside_a_line_is_a_protocol_error() -> None:
+    feed, rec = FakeFeed(), Recorder()
+    with started(feed, rec):
+        rec.wait_for(called("on_heartbeat"))
+        feed.connections[0].push(b'{"mode": "push", "type": "heart')
+        feed.connections[0].eof()
+        rec.wait_for(called("on_protocol_error"))
+        assert "stream ended inside a line" in rec.of("on_protocol_error")[0][0].reason
