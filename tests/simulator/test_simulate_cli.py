@@ -61,9 +61,9 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
             run(args, out=io.StringIO())
 
 
-def test_a_non_loopback_address_is_warned_about(tmp_path: Path, capsys) -> None:
-    args = build_parser().parse_args(
-        ["simulate", "--host", "0.0.0.0", "--port", "0", "--state-dir", str(tmp_path), "--size", "tiny", "--duration", "0"]
-    )
-    assert run(args, out=io.StringIO()) == 0
-    assert "not loopback" in capsys.readouterr().err
+def test_loopback_check_behind_the_non_loopback_warning() -> None:
+    # The warning itself is not exercised: that would expose a test server on the machine's network.
+    from imgfeed.cli.simulate import ipaddress_is_loopback
+
+    assert all(map(ipaddress_is_loopback, ["127.0.0.1", "127.0.0.2", "::1", "localhost"]))
+    assert not any(map(ipaddress_is_loopback, ["0.0.0.0", "::", "192.168.1.10", "example.com"]))
