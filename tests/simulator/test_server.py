@@ -136,3 +136,22 @@ def test_silent_tcp_connection_does_not_hold_up_stop(make_server):
         assert silent.recv(4) == b"SSH-"  # the server is up and waiting for our banner
         server.stop(timeout=5)
         assert server.wait_for_connection_count(0, timeout=5)
+
+
+def test_hand_controls_reach_subscribed_clients(make_server, connect):
+    from imgfeed.protocol import RemoveMarkets
+
+    server = make_server()
+    client = connect(server)
+    init(client)
+    mid = next(m for m in server.scenario.market_ids(include_finished=False) if m.endswith("_winonly"))
+    client.send({"request": "subscribe", "request_id": "w", "msg": {"market_ids": [mid]}})
+    client.expect(is_kind("MarketUpdate"))  # the subscription snapshot
+    server.scenario.set_market_status(mid, "suspended")
+    assert client.expect(is_kind("MarketUpdate"))[-1].status == "suspended"
+    server.scenario.settle_market(mid)
+    settled = client.expect(is_kind("MarketUpdate"))[-1]
+    assert settled.is_settled and sum(s.settlement.payout_returned for s in settled.selections) == 1.0
+    server.scenario.remove_markets([mid])
+    removed = client.expect(lambda r: isinstance(r, RemoveMarkets))[-1]
+    assert removed.market_ids == (mid,)

@@ -150,3 +150,21 @@ def test_a_reader_that_stops_is_dropped_and_the_process_ends() -> None:
         assert proc.wait(WAIT) == 0
     finally:
         stop_process(proc)
+
+
+def test_mustard_mode_over_pipes() -> None:
+    from imgfeed.protocol import Heartbeat, InitResponse
+
+    proc = start("--heartbeat-interval", "0.1", "--mustard")
+    assert proc.stdin is not None and proc.stdout is not None
+    reader = LineReader(proc.stdout, "test-stdio-stdout")
+    try:
+        proc.stdin.write(b'{"request": "init", "msg": {}}\n')
+        proc.stdin.flush()
+        records = session_records(reader, heartbeats=1)
+        assert not any(isinstance(r, InitResponse) for r in records)
+        assert all("publish_time" not in r.raw for r in records)
+        assert isinstance(records[-1], Heartbeat) and records[-1].timestamp is not None
+    finally:
+        stop_process(proc)
+        reader.join()
