@@ -102,10 +102,10 @@ class Emission:
     """
 
     kind: str
-    obj: Dict[str, Any]
-    line: bytes
+    obj: Dict[str, Any] = attrs.field(repr=False)
+    line: bytes = attrs.field(repr=False)
     market: Optional[MarketInfo] = None
-    _mustard: Optional[bytes] = None
+    _mustard: Optional[bytes] = attrs.field(default=None, repr=False)
 
     @property
     def is_update(self) -> bool:
