@@ -87,11 +87,44 @@ class HostileSession:
         self.requests: List[Request] = []  #: every request read so far, in order
         self._lines = LineBuffer()
         self._pending: List[bytes] = []
+        self._send_lock = threading.Lock()  # whole writes: a heartbeat never lands inside a line
+        self._quiet = threading.Event()  # set: no heartbeats from keep_alive
+        self._beater: Optional[threading.Thread] = None
         channel.settimeout(SCRIPT_TIMEOUT)
 
     def send(self, data: bytes) -> None:
         """Write ``data`` as-is on the channel (all of it, or raise)."""
-        self.channel.sendall(data)
+        with self._send_lock:
+            self.channel.sendall(data)
+
+    def keep_alive(self, interval: float = 0.05) -> None:
+        """Send a heartbeat every ``interval`` seconds from now on, between the script's writes.
+
+        The client's deadlines in this suite are fractions of a second; a test that is slow on a
+        loaded machine must not turn into a heartbeat or silence fault it did not ask for.
+        """
+        if self._beater is not None:
+            return
+        self._quiet.clear()
+        self._beater = threading.Thread(
+            target=self._beat, args=(interval,), name=f"imgfeed-test-hostile-beat-{self.index}"
+        )
+        self._beater.start()
+
+    def stop_keep_alive(self) -> None:
+        """Stop the heartbeats of :meth:`keep_alive` (idempotent); returns once none can follow."""
+        self._quiet.set()
+        if self._beater is not None:
+            self._beater.join(SCRIPT_TIMEOUT)
+            self._beater = None
+
+    def _beat(self, interval: float) -> None:
+        beat = wire.heartbeat()
+        while not self._quiet.wait(interval):
+            try:
+                self.send(beat)
+            except (OSError, EOFError, paramiko.SSHException):
+                return  # the connection is gone: the script will notice on its own
 
     def send_lines(self, lines: Iterable[bytes]) -> None:
         self.send(b"".join(lines))
@@ -283,6 +316,7 @@ class HostileSSHServer:
             self._transports.append(transport)
         transport.add_server_key(self.host_key)
         interface = _Interface(self.authorized_key, lambda: self._count_auth(index, sock))
+        session: Optional[HostileSession] = None
         try:
             transport.start_server(server=interface)
             channel = self._accept_channel(transport)
@@ -301,6 +335,8 @@ class HostileSSHServer:
             self.errors.append(exc)
         finally:
             # A script that returns is done with its connection.
+            if session is not None:
+                session.stop_keep_alive()
             transport.close()
 
     def _accept_channel(self, transport: paramiko.Transport) -> Optional[paramiko.Channel]:

@@ -41,6 +41,7 @@ def test_slow_handler_gets_every_market_latest_image_and_the_reader_never_waits(
     def script(session: HostileSession) -> None:
         session.serve_init(MARKETS)
         session.serve_subscribe(MARKETS)
+        session.keep_alive()
         request = session.expect("subscribe")  # sent once the handler is stuck
         burst = [wire.market_update(m, price=10.0 + n / 100) for n in range(1000) for m in MARKETS]
         burst += [wire.market_update(m, price=p) for m, p in final.items()]
@@ -95,6 +96,7 @@ def _stream(session: HostileSession) -> None:
         session.send_lines([wire.market_update("m1", price=2.0), wire.market_update("m2", price=7.0)])
     else:
         session.serve_subscribe(["m2"])
+    session.keep_alive()
     session.wait_closed()
 
 
@@ -122,6 +124,7 @@ def test_handler_that_raises_with_disconnect_policy_reconnects(client_key: KeyPa
     def script(session: HostileSession) -> None:
         session.serve_init(MARKETS)
         session.serve_subscribe(MARKETS if session.index == 0 else ["m2"])  # m1 fails only once
+        session.keep_alive()
         session.wait_closed()
 
     raiser = Raiser()
@@ -192,11 +195,10 @@ def test_handler_that_blocks_forever_is_reported_and_the_book_stays_honest(
     def script(session: HostileSession) -> None:
         session.serve_init(["m1"])
         session.serve_subscribe(["m1"])
+        session.keep_alive()  # the feed stays alive while the handler is stuck
         request = session.expect("subscribe")  # sent once the handler is stuck
         session.send(wire.market_update("m1", status="suspended") + wire.ok_response(request.request_id))
-        while not release.wait(0.05):  # the feed stays alive: heartbeats keep coming
-            session.send(wire.heartbeat())
-        session.wait_closed()
+        session.wait_closed(WAIT * 3)
 
     def before(name: str, args: tuple) -> None:
         if name == "on_market_update":

@@ -67,6 +67,8 @@ def _stall_once(session: HostileSession) -> None:
     """The first connection goes silent after the subscription; later ones serve normally."""
     session.serve_init(["m1"])
     session.serve_subscribe(["m1"])
+    if session.index > 0:
+        session.keep_alive()
     session.wait_closed()
 
 

@@ -31,6 +31,7 @@ def _serve_then(lines_after_subscribe: "callable") -> "callable":
         session.serve_init(["m1"])
         session.serve_subscribe(["m1"])
         lines_after_subscribe(session)
+        session.keep_alive()  # only now: heartbeats must not land inside the test's bytes
         session.send(wire.market_update("m1", price=7.0))  # the canary: the stream goes on
         session.wait_closed()
 
@@ -83,6 +84,7 @@ def test_flood_of_tiny_lines_with_a_blocked_handler_keeps_memory_bounded(
     def script(session: HostileSession) -> None:
         session.serve_init(["m1"])
         session.serve_subscribe(["m1"])
+        session.keep_alive()  # between whole lines only
         request = session.expect("subscribe")  # sent once the handler is blocked
         beat = wire.heartbeat()
         for _ in range(20):
@@ -127,6 +129,7 @@ def test_bad_lines_with_a_blocked_handler_keep_memory_bounded(client_key: KeyPai
     def script(session: HostileSession) -> None:
         session.serve_init(["m1"])
         session.serve_subscribe(["m1"])
+        session.keep_alive()  # between whole lines only
         request = session.expect("subscribe")  # sent once the handler is blocked
         for _ in range(96):
             session.send(bad)
@@ -204,6 +207,7 @@ def test_crlf_line_endings_are_accepted(client_key: KeyPair, tmp_path: Path) -> 
             wire.market_update("m1", price=7.0),
         ]
         session.send(b"".join(line.replace(b"\n", b"\r\n") for line in lines))
+        session.keep_alive()
         session.wait_closed()
 
     rec = Recorder()
@@ -222,6 +226,7 @@ def test_messages_before_the_init_response_start_the_session(client_key: KeyPair
         session.send(wire.init_response(request_id=request.request_id))
         session.serve_subscribe(["m1"], status="open")
         session.send(wire.market_update("m1", price=7.0))
+        session.keep_alive()
         session.wait_closed()
 
     rec = Recorder()
@@ -237,6 +242,7 @@ def test_response_to_a_request_never_sent_is_ignored(client_key: KeyPair, tmp_pa
 
     def script(session: HostileSession) -> None:
         session.serve_init(["m1"])
+        session.keep_alive()
         session.send(wire.ok_response("999") + wire.rate_limited("998"))  # ids the client never used
         request = session.expect("subscribe")
         session.send(wire.ok_response("997"))  # not the id of the subscribe: must not answer it
@@ -259,6 +265,7 @@ def test_duplicate_request_id_answers_once(client_key: KeyPair, tmp_path: Path) 
 
     def script(session: HostileSession) -> None:
         session.serve_init(["m1"])
+        session.keep_alive()
         first = session.expect("subscribe")
         session.send(wire.ok_response(first.request_id) * 2 + wire.market_update("m1"))
         second = session.expect("subscribe")
@@ -282,6 +289,7 @@ def test_duplicate_request_id_answers_once(client_key: KeyPair, tmp_path: Path) 
 def test_rate_limited_request_raises_and_is_not_remembered(client_key: KeyPair, tmp_path: Path) -> None:
     def script(session: HostileSession) -> None:
         session.serve_init(["m1"])
+        session.keep_alive()
         request = session.expect("subscribe")
         session.send(wire.rate_limited(request.request_id))
         session.serve_subscribe(["m1"])

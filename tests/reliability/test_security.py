@@ -90,6 +90,7 @@ def test_logs_never_contain_key_material_or_passphrase(
     def script(session: HostileSession) -> None:
         session.serve_init(["m1"])
         session.serve_subscribe(["m1"])
+        session.keep_alive()
         session.wait_closed()
 
     rec = Recorder()
@@ -188,6 +189,7 @@ def test_hostile_payloads_are_inert_data(client_key: KeyPair, tmp_path: Path) ->
                 session.transport.open_channel(kind, src_addr=origin, timeout=WAIT).close()
             except paramiko.ChannelException:
                 refused.append(kind)
+        session.keep_alive()
         session.send(wire.market_update("m1", price=7.0))
         session.wait_closed()
 

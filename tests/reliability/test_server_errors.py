@@ -29,8 +29,10 @@ REASONS = [reason.value for reason in CloseReason] + ["a reason nobody documente
 def test_error_push_during_a_session(reason: str, client_key: KeyPair, tmp_path: Path) -> None:
     def script(session: HostileSession) -> None:
         session.serve_init(["m1"])
+        session.keep_alive()
         session.serve_subscribe(["m1"])
         if session.index == 0:
+            session.stop_keep_alive()
             session.send(wire.error_push(reason))
             return  # and close, as the server does
         session.wait_closed()
@@ -67,6 +69,7 @@ def test_connection_refused_with_an_error_push_waits_before_retrying(
             session.send(wire.error_push(reason))
             return
         session.serve_init(["m1"])
+        session.keep_alive()
         session.wait_closed()
 
     rec = Recorder()

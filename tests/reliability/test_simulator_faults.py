@@ -133,7 +133,6 @@ def test_simulator_one_byte_writes_lose_nothing(client_key: KeyPair, tmp_path: P
         for market_id in markets:
             image = client.book.image(market_id)
             assert image is not None and image.raw["msg"] == server.scenario.market_image(market_id)
-        # Checked before stop(): closing mid-line (as stop does) may report the cut-off line.
         assert rec.count("on_protocol_error") == 0, rec.args("on_protocol_error")
 
 
