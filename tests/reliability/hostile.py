@@ -59,15 +59,15 @@ class _Interface(paramiko.ServerInterface):
 
     def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
         if not self._on_auth():
-            return paramiko.AUTH_FAILED  # the connection was cut meanwhile
+            return int(paramiko.AUTH_FAILED)  # the connection was cut meanwhile
         if self._authorized is not None and key.asbytes() == self._authorized.asbytes():
-            return paramiko.AUTH_SUCCESSFUL
-        return paramiko.AUTH_FAILED
+            return int(paramiko.AUTH_SUCCESSFUL)
+        return int(paramiko.AUTH_FAILED)
 
     def check_channel_request(self, kind: str, chanid: int) -> int:
         if kind == "session":
-            return paramiko.OPEN_SUCCEEDED
-        return paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
+            return int(paramiko.OPEN_SUCCEEDED)
+        return int(paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED)
 
     def check_channel_pty_request(self, *args: object) -> bool:
         return False  # protocol.md section 1: the service is used without a pty
@@ -529,4 +529,4 @@ def refused_port() -> int:
     """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        return int(sock.getsockname()[1])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import List
 
 from imgfeed import DisconnectReason, ErrorPolicy, FeedClient
 from tests.reliability import wire
@@ -18,11 +19,11 @@ from tests.reliability.support import WAIT, KeyPair, LogWatch, Recorder, hostile
 MARKETS = ["m1", "m2", "m3"]
 
 
-def _prices(rec: Recorder, market_id: str) -> "list[float]":
+def _prices(rec: Recorder, market_id: str) -> List[float]:
     return [u.selections[0].price for u in rec.args("on_market_update") if u.market_id == market_id]
 
 
-def _in_order(delivered: "list[float]", sent: "list[float]") -> bool:
+def _in_order(delivered: List[float], sent: List[float]) -> bool:
     """Is ``delivered`` a subsequence of ``sent`` (some left out, none moved)?"""
     remaining = iter(sent)
     return all(any(p == q for q in remaining) for p in delivered)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import List, Tuple
 
 from imgfeed import DisconnectReason, SuspendReason
 from tests.reliability import wire
@@ -16,7 +17,7 @@ from tests.reliability.hostile import HostileSession, HostileSSHServer, ResetSer
 from tests.reliability.support import WAIT, KeyPair, Recorder, fast_config, hostile_config, running
 
 
-def _tradable_ids(rec: Recorder) -> "list[tuple[str, bool]]":
+def _tradable_ids(rec: Recorder) -> List[Tuple[str, bool]]:
     return [(args[0], args[1]) for name, args in rec.calls if name == "on_market_status"]
 
 

@@ -10,21 +10,22 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Callable
 
 from imgfeed import DEFAULT_MAX_LINE_LENGTH, LineTooLongError, ProtocolError, RateLimitedError
 from tests.reliability import wire
-from tests.reliability.hostile import HostileSession, HostileSSHServer
+from tests.reliability.hostile import HostileSession, HostileSSHServer, Script
 from tests.reliability.memory import peak_rss_growth
 from tests.reliability.support import WAIT, KeyPair, Recorder, hostile_config, running
 
 MiB = 1024 * 1024
 
 
-def _price_seen(price: float) -> "callable":
+def _price_seen(price: float) -> Callable[[Recorder], bool]:
     return lambda r: any(u.selections[0].price == price for u in r.args("on_market_update"))
 
 
-def _serve_then(lines_after_subscribe: "callable") -> "callable":
+def _serve_then(lines_after_subscribe: Callable[[HostileSession], None]) -> Script:
     """A script: init with market m1, answer one subscribe, run the test's part, stay connected."""
 
     def script(session: HostileSession) -> None:
@@ -38,7 +39,7 @@ def _serve_then(lines_after_subscribe: "callable") -> "callable":
     return script
 
 
-def _run(script: "callable", key: KeyPair, tmp_path: Path, rec: Recorder, **overrides: object) -> None:
+def _run(script: Script, key: KeyPair, tmp_path: Path, rec: Recorder, **overrides: object) -> None:
     with HostileSSHServer(script, key.key) as server:
         with running(hostile_config(server, key, tmp_path, **overrides), rec) as client:
             assert client.subscribe().is_ok
