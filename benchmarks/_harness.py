@@ -45,6 +45,8 @@ class ServerProcess:
             f.write(f"{self.pkey.get_name()} {self.pkey.get_base64()}\n")
         self.known_hosts = os.path.join(d, "known_hosts")
         self.status_path = os.path.join(d, "status.jsonl")
+        # The server process gives up after ``seconds``: leave room for a long stream and its end.
+        seconds = max(seconds, stream_seconds + 120.0)
         self._args = ["--authorized-key", self.key_path + ".pub", "--rate", str(rate),
                       "--seconds", str(seconds), "--status", self.status_path, "--source", source]
         if stamp:
