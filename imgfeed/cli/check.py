@@ -116,5 +116,5 @@ def _check(args: argparse.Namespace) -> int:
         reason = f"session {session.session_id} started but no heartbeat arrived within {args.timeout} s"
     else:
         reason = f"no session within {args.timeout} s"
-    print(f"imgfeed: check failed: {reason} (see docs/guide.md, Troubleshooting)", file=sys.stderr)
+    print(f"imgfeed: check failed: {reason} (see the README, Troubleshooting)", file=sys.stderr)
     return 1

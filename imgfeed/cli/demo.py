@@ -126,7 +126,7 @@ def _demo(args: argparse.Namespace) -> int:
     view.close(
         [
             f"imgfeed demo: {stats.messages} messages in {time.time() - painter.started:.0f} s, "
-            f"{stats.sessions} session(s). Next: `imgfeed simulate` and `imgfeed tail` (see docs/guide.md)."
+            f"{stats.sessions} session(s). Next: `imgfeed simulate` and `imgfeed tail` (see the README)."
         ]
     )
     return code
