@@ -15,6 +15,7 @@ at the top when the whole feed is suspended). A stale price is never shown as li
 from __future__ import annotations
 
 import collections
+import re
 import sys
 import threading
 import time
@@ -131,6 +132,19 @@ def _market_order(snapshot: BookSnapshot, market: Market) -> Tuple[bool, int, in
     )
 
 
+# C0 controls, DEL and C1 controls: what a terminal acts on rather than shows.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character shown as an escape (``\\x1b``), never acted on.
+
+    Server text (names, ids) may hold anything (protocol.md section 3), including escape sequences
+    that would retitle, clear or rewrite the user's terminal.
+    """
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
+
 def _fit(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(0, width - 1)] + "…"
 
@@ -166,7 +180,7 @@ def render(
     if not health.connected:
         state = paint("DISCONNECTED", "1;31")
     elif snapshot.suspended is not None:
-        state = paint(f"ALL SUSPENDED: {snapshot.suspended}", "1;31")
+        state = paint(printable(f"ALL SUSPENDED: {snapshot.suspended}"), "1;31")
     else:
         state = paint("LIVE", "1;32")
     lines.append(
@@ -175,7 +189,7 @@ def render(
         f"{len(snapshot.tradable)}/{len(snapshot.markets)} markets tradable"
     )
     if health.note:
-        lines.append(_fit(health.note, width))
+        lines.append(_fit(printable(health.note), width))
     lines.append("")
     markets_by_event: Dict[Optional[str], List[Market]] = collections.defaultdict(list)
     for market in snapshot.markets.values():
@@ -187,12 +201,14 @@ def render(
         markets = markets_by_event.get(event.id, [])
         # Lead with the prices a trader looks at first (see _market_order).
         markets.sort(key=lambda m: _market_order(snapshot, m))
-        lines.append(_fit(f"{event.name}  [{event.stage or '-'}]  {len(markets)} markets", width))
+        lines.append(_fit(printable(f"{event.name}  [{event.stage or '-'}]  {len(markets)} markets"), width))
         for market in markets[:max_markets]:
             image = snapshot.images.get(market.id)
             state = _market_state(snapshot, market.id, image)
-            shown = "  ".join(f"{s.name or s.id} {s.price:g}" for s in best_prices(image, prices_per_market))
-            name = _fit(market.name or decode_market_id(market.id), 28)
+            shown = printable(
+                "  ".join(f"{s.name or s.id} {s.price:g}" for s in best_prices(image, prices_per_market))
+            )
+            name = _fit(printable(market.name or decode_market_id(market.id)), 28)
             code = "32" if state == "OPEN" else "31" if state in ("SUSPENDED", "CLOSED") else "33"
             shown = _fit(shown, max(0, width - 42))
             lines.append(f"  {name:<28} {paint(f'{state:<10}', code)} {shown}".rstrip())
@@ -230,7 +246,7 @@ def summary_line(snapshot: BookSnapshot, health: FeedHealth, now: float) -> str:
             where = f"{event.name} " if event is not None else ""
             text += f" | {where}{market.name}: " + ", ".join(f"{s.name or s.id} {s.price:g}" for s in best)
             break
-    return text
+    return printable(text)
 
 
 # --- drawing -------------------------------------------------------------------------------------

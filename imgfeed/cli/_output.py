@@ -24,6 +24,7 @@ from typing import IO, Any, Callable, Dict, Optional
 
 import ujson
 
+from imgfeed.console import printable
 from imgfeed.errors import ProtocolError
 from imgfeed.events import Disconnected, DisconnectReason, Session, SuspendReason
 from imgfeed.handlers import Handler
@@ -171,7 +172,7 @@ def pretty_record(record: Record) -> str:
         text = f"response {record.status} (request {record.request_id})"
     else:
         text = f"{record_kind(record)} {ujson.dumps(record.raw, ensure_ascii=False)[:200]}"
-    return f"{at} {text}"
+    return f"{at} {printable(text)}"
 
 
 class LinePrinter:
@@ -287,7 +288,7 @@ class PrettyHandler(Handler):
 
     def _note(self, text: str) -> None:
         at = _dt.datetime.now(_dt.timezone.utc).strftime("%H:%M:%S.%f")[:-3]
-        self.printer.line(f"{at} ** {text}")
+        self.printer.line(f"{at} ** {printable(text)}")
 
     def on_connect(self, session: Session) -> None:
         self._note(f"connected to {session.address}, session {session.session_id} (#{session.number})")

@@ -129,3 +129,11 @@ def test_rate_meter_counts_a_window() -> None:
     assert meter.total == 100
     assert meter.rate(now=1009.5) == 10.0
     assert meter.rate(now=2000.0) == 0.0
+
+
+def test_server_text_with_terminal_escapes_is_shown_escaped() -> None:
+    """A name holding an escape sequence is shown as text; it never reaches the terminal raw."""
+    from imgfeed.console import printable
+
+    assert printable("Rory\x1b]0;owned\x07 McIlroy\x9b") == "Rory\\x1b]0;owned\\x07 McIlroy\\x9b"
+    assert printable("Åsa Højgaard") == "Åsa Højgaard"

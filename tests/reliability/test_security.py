@@ -209,11 +209,6 @@ def test_hostile_payloads_are_inert_data(client_key: KeyPair, tmp_path: Path) ->
     assert names == strings  # delivered as the exact text, never interpreted
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="imgfeed/cli/_output.py pretty_record (and imgfeed/console.py) print server text as received: "
-    "control characters (terminal escape sequences) reach the user's terminal",
-)
 def test_pretty_output_never_passes_terminal_escapes_through() -> None:
     """A server can name a market or golfer anything (protocol.md 3), including escape sequences
     that retitle, clear or rewrite a terminal; ``imgfeed tail --format pretty`` must show them
