@@ -23,8 +23,8 @@ TICK = 0.05
 
 
 def _updates_after(rec: Recorder, name: str) -> int:
-    names = rec.names()
-    return names[names.index(name) :].count("on_market_update") if name in names else 0
+    """How many ``on_market_update`` calls came after the first call of ``name``."""
+    return sum(1 for called, _ in rec.since(name, 1) if called == "on_market_update")
 
 
 def test_heartbeats_stop_but_data_flows(client_key: KeyPair, tmp_path: Path) -> None:

@@ -9,16 +9,11 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import List, Tuple
 
 from imgfeed import DisconnectReason, SuspendReason
 from tests.reliability import wire
 from tests.reliability.hostile import HostileSession, HostileSSHServer, ResetServer, refused_port
 from tests.reliability.support import WAIT, KeyPair, Recorder, fast_config, hostile_config, running
-
-
-def _tradable_ids(rec: Recorder) -> List[Tuple[str, bool]]:
-    return [(args[0], args[1]) for name, args in rec.calls if name == "on_market_status"]
 
 
 def test_tcp_reset_mid_line_reconnects_and_never_delivers_the_cut_line(
@@ -50,7 +45,7 @@ def test_tcp_reset_mid_line_reconnects_and_never_delivers_the_cut_line(
     with HostileSSHServer(script, client_key.key) as server:
         with running(hostile_config(server, client_key, tmp_path), rec) as client:
             assert client.subscribe().is_ok
-            assert rec.wait_for(lambda r: r.count("on_connect") == 2 and ("m1", True) in _tradable_ids(r)[2:])
+            assert rec.wait_for(lambda r: ("m1", True) in r.statuses_since_connect(2))
             assert client.book.is_tradable("m1")
             # m2's last image (open) came on the old connection: not trusted on the new one.
             assert not client.book.is_tradable("m2")

@@ -13,7 +13,7 @@ from typing import Iterator
 
 import pytest
 
-from imgfeed import DisconnectReason, RateLimitedError, SuspendReason
+from imgfeed import DisconnectReason, FeedConfig, RateLimitedError, SuspendReason
 from imgfeed.simulator import ScenarioConfig, SessionConfig, SimulatorServer
 from imgfeed.simulator.faults import CLOSE_REASONS
 from tests.reliability.support import KeyPair, LogWatch, Recorder, fast_config, running
@@ -37,7 +37,7 @@ def sim(client_key: KeyPair) -> Iterator[SimulatorServer]:
         server.stop()
 
 
-def _config(sim: SimulatorServer, key: KeyPair, tmp_path: Path, **overrides: object):  # type: ignore[no-untyped-def]
+def _config(sim: SimulatorServer, key: KeyPair, tmp_path: Path, **overrides: object) -> FeedConfig:
     known_hosts = tmp_path / "known_hosts"
     sim.write_known_hosts(known_hosts)
     return fast_config(sim.port, str(known_hosts), str(key.path), **overrides)
