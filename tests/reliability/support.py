@@ -120,7 +120,7 @@ for _name in _METHODS:
     setattr(Recorder, _name, _recording_method(_name))
 
 
-def fast_config(port: int, known_hosts: str, key_filename: str, **overrides: Any) -> FeedConfig:
+def fast_config(port: int, known_hosts: Optional[str], key_filename: str, **overrides: Any) -> FeedConfig:
     """A config for 127.0.0.1:``port`` with every deadline short and reconnects immediate.
 
     ``ReconnectPolicy(interval=0.2)`` replaces the service's 30 s; ``min_delay`` stays above zero so

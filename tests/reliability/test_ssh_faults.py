@@ -12,6 +12,7 @@ key to the server it could not verify.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Type
 
@@ -29,7 +30,7 @@ from imgfeed import (
     UnknownHostKeyError,
 )
 from tests.reliability.hostile import HostileSession, HostileSSHServer
-from tests.reliability.support import WAIT, KeyPair, Recorder, Sshd, fast_config
+from tests.reliability.support import WAIT, KeyPair, LogWatch, Recorder, Sshd, fast_config, running
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -138,3 +139,38 @@ def test_same_key_type_changed_against_openssh(sshd: Sshd, client_key: KeyPair, 
     known_hosts.write_text(sshd.known_hosts_line(client_key.key))  # an ed25519 key, not the server's
     config = fast_config(sshd.port, str(known_hosts), str(client_key.path), username="root")
     _fails_for_good(config, DisconnectReason.HOST_KEY, HostKeyMismatchError)
+
+
+def test_accept_new_still_refuses_a_changed_key(client_key: KeyPair, tmp_path: Path) -> None:
+    """Trust on first use records unknown keys only: a changed key is refused all the same."""
+    with HostileSSHServer(_idle, client_key.key) as server:
+        known_hosts = tmp_path / "known_hosts"
+        known_hosts.write_text(server.known_hosts_line(paramiko.ECDSAKey.generate()))
+        config = fast_config(
+            server.port, str(known_hosts), str(client_key.path), host_key_policy="accept-new"
+        )
+        _fails_for_good(config, DisconnectReason.HOST_KEY, HostKeyMismatchError)
+        assert server.auth_attempts == 0
+    assert known_hosts.read_text().count("\n") == 1
+
+
+def test_insecure_accept_any_says_so_on_every_connection(client_key: KeyPair, tmp_path: Path) -> None:
+    """The opt-out connects to a server whose key nobody recorded -- and warns, every time."""
+
+    def serve(session: HostileSession) -> None:
+        session.serve_init(["m1"])
+        if session.index == 0:
+            return  # close: the client connects again, and must warn again
+        session.keep_alive()
+        session.wait_closed()
+
+    rec = Recorder()
+    with LogWatch("imgfeed.transport.ssh") as log:
+        with HostileSSHServer(serve, client_key.key) as server:
+            config = fast_config(
+                server.port, None, str(client_key.path), host_key_policy="insecure-accept-any"
+            )
+            with running(config, rec):
+                assert rec.wait_for(lambda r: r.count("on_connect") == 2)
+        warnings = [r for r in log.records if "NOT verifying" in r.getMessage()]
+    assert len(warnings) == 2 and all(r.levelno == logging.WARNING for r in warnings)
