@@ -219,7 +219,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     _common.print_machine()
     print(f"{args.messages:,} market updates per client per round after {args.warmup:,} of warm-up; "
-          f"best of {args.rounds} rounds; server: benchmarks/_server.py in its own process.")
+          f"best of {args.rounds} rounds; server: benchmarks/_server.py --source {args.source} in its own process.")
     print()
     if args.only:
         for name, r in best.items():
