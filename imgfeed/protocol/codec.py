@@ -46,6 +46,7 @@ from imgfeed.protocol.messages import (
     Sport,
     Stage,
     Unknown,
+    new_market_update,
 )
 
 __all__ = [
@@ -65,6 +66,9 @@ RATE_LIMIT_MESSAGE = "API limit breached"
 Decoded = Union[Record, ProtocolError]
 
 _UTC = timezone.utc
+
+#: What MarketStatus.parse looks up: known statuses become the enum, others stay strings.
+_MARKET_STATUSES: Dict[str, Any] = MarketStatus._value2member_map_
 
 #: The largest finite float. Comparing with it (rather than calling math.isfinite) is false for
 #: NaN and infinities, and for an integer too large to become a float, which math.isfinite would
@@ -336,15 +340,19 @@ def _explain_selections(selections: List[Any]) -> None:
 
 
 def _market_update(obj: Dict[str, Any], pt: Optional[datetime], ra: Optional[float]) -> Record:
-    m = _msg_dict(obj)
+    # The hot path of a busy feed: the checks of _msg_dict and _str inline, the helpers called only
+    # to raise their errors (same checks, same order, same messages).
+    m = obj.get("msg")
+    if type(m) is not dict:
+        m = _msg_dict(obj)
     _check_selections(m.get("selections"))
-    return MarketUpdate(
-        publish_time=pt,
-        received_at=ra,
-        raw=obj,
-        market_id=_str(m, "id"),
-        status=MarketStatus.parse(_str(m, "status")),
-    )
+    market_id = m.get("id")
+    if type(market_id) is not str:
+        market_id = _str(m, "id")
+    status = m.get("status")
+    if type(status) is not str:
+        status = _str(m, "status")
+    return new_market_update(pt, ra, obj, market_id, _MARKET_STATUSES.get(status, status))
 
 
 def _remove_markets(obj: Dict[str, Any], pt: Optional[datetime], ra: Optional[float]) -> Record:
