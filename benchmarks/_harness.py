@@ -17,9 +17,9 @@ import sys
 import tempfile
 from typing import List, Optional, Tuple
 
+import _common
 import paramiko
 
-import _common
 from imgfeed.protocol import init_request, subscribe_request
 
 __all__ = ["ServerProcess", "open_bare_channel", "PREFERRED_CIPHER"]
@@ -34,8 +34,14 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 class ServerProcess:
     """``_server.py`` in a child process. Use as a context manager."""
 
-    def __init__(self, rate: float = 0.0, stamp: bool = False, seconds: float = 600.0,
-                 stream_seconds: float = 0.0, source: str = "stream") -> None:
+    def __init__(
+        self,
+        rate: float = 0.0,
+        stamp: bool = False,
+        seconds: float = 600.0,
+        stream_seconds: float = 0.0,
+        source: str = "stream",
+    ) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="imgfeed-bench-")
         d = self._tmp.name
         self.key_path = os.path.join(d, "client_key")
@@ -47,8 +53,18 @@ class ServerProcess:
         self.status_path = os.path.join(d, "status.jsonl")
         # The server process gives up after ``seconds``: leave room for a long stream and its end.
         seconds = max(seconds, stream_seconds + 120.0)
-        self._args = ["--authorized-key", self.key_path + ".pub", "--rate", str(rate),
-                      "--seconds", str(seconds), "--status", self.status_path, "--source", source]
+        self._args = [
+            "--authorized-key",
+            self.key_path + ".pub",
+            "--rate",
+            str(rate),
+            "--seconds",
+            str(seconds),
+            "--status",
+            self.status_path,
+            "--source",
+            source,
+        ]
         if stamp:
             self._args.append("--stamp")
         self.last_images_path = os.path.join(d, "last_images.json")
@@ -62,7 +78,10 @@ class ServerProcess:
         env["PYTHONPATH"] = os.pathsep.join(p for p in [_HERE, env.get("PYTHONPATH", "")] if p)
         self.proc = subprocess.Popen(
             [sys.executable, os.path.join(_HERE, "_server.py"), *self._args],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            text=True,
         )
         assert self.proc.stdout is not None
         first = self.proc.stdout.readline()

@@ -40,9 +40,9 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Dict, List, Optional
 
+import _stream
 import paramiko
 
-import _stream
 from imgfeed.protocol import encode_message, format_timestamp
 
 #: Write size in throughput mode: a few SSH packets' worth (32 KiB payload each).
@@ -56,7 +56,9 @@ def _now() -> str:
 
 def _heartbeat() -> bytes:
     now = _now()
-    return encode_message({"mode": "push", "type": "heartbeat", "publish_time": now, "msg": {"timestamp": now}})
+    return encode_message(
+        {"mode": "push", "type": "heartbeat", "publish_time": now, "msg": {"timestamp": now}}
+    )
 
 
 class _Interface(paramiko.ServerInterface):
@@ -90,8 +92,15 @@ class _Session:
 
     report_lock = threading.Lock()
 
-    def __init__(self, args: argparse.Namespace, snapshot: bytes, updates: List[bytes], sock: socket.socket,
-                 host_key: paramiko.PKey, authorized: paramiko.PKey) -> None:
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        snapshot: bytes,
+        updates: List[bytes],
+        sock: socket.socket,
+        host_key: paramiko.PKey,
+        authorized: paramiko.PKey,
+    ) -> None:
         self.args = args
         self.snapshot = snapshot
         self.updates = updates
@@ -161,8 +170,17 @@ class _Session:
         now = _now()
         name = request.get("request")
         if name == "init":
-            chan.sendall(encode_message({"mode": "resp", "status": "session initialized",
-                                         "session_id": "bench-session", "publish_time": now, "reason": None}))
+            chan.sendall(
+                encode_message(
+                    {
+                        "mode": "resp",
+                        "status": "session initialized",
+                        "session_id": "bench-session",
+                        "publish_time": now,
+                        "reason": None,
+                    }
+                )
+            )
             chan.sendall(self.snapshot)
             return
         response: Dict[str, Any] = {"mode": "resp", "status": "ok", "publish_time": now}
@@ -203,7 +221,7 @@ class _Session:
                 line = updates[i % n]
                 if stamp:
                     # The stamp goes inside msg, just before its closing braces: `...]}}\n`.
-                    line = b"%s,\"sim_sent_at\":%r}}\n" % (line[:-3], time.time())
+                    line = b'%s,"sim_sent_at":%r}}\n' % (line[:-3], time.time())
                 chan.sendall(line)
                 last[self.market_ids[i % n]] = line
                 i += 1
@@ -214,7 +232,7 @@ class _Session:
                 while size < _BATCH_BYTES:
                     line = updates[i % n]
                     if stamp:
-                        line = b"%s,\"sim_sent_at\":%s}}\n" % (line[:-3], t)
+                        line = b'%s,"sim_sent_at":%s}}\n' % (line[:-3], t)
                     parts.append(line)
                     size += len(line)
                     last[self.market_ids[i % n]] = line
@@ -240,8 +258,9 @@ def _run_simulator(args: argparse.Namespace, authorized: paramiko.PKey) -> int:
     try:
         print(json.dumps({"port": server.port, "known_hosts": server.known_hosts_line()}), flush=True)
         done = threading.Event()
-        threading.Thread(target=lambda: (sys.stdin.read(), done.set()), name="bench-server-stdin",
-                         daemon=True).start()
+        threading.Thread(
+            target=lambda: (sys.stdin.read(), done.set()), name="bench-server-stdin", daemon=True
+        ).start()
         done.wait(args.seconds)
     finally:
         server.stop(timeout=5.0)
@@ -255,13 +274,21 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--stamp", action="store_true", help="put the write time in msg.sim_sent_at")
     parser.add_argument("--seconds", type=float, default=600.0, help="stop after this long in any case")
     parser.add_argument("--status", help="append one JSON line per finished session to this file")
-    parser.add_argument("--source", choices=["stream", "simulator"], default="stream",
-                        help="stream: replay the pre-encoded realistic stream (default); "
-                             "simulator: imgfeed.simulator.SimulatorServer generating updates live")
+    parser.add_argument(
+        "--source",
+        choices=["stream", "simulator"],
+        default="stream",
+        help="stream: replay the pre-encoded realistic stream (default); "
+        "simulator: imgfeed.simulator.SimulatorServer generating updates live",
+    )
     parser.add_argument("--updates", type=int, default=2000, help="distinct updates in the loop")
-    parser.add_argument("--stream-seconds", type=float, default=0.0,
-                        help="stop streaming updates this long after subscribe (0: never), then "
-                             "write every market's last image to --last-images and send heartbeats only")
+    parser.add_argument(
+        "--stream-seconds",
+        type=float,
+        default=0.0,
+        help="stop streaming updates this long after subscribe (0: never), then "
+        "write every market's last image to --last-images and send heartbeats only",
+    )
     parser.add_argument("--last-images", help="where to write {market id: last line sent} (JSON)")
     args = parser.parse_args(argv)
     # A client hanging up mid-write is how every benchmark session ends: not worth a traceback.
@@ -273,8 +300,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     host_key = paramiko.ECDSAKey.generate()  # fresh per run; paramiko cannot generate Ed25519 keys
 
     messages = _stream.build_messages(args.updates)
-    snapshot = b"".join(encode_message(m) for m in messages
-                        if m.get("type") not in ("market_update", "heartbeat") and m.get("mode") == "push")
+    snapshot = b"".join(
+        encode_message(m)
+        for m in messages
+        if m.get("type") not in ("market_update", "heartbeat") and m.get("mode") == "push"
+    )
     updates = [encode_message(m) for m in messages if m.get("type") == "market_update"]
 
     if args.source == "simulator":
@@ -290,7 +320,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(json.dumps({"port": port, "known_hosts": known}), flush=True)
 
     stop = threading.Event()
-    threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), name="bench-server-stdin", daemon=True).start()
+    threading.Thread(
+        target=lambda: (sys.stdin.read(), stop.set()), name="bench-server-stdin", daemon=True
+    ).start()
     deadline = time.monotonic() + args.seconds
     sessions: List[threading.Thread] = []
     while not stop.is_set() and time.monotonic() < deadline:

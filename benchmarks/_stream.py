@@ -21,11 +21,50 @@ from imgfeed.protocol import encode_message, format_timestamp
 
 __all__ = ["build_messages", "build_stream", "chunked", "market_update"]
 
-_FIRST = ["Scottie", "Rory", "Jon", "Xander", "Ludvig", "Nicolai", "Tommy", "Viktor", "Hideki", "Séamus",
-          "Collin", "Wyndham", "Patrick", "Sungjae", "Tom", "Rasmus", "Min Woo", "Sahith", "Matt", "Åke"]
-_LAST = ["Scheffler", "McIlroy", "Rahm", "Schauffele", "Åberg", "Højgaard", "Fleetwood", "Hovland",
-         "Matsuyama", "Power", "Morikawa", "Clark", "Cantlay", "Im", "Kim", "Højgaard", "Lee", "Theegala",
-         "Fitzpatrick", "Müller"]
+_FIRST = [
+    "Scottie",
+    "Rory",
+    "Jon",
+    "Xander",
+    "Ludvig",
+    "Nicolai",
+    "Tommy",
+    "Viktor",
+    "Hideki",
+    "Séamus",
+    "Collin",
+    "Wyndham",
+    "Patrick",
+    "Sungjae",
+    "Tom",
+    "Rasmus",
+    "Min Woo",
+    "Sahith",
+    "Matt",
+    "Åke",
+]
+_LAST = [
+    "Scheffler",
+    "McIlroy",
+    "Rahm",
+    "Schauffele",
+    "Åberg",
+    "Højgaard",
+    "Fleetwood",
+    "Hovland",
+    "Matsuyama",
+    "Power",
+    "Morikawa",
+    "Clark",
+    "Cantlay",
+    "Im",
+    "Kim",
+    "Højgaard",
+    "Lee",
+    "Theegala",
+    "Fitzpatrick",
+    "Müller",
+]
 
 _START = datetime(2025, 3, 14, 8, 50, 11, 331473, tzinfo=timezone.utc)
 
@@ -35,31 +74,46 @@ def _golfers(rng: random.Random, n: int) -> List[Dict[str, Any]]:
     return [{"id": f"g:{i}", "name": f"{rng.choice(_FIRST)} {rng.choice(_LAST)}"} for i in ids]
 
 
-def market_update(market_id: str, golfers: List[Dict[str, Any]], rng: random.Random, when: str) -> Dict[str, Any]:
+def market_update(
+    market_id: str, golfers: List[Dict[str, Any]], rng: random.Random, when: str
+) -> Dict[str, Any]:
     """One ``market_update`` push: the full image of a market (protocol.md section 6)."""
     roll = rng.random()
     if roll < 0.01:  # settled: every selection carries its settlement factors
         winner = rng.randrange(len(golfers))
         selections = [
-            dict(g, price=None, status="settled",
-                 settlement={"stake_returned": 0.0, "payout_returned": 1.0 if i == winner else 0.0})
+            dict(
+                g,
+                price=None,
+                status="settled",
+                settlement={"stake_returned": 0.0, "payout_returned": 1.0 if i == winner else 0.0},
+            )
             for i, g in enumerate(golfers)
         ]
         status = "settled"
     elif roll < 0.04:  # suspended: some selections unpriced
         selections = [
-            dict(g, price=None if rng.random() < 0.3 else round(rng.uniform(1.5, 500.0), 2),
-                 status="suspended", settlement=None)
+            dict(
+                g,
+                price=None if rng.random() < 0.3 else round(rng.uniform(1.5, 500.0), 2),
+                status="suspended",
+                settlement=None,
+            )
             for g in golfers
         ]
         status = "suspended"
     else:
         selections = [
-            dict(g, price=round(rng.uniform(1.01, 1000.0), 2), status="open", settlement=None) for g in golfers
+            dict(g, price=round(rng.uniform(1.01, 1000.0), 2), status="open", settlement=None)
+            for g in golfers
         ]
         status = "open"
-    return {"mode": "push", "type": "market_update", "publish_time": when,
-            "msg": {"id": market_id, "status": status, "selections": selections}}
+    return {
+        "mode": "push",
+        "type": "market_update",
+        "publish_time": when,
+        "msg": {"id": market_id, "status": status, "selections": selections},
+    }
 
 
 def build_messages(n_updates: int, seed: int = 0, n_markets: int = 200) -> List[Dict[str, Any]]:
@@ -73,39 +127,89 @@ def build_messages(n_updates: int, seed: int = 0, n_markets: int = 200) -> List[
         return format_timestamp(clock)
 
     out: List[Dict[str, Any]] = [
-        {"mode": "resp", "status": "session initialized", "session_id": "66193235-937c-4591-a301-33d7251ce8b6",
-         "publish_time": now(), "reason": None},
+        {
+            "mode": "resp",
+            "status": "session initialized",
+            "session_id": "66193235-937c-4591-a301-33d7251ce8b6",
+            "publish_time": now(),
+            "reason": None,
+        },
         {"mode": "push", "type": "sport", "publish_time": now(), "msg": {"id": "sp.golf", "name": "Golf"}},
     ]
     for c in range(3):
-        out.append({"mode": "push", "type": "competition", "publish_time": now(),
-                    "msg": {"id": f"comp.golf_{c}", "name": f"Tour {c}", "sport_id": "sp.golf", "arena_id": str(c)}})
+        out.append(
+            {
+                "mode": "push",
+                "type": "competition",
+                "publish_time": now(),
+                "msg": {
+                    "id": f"comp.golf_{c}",
+                    "name": f"Tour {c}",
+                    "sport_id": "sp.golf",
+                    "arena_id": str(c),
+                },
+            }
+        )
     events = [f"ev.golf_{1100 + e}" for e in range(6)]
     for e, ev in enumerate(events):
-        out.append({"mode": "push", "type": "event", "publish_time": now(),
-                    "msg": {"id": ev, "name": f"Championship {e}", "competition_id": f"comp.golf_{e % 3}",
-                            "arena_competition_id": str(e % 3), "arena_id": str(1100 + e),
-                            "start_time": "2025-03-13 11:40:00.000000", "stage": "in_play",
-                            "meta": [{"event_id": str(1100 + e), "offering_levels": ["M1"]}]}})
+        out.append(
+            {
+                "mode": "push",
+                "type": "event",
+                "publish_time": now(),
+                "msg": {
+                    "id": ev,
+                    "name": f"Championship {e}",
+                    "competition_id": f"comp.golf_{e % 3}",
+                    "arena_competition_id": str(e % 3),
+                    "arena_id": str(1100 + e),
+                    "start_time": "2025-03-13 11:40:00.000000",
+                    "stage": "in_play",
+                    "meta": [{"event_id": str(1100 + e), "offering_levels": ["M1"]}],
+                },
+            }
+        )
     types = ["winonly", "top5", "top10", "top20", "matchbet", "threeball", "make_cut", "first_round_leader"]
     for t in types:
-        out.append({"mode": "push", "type": "market_type", "publish_time": now(),
-                    "msg": {"id": f"mt.{t}", "name": t.replace("_", " ").title()}})
+        out.append(
+            {
+                "mode": "push",
+                "type": "market_type",
+                "publish_time": now(),
+                "msg": {"id": f"mt.{t}", "name": t.replace("_", " ").title()},
+            }
+        )
     markets = []
     for m in range(n_markets):
         ev = events[m % len(events)]
         mt = types[m % len(types)]
         market_id = f"{ev[3:]}_{mt}_{m}"
         markets.append((market_id, _golfers(rng, rng.randint(5, 60))))
-        out.append({"mode": "push", "type": "market", "publish_time": now(),
-                    "msg": {"id": market_id, "arena_id": f"m-{m}", "name": mt, "event_id": ev,
-                            "arena_event_id": int(ev.rsplit("_", 1)[1]), "tags": ["sp.golf", f"mt.{mt}", ev],
-                            "start_time": "2025-03-13 11:40:00.000000", "stage": "in_play", "numwinners": 1}})
+        out.append(
+            {
+                "mode": "push",
+                "type": "market",
+                "publish_time": now(),
+                "msg": {
+                    "id": market_id,
+                    "arena_id": f"m-{m}",
+                    "name": mt,
+                    "event_id": ev,
+                    "arena_event_id": int(ev.rsplit("_", 1)[1]),
+                    "tags": ["sp.golf", f"mt.{mt}", ev],
+                    "start_time": "2025-03-13 11:40:00.000000",
+                    "stage": "in_play",
+                    "numwinners": 1,
+                },
+            }
+        )
     out.append({"mode": "resp", "status": "ok", "request_id": "1", "publish_time": now()})
     for i in range(n_updates):
         if i % 250 == 0:
             when = now()
-            out.append({"mode": "push", "type": "heartbeat", "publish_time": when, "msg": {"timestamp": when}})
+            out.append(
+                {"mode": "push", "type": "heartbeat", "publish_time": when, "msg": {"timestamp": when}}
+            )
         market_id, golfers = markets[rng.randrange(len(markets))]
         out.append(market_update(market_id, golfers, rng, now()))
     return out

@@ -28,10 +28,10 @@ import threading
 import time
 from typing import Callable, Dict, List
 
-import ujson
-
 import _common
 import _stream
+import ujson
+
 from imgfeed import FeedClient, FeedConfig, Handler
 from imgfeed.protocol import FeedDecoder, LineBuffer, MarketUpdate, decode_line
 from imgfeed.transport.memory import MemoryTransport
@@ -93,9 +93,16 @@ def _client(chunks: List[bytes], n_records: int) -> Callable[[], int]:
         for chunk in chunks:
             transport.push(chunk)
         handler = _Count(n_records)
-        config = FeedConfig(host="memory", username="bench", key_filename=os.devnull, known_hosts=None,
-                            host_key_policy="insecure-accept-any", handler_stall_warning=None,
-                            heartbeat_timeout=3600.0, silence_timeout=3600.0)
+        config = FeedConfig(
+            host="memory",
+            username="bench",
+            key_filename=os.devnull,
+            known_hosts=None,
+            host_key_policy="insecure-accept-any",
+            handler_stall_warning=None,
+            heartbeat_timeout=3600.0,
+            silence_timeout=3600.0,
+        )
         client = FeedClient(config, handlers=[handler], transport_factory=lambda: transport)
         client.start()
         try:
@@ -146,7 +153,9 @@ def main(argv: List[str] = None) -> int:
     chunks = list(_stream.chunked(data, args.seed))
     lines = [line for line in data.split(b"\n") if line]
     n_lines = len(lines)
-    selections = sum(len(ujson.loads(line)["msg"]["selections"]) for line in lines if b'"market_update"' in line)
+    selections = sum(
+        len(ujson.loads(line)["msg"]["selections"]) for line in lines if b'"market_update"' in line
+    )
     updates = sum(1 for line in lines if b'"market_update"' in line)
 
     stages: Dict[str, Callable[[], int]] = {
@@ -172,13 +181,15 @@ def main(argv: List[str] = None) -> int:
     floor = best["floor: bytes.split + ujson.loads"]
     rows = []
     for name, t in best.items():
-        rows.append([
-            name,
-            _common.fmt(n_lines / t),
-            _common.fmt(len(data) / t / 1e6),
-            _common.fmt(t / n_lines * 1e6),
-            f"{floor / t:.0%}",
-        ])
+        rows.append(
+            [
+                name,
+                _common.fmt(n_lines / t),
+                _common.fmt(len(data) / t / 1e6),
+                _common.fmt(t / n_lines * 1e6),
+                f"{floor / t:.0%}",
+            ]
+        )
     _common.print_table("decode", ["stage", "lines/s", "MB/s", "µs/line", "vs floor"], rows)
     ratio = floor / best["imgfeed: FeedDecoder.feed -> records"]
     verdict = "met" if ratio >= TARGET else "MISSED"

@@ -27,10 +27,10 @@ import threading
 import time
 from typing import Any, Dict, List, Optional
 
-import ujson
-
 import _common
+import ujson
 from _harness import ServerProcess, open_bare_channel
+
 from imgfeed import FeedClient, FeedConfig, Handler
 from imgfeed.transport.base import DEFAULT_RECV_SIZE
 
@@ -114,8 +114,14 @@ class _Stopwatch(Handler):
 
 
 def imgfeed_latencies(server: ServerProcess, seconds: float) -> Run:
-    config = FeedConfig(host="127.0.0.1", port=server.port, username="bench", pkey=server.pkey,
-                        known_hosts=server.known_hosts, handler_stall_warning=None)
+    config = FeedConfig(
+        host="127.0.0.1",
+        port=server.port,
+        username="bench",
+        pkey=server.pkey,
+        known_hosts=server.known_hosts,
+        handler_stall_warning=None,
+    )
     stopwatch = _Stopwatch()
     run = Run()
     run.samples = stopwatch.samples
@@ -144,8 +150,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rates", default="100,1000,10000", help="updates per second, comma-separated")
     parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per client and rate")
-    parser.add_argument("--switch-interval", type=float, default=None,
-                        help="sys.setswitchinterval for this process (default: Python's 0.005 s)")
+    parser.add_argument(
+        "--switch-interval",
+        type=float,
+        default=None,
+        help="sys.setswitchinterval for this process (default: Python's 0.005 s)",
+    )
     _common.add_common_args(parser)
     args = parser.parse_args(argv)
     if args.switch_interval:
@@ -164,23 +174,56 @@ def main(argv: Optional[List[str]] = None) -> int:
             }
 
     _common.print_machine()
-    print(f"{args.seconds:g} s measured per client and rate, after {_SETTLE} s of settling; each update "
-          "written on its own by benchmarks/_server.py in its own process; latency = handler time - write time.")
+    print(
+        f"{args.seconds:g} s measured per client and rate, after {_SETTLE} s of settling; each update "
+        "written on its own by benchmarks/_server.py in its own process; latency = handler time - write time."
+    )
     print()
     rows = []
     for rate, r in results.items():
         b, i = r["bare"].samples, r["imgfeed"].samples
-        rows.append([f"{rate:,.0f}", "bare: read + split + ujson", len(b),
-                     f"{_ms(b, 50):.3f}", f"{_ms(b, 99):.3f}", f"{_ms(b, None):.3f}", "", "",
-                     f"{r['bare'].cpu:.0%}", r["bare"].by_thread])
-        rows.append([f"{rate:,.0f}", "imgfeed: FeedClient -> handler", len(i),
-                     f"{_ms(i, 50):.3f}", f"{_ms(i, 99):.3f}", f"{_ms(i, None):.3f}",
-                     f"{_ms(i, 50) - _ms(b, 50):+.3f}", f"{_ms(i, 99) - _ms(b, 99):+.3f}",
-                     f"{r['imgfeed'].cpu:.0%}", r["imgfeed"].by_thread])
+        rows.append(
+            [
+                f"{rate:,.0f}",
+                "bare: read + split + ujson",
+                len(b),
+                f"{_ms(b, 50):.3f}",
+                f"{_ms(b, 99):.3f}",
+                f"{_ms(b, None):.3f}",
+                "",
+                "",
+                f"{r['bare'].cpu:.0%}",
+                r["bare"].by_thread,
+            ]
+        )
+        rows.append(
+            [
+                f"{rate:,.0f}",
+                "imgfeed: FeedClient -> handler",
+                len(i),
+                f"{_ms(i, 50):.3f}",
+                f"{_ms(i, 99):.3f}",
+                f"{_ms(i, None):.3f}",
+                f"{_ms(i, 50) - _ms(b, 50):+.3f}",
+                f"{_ms(i, 99) - _ms(b, 99):+.3f}",
+                f"{r['imgfeed'].cpu:.0%}",
+                r["imgfeed"].by_thread,
+            ]
+        )
     _common.print_table(
         "latency (ms)",
-        ["updates/s", "client", "samples", "p50", "p99", "max", "p50 vs baseline", "p99 vs baseline",
-         "client CPU", "CPU µs/update by thread"],
+        [
+            "updates/s",
+            "client",
+            "samples",
+            "p50",
+            "p99",
+            "max",
+            "p50 vs baseline",
+            "p99 vs baseline",
+            "client CPU",
+            "CPU µs/update by thread",
+        ],
         rows,
     )
     if 1000.0 in results:

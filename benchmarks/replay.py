@@ -25,10 +25,10 @@ import tempfile
 import time
 from typing import Any, Callable, Dict, List
 
-import ujson
-
 import _common
 import _stream
+import ujson
+
 import imgfeed
 from imgfeed.protocol import encode_message
 from imgfeed.recording import RecordingWriter, read_recording
@@ -115,25 +115,39 @@ def main(argv: List[str] = None) -> int:
             path = os.path.join(tmp, name)
             _write(path, messages)
             size = os.path.getsize(path)
-            stages = {"floor: read + split + 2x ujson.loads": _floor,
-                      "read_recording (entries only)": _reader,
-                      "imgfeed.replay -> handler": _replay}
+            stages = {
+                "floor: read + split + 2x ujson.loads": _floor,
+                "read_recording (entries only)": _reader,
+                "imgfeed.replay -> handler": _replay,
+            }
             best = {k: float("inf") for k in stages}
             for _ in range(args.rounds):
                 for k, fn in stages.items():
                     best[k] = min(best[k], _time(fn, path, n))
             floor = best["floor: read + split + 2x ujson.loads"]
             for k, t in best.items():
-                rows.append([name, k, _common.fmt(n / t), _common.fmt(size / t / 1e6),
-                             _common.fmt(t / n * 1e6), f"{floor / t:.0%}"])
+                rows.append(
+                    [
+                        name,
+                        k,
+                        _common.fmt(n / t),
+                        _common.fmt(size / t / 1e6),
+                        _common.fmt(t / n * 1e6),
+                        f"{floor / t:.0%}",
+                    ]
+                )
             ratio = floor / best["imgfeed.replay -> handler"]
             rows.append([name, "**ratio replay / floor**", "", "", "", f"**{ratio:.2f}**"])
 
     _common.print_machine()
-    print(f"Recording: {n:,} lines of the realistic stream ({args.updates:,} market updates); "
-          f"best of {args.rounds} rounds.")
+    print(
+        f"Recording: {n:,} lines of the realistic stream ({args.updates:,} market updates); "
+        f"best of {args.rounds} rounds."
+    )
     print()
-    _common.print_table("replay", ["file", "stage", "records/s", "MB/s (file)", "µs/record", "vs floor"], rows)
+    _common.print_table(
+        "replay", ["file", "stage", "records/s", "MB/s (file)", "µs/record", "vs floor"], rows
+    )
     return 0
 
 

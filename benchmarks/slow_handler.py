@@ -28,6 +28,7 @@ from typing import Any, Dict, List, Optional
 
 import _common
 from _harness import ServerProcess
+
 from imgfeed import FeedClient, FeedConfig, Handler
 
 
@@ -49,9 +50,15 @@ class SlowHandler(Handler):
 
 def run(args: argparse.Namespace, threshold: Optional[int]) -> Dict[str, Any]:
     with ServerProcess(rate=args.rate, stream_seconds=args.seconds) as server:
-        config = FeedConfig(host="127.0.0.1", port=server.port, username="bench", pkey=server.pkey,
-                            known_hosts=server.known_hosts, handler_stall_warning=None,
-                            conflate_threshold=threshold)
+        config = FeedConfig(
+            host="127.0.0.1",
+            port=server.port,
+            username="bench",
+            pkey=server.pkey,
+            known_hosts=server.known_hosts,
+            handler_stall_warning=None,
+            conflate_threshold=threshold,
+        )
         handler = SlowHandler(args.slowdown / args.rate)
         client = FeedClient(config, handlers=[handler])
         rows: List[List[Any]] = []
@@ -68,8 +75,18 @@ def run(args: argparse.Namespace, threshold: Optional[int]) -> Dict[str, Any]:
                 rss = _common.rss_bytes()
                 rss0 = rss if rss0 is None else rss0
                 threads.append(_common.thread_count())
-                rows.append([f"{time.monotonic() - start:.1f}", f"{rss / 2**20:.0f}", f"{(rss - rss0) / 2**20:+.0f}",
-                             s.queue_depth, s.conflated, s.messages, handler.delivered, threads[-1]])
+                rows.append(
+                    [
+                        f"{time.monotonic() - start:.1f}",
+                        f"{rss / 2**20:.0f}",
+                        f"{(rss - rss0) / 2**20:+.0f}",
+                        s.queue_depth,
+                        s.conflated,
+                        s.messages,
+                        handler.delivered,
+                        threads[-1],
+                    ]
+                )
                 if server.last_images() is not None:
                     break
                 if time.monotonic() - start > args.seconds + 30:
@@ -95,20 +112,34 @@ def run(args: argparse.Namespace, threshold: Optional[int]) -> Dict[str, Any]:
             final = client.stats()
         finally:
             client.stop(timeout=10)
-    return {"rows": rows, "markets": len(expected), "stale": stale, "threshold": threshold,
-            "effective": config.effective_conflate_threshold, "high_water": final.queue_high_water,
-            "threads": (min(threads), max(threads)), "conflated": final.conflated}
+    return {
+        "rows": rows,
+        "markets": len(expected),
+        "stale": stale,
+        "threshold": threshold,
+        "effective": config.effective_conflate_threshold,
+        "high_water": final.queue_high_water,
+        "threads": (min(threads), max(threads)),
+        "conflated": final.conflated,
+    }
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=60.0, help="how long the server streams (600: the soak)")
+    parser.add_argument(
+        "--seconds", type=float, default=60.0, help="how long the server streams (600: the soak)"
+    )
     parser.add_argument("--rate", type=float, default=1000.0, help="updates per second from the server")
     parser.add_argument("--slowdown", type=float, default=10.0, help="how many times slower the handler is")
     parser.add_argument("--interval", type=float, default=5.0, help="seconds between samples")
-    parser.add_argument("--threshold", type=int, default=1000, help="the conflate_threshold of the second run")
-    parser.add_argument("--skip-default", action="store_true",
-                        help="run only with --threshold (the default threshold's run grows to ~1 GB first)")
+    parser.add_argument(
+        "--threshold", type=int, default=1000, help="the conflate_threshold of the second run"
+    )
+    parser.add_argument(
+        "--skip-default",
+        action="store_true",
+        help="run only with --threshold (the default threshold's run grows to ~1 GB first)",
+    )
     _common.add_common_args(parser)
     args = parser.parse_args(argv)
     if args.quick:
@@ -117,21 +148,34 @@ def main(argv: Optional[List[str]] = None) -> int:
     results = ([] if args.skip_default else [run(args, None)]) + [run(args, args.threshold)]
 
     _common.print_machine()
-    print(f"Server: {args.rate:,.0f} updates/s for {args.seconds:g} s over 200 markets; handler "
-          f"{args.slowdown:g}x slower than the feed ({args.slowdown / args.rate * 1000:g} ms per update).")
+    print(
+        f"Server: {args.rate:,.0f} updates/s for {args.seconds:g} s over 200 markets; handler "
+        f"{args.slowdown:g}x slower than the feed ({args.slowdown / args.rate * 1000:g} ms per update)."
+    )
     print()
     ok = True
     for r in results:
         label = "default" if r["threshold"] is None else f"{r['threshold']:,}"
         _common.print_table(
             f"slow_handler, conflate_threshold {label} (effective {r['effective']:,})",
-            ["t (s)", "RSS (MB)", "RSS vs first", "queue depth", "conflated", "received", "delivered", "threads"],
+            [
+                "t (s)",
+                "RSS (MB)",
+                "RSS vs first",
+                "queue depth",
+                "conflated",
+                "received",
+                "delivered",
+                "threads",
+            ],
             r["rows"],
         )
         equal = r["markets"] - len(r["stale"])
         ok = ok and not r["stale"] and r["markets"] > 0
-        print(f"last images equal to the server's: {equal}/{r['markets']} markets; queue high water "
-              f"{r['high_water']:,}; threads {r['threads'][0]}-{r['threads'][1]}; conflated {r['conflated']:,}")
+        print(
+            f"last images equal to the server's: {equal}/{r['markets']} markets; queue high water "
+            f"{r['high_water']:,}; threads {r['threads'][0]}-{r['threads'][1]}; conflated {r['conflated']:,}"
+        )
         if r["stale"]:
             print(f"STALE markets: {', '.join(r['stale'][:10])}")
         print()

@@ -26,16 +26,15 @@ baseline.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import threading
 import time
 from typing import Any, Dict, List, Optional
 
-import ujson
-
 import _common
+import ujson
 from _harness import PREFERRED_CIPHER, ServerProcess, open_bare_channel
+
 from imgfeed import FeedClient, FeedConfig, Handler
 from imgfeed.transport.base import DEFAULT_RECV_SIZE
 
@@ -60,11 +59,21 @@ class Window:
     def start(self, nbytes: int, count: int) -> None:
         self.threads0 = _common.thread_cpu_seconds()
         self.t0, self.cpu0, self.scpu0, self.bytes0, self.count0 = (
-            time.perf_counter(), _common.cpu_seconds(), self.server.cpu_seconds(), nbytes, count)
+            time.perf_counter(),
+            _common.cpu_seconds(),
+            self.server.cpu_seconds(),
+            nbytes,
+            count,
+        )
 
     def stop(self, nbytes: int, count: int) -> None:
         self.t1, self.cpu1, self.scpu1, self.bytes1, self.count1 = (
-            time.perf_counter(), _common.cpu_seconds(), self.server.cpu_seconds(), nbytes, count)
+            time.perf_counter(),
+            _common.cpu_seconds(),
+            self.server.cpu_seconds(),
+            nbytes,
+            count,
+        )
         self.threads1 = _common.thread_cpu_seconds()
         self.done.set()
 
@@ -92,7 +101,9 @@ class Window:
         }
 
 
-def run_bare(server: ServerProcess, window: Window, parse: bool, cipher: str = PREFERRED_CIPHER) -> Dict[str, Any]:
+def run_bare(
+    server: ServerProcess, window: Window, parse: bool, cipher: str = PREFERRED_CIPHER
+) -> Dict[str, Any]:
     """The baseline: read, split into lines (and ``ujson.loads`` each, with ``parse``)."""
     t, chan = open_bare_channel(server, cipher=cipher)
     loads = ujson.loads
@@ -183,12 +194,20 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--messages", type=int, default=50_000, help="updates measured per client per round")
     parser.add_argument("--warmup", type=int, default=3_000, help="updates received before measuring")
     parser.add_argument("--rounds", type=int, default=3, help="rounds; each client's best is kept")
-    parser.add_argument("--source", choices=["stream", "simulator"], default="stream",
-                        help="the server: the pre-encoded realistic stream (default, outruns the "
-                             "clients) or imgfeed's simulator generating updates live")
+    parser.add_argument(
+        "--source",
+        choices=["stream", "simulator"],
+        default="stream",
+        help="the server: the pre-encoded realistic stream (default, outruns the "
+        "clients) or imgfeed's simulator generating updates live",
+    )
     parser.add_argument("--only", choices=["imgfeed", "bare"], help="run one kind of client (for profiling)")
-    parser.add_argument("--switch-interval", type=float, default=None,
-                        help="sys.setswitchinterval for this process (default: Python's 0.005 s)")
+    parser.add_argument(
+        "--switch-interval",
+        type=float,
+        default=None,
+        help="sys.setswitchinterval for this process (default: Python's 0.005 s)",
+    )
     _common.add_common_args(parser)
     args = parser.parse_args(argv)
     if args.switch_interval:
@@ -196,8 +215,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.quick:
         args.messages, args.warmup, args.rounds = 2_000, 300, 1
 
-    names = ["bare: read + split, paramiko's default cipher", "bare: read + split", "bare: read + split + ujson",
-             "imgfeed: FeedClient -> handler"]
+    names = [
+        "bare: read + split, paramiko's default cipher",
+        "bare: read + split",
+        "bare: read + split + ujson",
+        "imgfeed: FeedClient -> handler",
+    ]
     if args.only:
         names = [n for n in names if n.startswith(args.only)]
     best: Dict[str, Dict[str, Any]] = {}
@@ -218,8 +241,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                     best[name] = result
 
     _common.print_machine()
-    print(f"{args.messages:,} market updates per client per round after {args.warmup:,} of warm-up; "
-          f"best of {args.rounds} rounds; server: benchmarks/_server.py --source {args.source} in its own process.")
+    print(
+        f"{args.messages:,} market updates per client per round after {args.warmup:,} of warm-up; "
+        f"best of {args.rounds} rounds; server: benchmarks/_server.py --source {args.source} "
+        "in its own process."
+    )
     print()
     if args.only:
         for name, r in best.items():
@@ -229,15 +255,34 @@ def main(argv: Optional[List[str]] = None) -> int:
     rows = []
     for name in names:
         r = best[name]
-        rows.append([
-            name, _common.fmt(r["msgs"]), _common.fmt(r["mbs"]), _common.fmt(r["cpu100k"]),
-            f"{r['server_cpu']:.0%}", r["cipher"], r["conflated"],
-            f"{r['msgs'] / base['msgs']:.0%}", f"{r['cpu100k'] / base['cpu100k']:.2f}", r["threads"],
-        ])
+        rows.append(
+            [
+                name,
+                _common.fmt(r["msgs"]),
+                _common.fmt(r["mbs"]),
+                _common.fmt(r["cpu100k"]),
+                f"{r['server_cpu']:.0%}",
+                r["cipher"],
+                r["conflated"],
+                f"{r['msgs'] / base['msgs']:.0%}",
+                f"{r['cpu100k'] / base['cpu100k']:.2f}",
+                r["threads"],
+            ]
+        )
     _common.print_table(
         "throughput",
-        ["client", "messages/s", "MB/s", "CPU s / 100k msgs", "server CPU", "cipher", "conflated",
-         "vs baseline (msgs/s)", "CPU vs baseline", "CPU µs/msg by thread"],
+        [
+            "client",
+            "messages/s",
+            "MB/s",
+            "CPU s / 100k msgs",
+            "server CPU",
+            "cipher",
+            "conflated",
+            "vs baseline (msgs/s)",
+            "CPU vs baseline",
+            "CPU µs/msg by thread",
+        ],
         rows,
     )
     ratio = best["imgfeed: FeedClient -> handler"]["msgs"] / base["msgs"]
