@@ -31,6 +31,12 @@ __all__ = [
     "DEFAULT_PORT",
 ]
 
+#: Default backlog above which a newer market update replaces its queued one. A queued update of a
+#: large market is a parsed tree of ~20 KB, so half of the 100,000-item bound let RSS grow by ~1 GB
+#: behind a slow handler before conflation began (benchmarks/slow_handler.py); 1,000 is about one
+#: second of a busy feed and keeps memory flat from the start (benchmarks/README.md).
+DEFAULT_CONFLATE_THRESHOLD = 1000
+
 #: The service's SSH port (protocol.md preamble; IMG also listens on 22).
 DEFAULT_PORT = 2093
 
@@ -242,7 +248,8 @@ class FeedConfig:
         keepalive_interval: SSH keepalive period (keeps NAT entries open; not liveness).
         read_timeout: how long one read waits before the reader checks whether to stop.
         queue_size: the dispatch queue's bound, in queued items.
-        conflate_threshold: backlog above which updates are conflated (default half the bound).
+        conflate_threshold: backlog above which updates are conflated (default
+            ``DEFAULT_CONFLATE_THRESHOLD``, or half the bound if that is smaller).
         overflow_policy: see :class:`OverflowPolicy`.
         error_policy: see :class:`ErrorPolicy`.
         handler_stall_warning: warn when one handler call runs longer than this many seconds.
@@ -333,10 +340,14 @@ class FeedConfig:
 
     @property
     def effective_conflate_threshold(self) -> int:
-        """The backlog above which updates are conflated: ``conflate_threshold`` or half the bound."""
+        """The backlog above which updates are conflated.
+
+        ``conflate_threshold`` if set; else ``DEFAULT_CONFLATE_THRESHOLD``, or half the bound if
+        that is smaller.
+        """
         if self.conflate_threshold is not None:
             return self.conflate_threshold
-        return max(1, self.queue_size // 2)
+        return max(1, min(DEFAULT_CONFLATE_THRESHOLD, self.queue_size // 2))
 
     @property
     def address(self) -> str:

@@ -20,7 +20,12 @@ def test_defaults_follow_the_service_documentation() -> None:
     assert config.host_key_policy is HostKeyPolicy.REJECT
     assert config.overflow_policy is OverflowPolicy.CONFLATE
     assert config.reconnect == ReconnectPolicy(interval=30.0, first_delay=0.0, max_attempts=None)
-    assert config.effective_conflate_threshold == config.queue_size // 2
+    assert config.effective_conflate_threshold == 1000  # flat memory behind a slow handler
+
+
+def test_conflation_starts_at_half_a_small_queue() -> None:
+    assert FeedConfig(**BASE, queue_size=100).effective_conflate_threshold == 50
+    assert FeedConfig(**BASE, queue_size=100, conflate_threshold=80).effective_conflate_threshold == 80
 
 
 def test_strings_become_enums() -> None:
