@@ -23,3 +23,14 @@ def test_ci_runs_the_readme_test_command_verbatim() -> None:
     _, tests = _readme_commands()
     ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()]
     assert tests.strip() in ci_lines
+
+
+def test_every_setting_is_in_the_readme_configuration_table() -> None:
+    import attrs
+
+    from imgfeed import FeedConfig
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^\| `(\w+)` \|", text, flags=re.M))
+    missing = [f.name for f in attrs.fields(FeedConfig) if f.name not in documented]
+    assert not missing, f"settings missing from the README's configuration table: {missing}"
