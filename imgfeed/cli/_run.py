@@ -33,7 +33,7 @@ from imgfeed.errors import (
 )
 from imgfeed.stats import ClientState
 
-__all__ = ["run_client", "stop_on_signals", "quieted"]
+__all__ = ["run_client", "join_explained", "stop_on_signals", "quieted"]
 
 log = logging.getLogger("imgfeed.cli")
 
@@ -128,6 +128,20 @@ def run_client(
                 stop.wait(wait)
         finally:
             client.stop(timeout=5.0)
+    join_explained(client, args)
+    if not asked_to_stop():
+        # The client ended by itself without a fatal error: its reconnect policy gave up.
+        last = client.stats().last_disconnect
+        raise ImgFeedError(f"the client stopped: {last or 'unknown reason'}")
+    return 0
+
+
+def join_explained(client: FeedClient, args: argparse.Namespace) -> None:
+    """Join a stopped client; a key or host-key failure becomes one line saying what to do.
+
+    Raises:
+        ImgFeedError: the client ended on a failure that needs a person.
+    """
     try:
         client.join(timeout=5.0)
     except HostKeyError as exc:
@@ -137,11 +151,6 @@ def run_client(
             f"{exc}. Check --user {args.user} and --key {args.key}, and that IMG Arena has your public key "
             f"({args.key}.pub)"
         ) from None
-    if not asked_to_stop():
-        # The client ended by itself without a fatal error: its reconnect policy gave up.
-        last = client.stats().last_disconnect
-        raise ImgFeedError(f"the client stopped: {last or 'unknown reason'}")
-    return 0
 
 
 def _try_subscribe(client: FeedClient, filters: Dict[str, List[str]], stop: threading.Event) -> bool:

@@ -14,11 +14,10 @@ import threading
 import time
 from typing import Optional
 
-from imgfeed.cli._common import add_connection_options, config_from_args, explain_host_key_error
-from imgfeed.cli._run import quieted
+from imgfeed.cli._common import add_connection_options, config_from_args
+from imgfeed.cli._run import join_explained, quieted
 from imgfeed.client import FeedClient
 from imgfeed.config import ReconnectPolicy
-from imgfeed.errors import AuthenticationError, HostKeyError, ImgFeedError
 from imgfeed.events import Disconnected, Session
 from imgfeed.handlers import Handler
 from imgfeed.protocol.messages import Heartbeat, ServerClosing
@@ -94,12 +93,7 @@ def _check(args: argparse.Namespace) -> int:
         raise
     ended = check.disconnect  # before stop(), which adds a "user stop" of its own
     client.stop(timeout=5.0)
-    try:
-        client.join(timeout=5.0)
-    except HostKeyError as exc:
-        raise explain_host_key_error(exc, args) from None
-    except AuthenticationError as exc:
-        raise ImgFeedError(f"{exc}. Check --user and --key, and that IMG Arena has your public key") from None
+    join_explained(client, args)
     session = check.session
     if check.heartbeat_at is not None and session is not None:
         print(
