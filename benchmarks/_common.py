@@ -47,6 +47,22 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_switch_interval_arg(parser: argparse.ArgumentParser) -> None:
+    """``--switch-interval``: ``sys.setswitchinterval`` for this process (see :func:`apply_switch_interval`)."""
+    parser.add_argument(
+        "--switch-interval",
+        type=float,
+        default=None,
+        help="sys.setswitchinterval for this process (default: Python's 0.005 s)",
+    )
+
+
+def apply_switch_interval(args: argparse.Namespace) -> None:
+    """Apply ``--switch-interval`` if it was given."""
+    if args.switch_interval:
+        sys.setswitchinterval(args.switch_interval)
+
+
 # --- the machine -------------------------------------------------------------------------------
 
 

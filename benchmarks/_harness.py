@@ -15,11 +15,12 @@ import os
 import subprocess
 import sys
 import tempfile
-from typing import List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import _common
 import paramiko
 
+from imgfeed.config import FeedConfig
 from imgfeed.protocol import init_request, subscribe_request
 
 __all__ = ["ServerProcess", "open_bare_channel", "PREFERRED_CIPHER"]
@@ -96,6 +97,19 @@ class ServerProcess:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    def client_config(self, **overrides: Any) -> FeedConfig:
+        """A ``FeedConfig`` for this server: its key, its known_hosts, no stall warnings."""
+        settings: dict = dict(
+            host="127.0.0.1",
+            port=self.port,
+            username="bench",
+            pkey=self.pkey,
+            known_hosts=self.known_hosts,
+            handler_stall_warning=None,
+        )
+        settings.update(overrides)
+        return FeedConfig(**settings)
 
     @property
     def pid(self) -> int:

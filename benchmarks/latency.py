@@ -22,7 +22,6 @@ on an idle machine.
 from __future__ import annotations
 
 import argparse
-import sys
 import threading
 import time
 from typing import Any, Dict, List, Optional
@@ -31,7 +30,7 @@ import _common
 import ujson
 from _harness import ServerProcess, open_bare_channel
 
-from imgfeed import FeedClient, FeedConfig, Handler
+from imgfeed import FeedClient, Handler
 from imgfeed.transport.base import DEFAULT_RECV_SIZE
 
 TARGET_P99_MS = 2.0  # issue 7: p99 under 2 ms at 1,000 msg/s on an idle machine
@@ -114,14 +113,7 @@ class _Stopwatch(Handler):
 
 
 def imgfeed_latencies(server: ServerProcess, seconds: float) -> Run:
-    config = FeedConfig(
-        host="127.0.0.1",
-        port=server.port,
-        username="bench",
-        pkey=server.pkey,
-        known_hosts=server.known_hosts,
-        handler_stall_warning=None,
-    )
+    config = server.client_config()
     stopwatch = _Stopwatch()
     run = Run()
     run.samples = stopwatch.samples
@@ -150,16 +142,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rates", default="100,1000,10000", help="updates per second, comma-separated")
     parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per client and rate")
-    parser.add_argument(
-        "--switch-interval",
-        type=float,
-        default=None,
-        help="sys.setswitchinterval for this process (default: Python's 0.005 s)",
-    )
+    _common.add_switch_interval_arg(parser)
     _common.add_common_args(parser)
     args = parser.parse_args(argv)
-    if args.switch_interval:
-        sys.setswitchinterval(args.switch_interval)
+    _common.apply_switch_interval(args)
     rates = [float(r) for r in args.rates.split(",")]
     if args.quick:
         args.seconds = 0.5

@@ -29,7 +29,7 @@ from typing import Any, Dict, List, Optional
 import _common
 from _harness import ServerProcess
 
-from imgfeed import FeedClient, FeedConfig, Handler
+from imgfeed import FeedClient, Handler
 
 
 class SlowHandler(Handler):
@@ -50,15 +50,7 @@ class SlowHandler(Handler):
 
 def run(args: argparse.Namespace, threshold: Optional[int]) -> Dict[str, Any]:
     with ServerProcess(rate=args.rate, stream_seconds=args.seconds) as server:
-        config = FeedConfig(
-            host="127.0.0.1",
-            port=server.port,
-            username="bench",
-            pkey=server.pkey,
-            known_hosts=server.known_hosts,
-            handler_stall_warning=None,
-            conflate_threshold=threshold,
-        )
+        config = server.client_config(conflate_threshold=threshold)
         handler = SlowHandler(args.slowdown / args.rate)
         client = FeedClient(config, handlers=[handler])
         rows: List[List[Any]] = []

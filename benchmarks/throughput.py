@@ -26,7 +26,6 @@ baseline.
 from __future__ import annotations
 
 import argparse
-import sys
 import threading
 import time
 from typing import Any, Dict, List, Optional
@@ -35,7 +34,7 @@ import _common
 import ujson
 from _harness import PREFERRED_CIPHER, ServerProcess, open_bare_channel
 
-from imgfeed import FeedClient, FeedConfig, Handler
+from imgfeed import FeedClient, Handler
 from imgfeed.transport.base import DEFAULT_RECV_SIZE
 
 TARGET = 0.80  # issue 7: end-to-end throughput >= 80 % of bare read+split+ujson
@@ -151,14 +150,7 @@ class _Counting(Handler):
 
 
 def run_imgfeed(server: ServerProcess, window: Window) -> Dict[str, Any]:
-    config = FeedConfig(
-        host="127.0.0.1",
-        port=server.port,
-        username="bench",
-        pkey=server.pkey,
-        known_hosts=server.known_hosts,
-        handler_stall_warning=None,
-    )
+    config = server.client_config()
     holder: List[FeedClient] = []
     handler = _Counting(window, lambda: holder[0].stats())
     client = FeedClient(config, handlers=[handler])
@@ -202,16 +194,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         "clients) or imgfeed's simulator generating updates live",
     )
     parser.add_argument("--only", choices=["imgfeed", "bare"], help="run one kind of client (for profiling)")
-    parser.add_argument(
-        "--switch-interval",
-        type=float,
-        default=None,
-        help="sys.setswitchinterval for this process (default: Python's 0.005 s)",
-    )
+    _common.add_switch_interval_arg(parser)
     _common.add_common_args(parser)
     args = parser.parse_args(argv)
-    if args.switch_interval:
-        sys.setswitchinterval(args.switch_interval)
+    _common.apply_switch_interval(args)
     if args.quick:
         args.messages, args.warmup, args.rounds = 2_000, 300, 1
 
