@@ -20,8 +20,8 @@ from typing import Any, List, Optional, Tuple
 import _common
 import paramiko
 
-from imgfeed.config import FeedConfig
-from imgfeed.protocol import init_request, subscribe_request
+from imgfeed.feeds.img.config import FeedConfig
+from imgfeed.feeds.img.protocol import init_request, subscribe_request
 
 __all__ = ["ServerProcess", "open_bare_channel", "PREFERRED_CIPHER"]
 

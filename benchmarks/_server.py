@@ -19,7 +19,7 @@ realistic stream (``_stream.py``) is encoded once and replayed in a loop, in wri
 - ``--status FILE``: one JSON line per session (negotiated cipher, updates sent) is appended.
 - ``--stream-seconds S --last-images FILE``: stream for S seconds only, then write each market's
   last image (the line sent) to FILE and keep the session alive with heartbeats (slow_handler).
-- ``--source simulator``: serve with ``imgfeed.simulator.SimulatorServer`` instead, which generates
+- ``--source simulator``: serve with ``imgfeed.feeds.img.simulator.SimulatorServer`` instead, which generates
   every update live (``--rate`` and ``--stamp`` map to its ``ScenarioConfig``; the other options
   do not apply).
 
@@ -43,7 +43,7 @@ from typing import Any, Dict, List, Optional
 import _stream
 import paramiko
 
-from imgfeed.protocol import encode_message, format_timestamp
+from imgfeed.feeds.img.protocol import encode_message, format_timestamp
 
 #: Write size in throughput mode: a few SSH packets' worth (32 KiB payload each).
 _BATCH_BYTES = 64 * 1024
@@ -243,7 +243,7 @@ class _Session:
 
 def _run_simulator(args: argparse.Namespace, authorized: paramiko.PKey) -> int:
     """Serve with the project's simulator instead: its scenario generates every update live."""
-    from imgfeed.simulator import ScenarioConfig, SimulatorServer
+    from imgfeed.feeds.img.simulator import ScenarioConfig, SimulatorServer
 
     scenario = ScenarioConfig(
         seed=0,
@@ -279,7 +279,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         choices=["stream", "simulator"],
         default="stream",
         help="stream: replay the pre-encoded realistic stream (default); "
-        "simulator: imgfeed.simulator.SimulatorServer generating updates live",
+        "simulator: imgfeed.feeds.img.simulator.SimulatorServer generating updates live",
     )
     parser.add_argument("--updates", type=int, default=2000, help="distinct updates in the loop")
     parser.add_argument(

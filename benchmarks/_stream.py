@@ -17,7 +17,7 @@ import random
 from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, Iterator, List
 
-from imgfeed.protocol import encode_message, format_timestamp
+from imgfeed.feeds.img.protocol import encode_message, format_timestamp
 
 __all__ = ["build_messages", "build_stream", "chunked", "market_update"]
 

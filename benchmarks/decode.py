@@ -33,7 +33,7 @@ import _stream
 import ujson
 
 from imgfeed import FeedClient, FeedConfig, Handler
-from imgfeed.protocol import FeedDecoder, LineBuffer, MarketUpdate, decode_line
+from imgfeed.feeds.img.protocol import FeedDecoder, LineBuffer, MarketUpdate, decode_line
 from imgfeed.transport.memory import MemoryTransport
 
 TARGET = 0.60  # issue 7: decode >= 60 % of the split + ujson floor, records included

@@ -30,8 +30,8 @@ import _stream
 import ujson
 
 import imgfeed
-from imgfeed.protocol import encode_message
-from imgfeed.recording import RecordingWriter, read_recording
+from imgfeed.feeds.img.protocol import encode_message
+from imgfeed.recording.format import RecordingWriter, read_recording
 
 
 class _Counter(imgfeed.Handler):

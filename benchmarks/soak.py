@@ -2,7 +2,7 @@
 
     python benchmarks/soak.py [--minutes 10] [--rate 2000] [--fault-every 2.0] [--seed 1] [--quick]
 
-A :class:`~imgfeed.simulator.SimulatorServer` on loopback serves a "small" tournament scenario,
+A :class:`~imgfeed.feeds.img.simulator.SimulatorServer` on loopback serves a "small" tournament scenario,
 stepped by this script at ``--rate`` price updates per second. One client subscribes to
 everything. A seeded random injector applies one fault at a time, about every ``--fault-every``
 seconds: heartbeats stop, output stalls with the socket open, the connection drops, an error push
@@ -45,8 +45,8 @@ from imgfeed import (
     ReconnectPolicy,
     RequestError,
 )
-from imgfeed.protocol.messages import CloseReason
-from imgfeed.simulator import ScenarioConfig, SessionConfig, SimulatorServer
+from imgfeed.feeds.img.protocol.messages import CloseReason
+from imgfeed.feeds.img.simulator import ScenarioConfig, SessionConfig, SimulatorServer
 
 __all__ = ["SoakSettings", "SoakResult", "Sample", "run_soak", "FAULTS"]
 

@@ -6,10 +6,10 @@ The public API is re-exported here; import from ``imgfeed`` rather than from its
 from imgfeed._version import __version__
 from imgfeed.errors import *  # noqa: F401,F403
 from imgfeed.errors import __all__ as _errors_all
-from imgfeed.protocol import *  # noqa: F401,F403
-from imgfeed.protocol import __all__ as _protocol_all
-from imgfeed.config import DEFAULT_PORT, ErrorPolicy, FeedConfig, HostKeyPolicy, OverflowPolicy, ReconnectPolicy
-from imgfeed.events import (
+from imgfeed.feeds.img.protocol import *  # noqa: F401,F403
+from imgfeed.feeds.img.protocol import __all__ as _protocol_all
+from imgfeed.feeds.img.config import DEFAULT_PORT, ErrorPolicy, FeedConfig, HostKeyPolicy, OverflowPolicy, ReconnectPolicy
+from imgfeed.runtime.events import (
     Connected,
     Disconnected,
     DisconnectReason,
@@ -19,15 +19,15 @@ from imgfeed.events import (
     SuspendedAll,
     SuspendReason,
 )
-from imgfeed.state import BookSnapshot, MarketBook
-from imgfeed.handlers import Handler, LoggingHandler
-from imgfeed.stats import ClientState, ClientStats
-from imgfeed.adapter import FeedAdapter, ImgAdapter
-from imgfeed.client import FeedClient
+from imgfeed.feeds.img.book import BookSnapshot, MarketBook
+from imgfeed.feeds.img.handler import Handler, LoggingHandler
+from imgfeed.runtime.stats import ClientState, ClientStats
+from imgfeed.feeds.img.adapter import FeedAdapter, ImgAdapter
+from imgfeed.feeds.img.client import FeedClient
 
 # The function shadows its module as an attribute of the package (``imgfeed.replay(...)`` is the
-# API the issue asks for); import the module's other names with ``from imgfeed.replay import ...``.
-from imgfeed.replay import ReplayResult, replay  # noqa: E402  (needs FeedClient above)
+# API the issue asks for); import the module's other names with ``from imgfeed.recording.replay import ...``.
+from imgfeed.recording.replay import ReplayResult, replay  # noqa: E402  (needs FeedClient above)
 
 _runtime_all = [
     "DEFAULT_PORT",

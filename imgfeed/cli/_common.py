@@ -1,7 +1,7 @@
 """Options and checks shared by the commands that connect to a feed (tail, record, check).
 
 Contract: :func:`add_connection_options` adds the same options, with the same defaults, to every
-connecting command; :func:`config_from_args` turns them into a :class:`~imgfeed.config.FeedConfig`
+connecting command; :func:`config_from_args` turns them into a :class:`~imgfeed.feeds.img.config.FeedConfig`
 after checking what a user most often gets wrong -- a missing key file, a key others can read, a
 port out of range, a missing known_hosts file -- and raises :class:`~imgfeed.errors.ImgFeedError`
 with one line that says what is wrong and what to do. ``imgfeed.cli.main`` prints that line and
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from imgfeed.cli._parsing import one_line_errors
 from imgfeed.cli.keygen import DEFAULT_KEY_PATH
-from imgfeed.config import DEFAULT_PORT, FeedConfig, HostKeyPolicy, ReconnectPolicy
+from imgfeed.feeds.img.config import DEFAULT_PORT, FeedConfig, HostKeyPolicy, ReconnectPolicy
 from imgfeed.errors import ConfigError, HostKeyError, ImgFeedError, UnknownHostKeyError
 
 if TYPE_CHECKING:

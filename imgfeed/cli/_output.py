@@ -24,11 +24,11 @@ from typing import IO, Any, Callable, Dict, Optional
 
 import ujson
 
-from imgfeed.console import printable
+from imgfeed.cli.console import printable
 from imgfeed.errors import ProtocolError
-from imgfeed.events import Disconnected, DisconnectReason, Session, SuspendReason
-from imgfeed.handlers import Handler
-from imgfeed.protocol.messages import (
+from imgfeed.runtime.events import Disconnected, DisconnectReason, Session, SuspendReason
+from imgfeed.feeds.img.handler import Handler
+from imgfeed.feeds.img.protocol.messages import (
     Competition,
     Event,
     Heartbeat,

@@ -22,7 +22,7 @@ import time
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from imgfeed.cli._common import explain_host_key_error
-from imgfeed.client import FeedClient
+from imgfeed.feeds.img.client import FeedClient
 from imgfeed.errors import (
     AuthenticationError,
     ClientClosedError,
@@ -31,7 +31,7 @@ from imgfeed.errors import (
     RateLimitedError,
     RequestTimeoutError,
 )
-from imgfeed.stats import ClientState
+from imgfeed.runtime.stats import ClientState
 
 __all__ = ["run_client", "join_explained", "stop_on_signals", "quieted"]
 

@@ -16,11 +16,11 @@ from typing import Optional
 
 from imgfeed.cli._common import add_connection_options, config_from_args
 from imgfeed.cli._run import join_explained, quieted
-from imgfeed.client import FeedClient
-from imgfeed.config import ReconnectPolicy
-from imgfeed.events import Disconnected, Session
-from imgfeed.handlers import Handler
-from imgfeed.protocol.messages import Heartbeat, ServerClosing
+from imgfeed.feeds.img.client import FeedClient
+from imgfeed.feeds.img.config import ReconnectPolicy
+from imgfeed.runtime.events import Disconnected, Session
+from imgfeed.feeds.img.handler import Handler
+from imgfeed.feeds.img.protocol.messages import Heartbeat, ServerClosing
 
 __all__ = ["register", "run", "CheckHandler"]
 
@@ -75,7 +75,7 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
 
 def run(args: argparse.Namespace) -> int:
     # The client's own warning about the failed connection would repeat the reason printed below.
-    with quieted("imgfeed.client", logging.ERROR, when=args.verbose == 0):
+    with quieted("imgfeed.feeds.img.client", logging.ERROR, when=args.verbose == 0):
         return _check(args)
 
 

@@ -5,7 +5,7 @@ known_hosts, no network beyond loopback. It makes a throwaway client key in memo
 simulator on 127.0.0.1 with a fresh in-memory host key, writes that host key to a temporary
 known_hosts file (host keys are verified here as everywhere), connects a real
 :class:`~imgfeed.FeedClient` over SSH, subscribes to everything, and draws
-:mod:`imgfeed.console`'s view until Ctrl-C or ``--duration``.
+:mod:`imgfeed.cli.console`'s view until Ctrl-C or ``--duration``.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from typing import Any
 
 from imgfeed.cli._parsing import one_line_errors
 from imgfeed.cli._run import quieted, run_client
-from imgfeed.client import FeedClient
-from imgfeed.config import FeedConfig
-from imgfeed.console import FeedHealth, LiveView, RateMeter
-from imgfeed.simulator import ScenarioConfig, SessionConfig, SimulatorServer
+from imgfeed.feeds.img.client import FeedClient
+from imgfeed.feeds.img.config import FeedConfig
+from imgfeed.cli.console import FeedHealth, LiveView, RateMeter
+from imgfeed.feeds.img.simulator import ScenarioConfig, SessionConfig, SimulatorServer
 
 __all__ = ["register", "run", "memory_key"]
 

@@ -20,9 +20,9 @@ from imgfeed.cli._common import (
     subscription_filters,
 )
 from imgfeed.cli._run import run_client
-from imgfeed.client import FeedClient
-from imgfeed.handlers import LoggingHandler
-from imgfeed.recording import RecordingWriter
+from imgfeed.feeds.img.client import FeedClient
+from imgfeed.feeds.img.handler import LoggingHandler
+from imgfeed.recording.format import RecordingWriter
 from imgfeed.transport.recording import recording_factory
 from imgfeed.transport.ssh import SSHTransport
 

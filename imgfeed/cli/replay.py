@@ -17,8 +17,8 @@ from imgfeed.cli._output import LinePrinter, make_handler
 from imgfeed.cli._parsing import one_line_errors
 from imgfeed.cli._run import quieted, stop_on_signals
 from imgfeed.errors import ConfigError, ImgFeedError
-from imgfeed.handlers import Handler
-from imgfeed.replay import replay
+from imgfeed.feeds.img.handler import Handler
+from imgfeed.recording.replay import replay
 
 __all__ = ["register", "run"]
 
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     # The end of the file is the end of the replay's "connection"; the client reports it as a
     # disconnection that it will not retry. True, but noise here.
     try:
-        with stop_on_signals(stop), quieted("imgfeed.client", logging.CRITICAL, when=args.verbose == 0):
+        with stop_on_signals(stop), quieted("imgfeed.feeds.img.client", logging.CRITICAL, when=args.verbose == 0):
             result = replay(
                 args.files, handlers=handlers, speed=speed, allow_truncated=args.allow_truncated, stop=stop
             )

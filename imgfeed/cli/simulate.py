@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any, Dict, Optional, TextIO
 
 from imgfeed.errors import ImgFeedError
-from imgfeed.simulator import ScenarioConfig, SessionConfig, SimulatorServer
-from imgfeed.simulator.keys import public_line, write_private_key
+from imgfeed.feeds.img.simulator import ScenarioConfig, SessionConfig, SimulatorServer
+from imgfeed.feeds.img.simulator.keys import public_line, write_private_key
 
 __all__ = ["register", "run", "prepare_state_dir", "DEFAULT_STATE_DIR", "DEFAULT_SIM_PORT"]
 

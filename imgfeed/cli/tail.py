@@ -18,7 +18,7 @@ from imgfeed.cli._common import (
 )
 from imgfeed.cli._output import LinePrinter, make_handler
 from imgfeed.cli._run import run_client
-from imgfeed.client import FeedClient
+from imgfeed.feeds.img.client import FeedClient
 
 __all__ = ["register", "run"]
 

@@ -12,7 +12,7 @@ import threading
 from typing import Any, Callable, Deque, Dict, List, Optional
 
 from imgfeed.errors import ConnectError, TransportError
-from imgfeed.protocol.codec import encode_message
+from imgfeed.feeds.img.protocol.codec import encode_message
 from imgfeed.transport.base import DEFAULT_RECV_SIZE, Transport
 
 __all__ = ["MemoryTransport"]

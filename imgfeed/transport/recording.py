@@ -3,7 +3,7 @@
 Contract: :class:`RecordingTransport` behaves exactly like the transport it wraps -- same bytes, same
 timeouts, same errors -- and, as a side effect, writes each complete line it has received to a
 :class:`~imgfeed.recording.RecordingWriter`, stamped with the time the chunk holding its end arrived.
-It splits lines with the same :class:`~imgfeed.protocol.framing.LineBuffer` the client uses, so
+It splits lines with the same :class:`~imgfeed.framing.LineBuffer` the client uses, so
 the recording holds exactly the lines the client decoded; and it marks the start of each connection,
 so that a replay reconnects where the live client did.
 
@@ -21,8 +21,8 @@ import time
 from typing import Callable, Optional
 
 from imgfeed.errors import ProtocolError
-from imgfeed.protocol.framing import DEFAULT_MAX_LINE_LENGTH, LineBuffer
-from imgfeed.recording import RecordingWriter
+from imgfeed.framing import DEFAULT_MAX_LINE_LENGTH, LineBuffer
+from imgfeed.recording.format import RecordingWriter
 from imgfeed.transport.base import DEFAULT_RECV_SIZE, Transport
 
 __all__ = ["RecordingTransport", "recording_factory"]

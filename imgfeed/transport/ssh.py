@@ -29,7 +29,7 @@ from typing import Optional
 
 import paramiko
 
-from imgfeed.config import FeedConfig, HostKeyPolicy
+from imgfeed.feeds.img.config import FeedConfig, HostKeyPolicy
 from imgfeed.errors import (
     AuthenticationError,
     ConnectError,
@@ -81,7 +81,7 @@ class SSHTransport(Transport):
         host, port, username: where and as whom.
         pkey: the client's private key (see :func:`load_private_key`).
         known_hosts: path of the known_hosts file (``None`` only with ``insecure-accept-any``).
-        host_key_policy: see :class:`~imgfeed.config.HostKeyPolicy`.
+        host_key_policy: see :class:`~imgfeed.feeds.img.config.HostKeyPolicy`.
         read_timeout: how long one ``recv`` waits before returning ``None``.
         keepalive_interval: SSH keepalive period in seconds (0: off). Keeps NAT entries open; it is
             not a liveness check (paramiko never checks the reply).

@@ -187,7 +187,7 @@ def sim(tmp_path: "object") -> "object":
     from pathlib import Path
 
     from imgfeed.cli.keygen import generate_key_pair
-    from imgfeed.simulator import ScenarioConfig, SessionConfig, SimulatorServer
+    from imgfeed.feeds.img.simulator import ScenarioConfig, SessionConfig, SimulatorServer
 
     tmp = Path(str(tmp_path))
     key = tmp / "demo_key"

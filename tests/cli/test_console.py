@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 from typing import List
 
-from imgfeed.console import FeedHealth, LiveView, RateMeter, render, summary_line
-from imgfeed.protocol.codec import decode_line
-from imgfeed.state import MarketBook
+from imgfeed.cli.console import FeedHealth, LiveView, RateMeter, render, summary_line
+from imgfeed.feeds.img.protocol.codec import decode_line
+from imgfeed.feeds.img.book import MarketBook
 
 
 def _push(kind: str, msg: str) -> bytes:
@@ -133,7 +133,7 @@ def test_rate_meter_counts_a_window() -> None:
 
 def test_server_text_with_terminal_escapes_is_shown_escaped() -> None:
     """A name holding an escape sequence is shown as text; it never reaches the terminal raw."""
-    from imgfeed.console import printable
+    from imgfeed.cli.console import printable
 
     assert printable("Rory\x1b]0;owned\x07 McIlroy\x9b") == "Rory\\x1b]0;owned\\x07 McIlroy\\x9b"
     assert printable("Åsa Højgaard") == "Åsa Højgaard"

@@ -16,11 +16,11 @@ from typing import Any, List
 import paramiko
 import pytest
 
-from imgfeed.client import FeedClient
-from imgfeed.config import FeedConfig
-from imgfeed.handlers import Handler
-from imgfeed.recording import RecordingWriter
-from imgfeed.simulator import ScenarioConfig, SessionConfig, SimulatorServer
+from imgfeed.feeds.img.client import FeedClient
+from imgfeed.feeds.img.config import FeedConfig
+from imgfeed.feeds.img.handler import Handler
+from imgfeed.recording.format import RecordingWriter
+from imgfeed.feeds.img.simulator import ScenarioConfig, SessionConfig, SimulatorServer
 from imgfeed.transport.recording import recording_factory
 from imgfeed.transport.ssh import SSHTransport
 from tests.cli.conftest import Process

@@ -9,9 +9,9 @@ import ujson
 
 from imgfeed.cli._output import JsonlHandler, LinePrinter, PrettyHandler, record_json
 from imgfeed.errors import ProtocolError
-from imgfeed.events import Disconnected, DisconnectReason, Session, SuspendReason
-from imgfeed.handlers import dispatch
-from imgfeed.protocol.codec import decode_line
+from imgfeed.runtime.events import Disconnected, DisconnectReason, Session, SuspendReason
+from imgfeed.feeds.img.handler import dispatch
+from imgfeed.feeds.img.protocol.codec import decode_line
 
 UPDATE = (
     '{"mode": "push", "type": "market_update", "publish_time": "2025-03-14 08:50:11.331473", '

@@ -16,7 +16,7 @@ import paramiko
 import pytest
 
 from imgfeed import FeedClient, FeedConfig, Handler, ReconnectPolicy
-from imgfeed.simulator import ScenarioConfig, SessionConfig, SimulatorServer
+from imgfeed.feeds.img.simulator import ScenarioConfig, SessionConfig, SimulatorServer
 
 #: The simulator's heartbeat interval in these tests; the client's deadlines are a few of these.
 HEARTBEAT = 0.1

@@ -15,7 +15,7 @@ from imgfeed import (
     ReconnectPolicy,
     SuspendReason,
 )
-from imgfeed.simulator import ScenarioConfig, SessionConfig
+from imgfeed.feeds.img.simulator import ScenarioConfig, SessionConfig
 from tests.integration.conftest import HEARTBEAT, SMALL, Sim
 from tests.unit.memory_feed import Recorder, called
 

@@ -24,7 +24,7 @@ import pytest
 
 SSHD = "/usr/sbin/sshd"
 #: The forced command: the simulator on stdin/stdout, with test-sized heartbeats.
-SIMULATOR_ARGS = ["-m", "imgfeed.simulator.stdio", "--heartbeat-interval", "0.2"]
+SIMULATOR_ARGS = ["-m", "imgfeed.feeds.img.simulator.stdio", "--heartbeat-interval", "0.2"]
 #: How long sshd may take to start listening (generous: CI machines can be slow).
 START_TIMEOUT = 20.0
 

@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator, List, NamedTuple, Optional, Tuple
 import paramiko
 
 from imgfeed import FeedClient, FeedConfig, Handler, ReconnectPolicy
-from imgfeed.events import Disconnected, DisconnectReason
+from imgfeed.runtime.events import Disconnected, DisconnectReason
 from tests.reliability.hostile import HostileSSHServer, refused_port
 
 __all__ = [

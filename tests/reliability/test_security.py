@@ -23,7 +23,7 @@ import pytest
 
 from imgfeed import AuthenticationError, FeedClient
 from imgfeed.cli import build_parser
-from imgfeed.simulator import SimulatorServer
+from imgfeed.feeds.img.simulator import SimulatorServer
 from tests.reliability import wire
 from tests.reliability.hostile import HostileSession, HostileSSHServer
 from tests.reliability.support import WAIT, KeyPair, Recorder, hostile_config, running
@@ -214,7 +214,7 @@ def test_pretty_output_never_passes_terminal_escapes_through() -> None:
     that retitle, clear or rewrite a terminal; ``imgfeed tail --format pretty`` must show them
     escaped. (``--format jsonl`` is safe: JSON escapes control characters.)"""
     from imgfeed.cli._output import pretty_record
-    from imgfeed.protocol.codec import decode_line
+    from imgfeed.feeds.img.protocol.codec import decode_line
 
     escape = "\x1b]0;owned\x07\x1b[2J"
     lines = [

@@ -38,7 +38,7 @@ def test_error_push_during_a_session(reason: str, client_key: KeyPair, tmp_path:
         session.wait_closed()
 
     rec = Recorder()
-    with LogWatch("imgfeed.client") as log:
+    with LogWatch("imgfeed.feeds.img.client") as log:
         with HostileSSHServer(script, client_key.key) as server:
             with running(hostile_config(server, client_key, tmp_path), rec) as client:
                 assert client.subscribe().is_ok
@@ -73,7 +73,7 @@ def test_connection_refused_with_an_error_push_waits_before_retrying(
         session.wait_closed()
 
     rec = Recorder()
-    with LogWatch("imgfeed.client") as log:
+    with LogWatch("imgfeed.feeds.img.client") as log:
         with HostileSSHServer(script, client_key.key) as server:
             with running(hostile_config(server, client_key, tmp_path), rec):
                 assert rec.wait_for(lambda r: r.count("on_connect") == 1)

@@ -14,8 +14,8 @@ from typing import Iterator
 import pytest
 
 from imgfeed import DisconnectReason, FeedConfig, RateLimitedError, SuspendReason
-from imgfeed.simulator import ScenarioConfig, SessionConfig, SimulatorServer
-from imgfeed.simulator.faults import CLOSE_REASONS
+from imgfeed.feeds.img.simulator import ScenarioConfig, SessionConfig, SimulatorServer
+from imgfeed.feeds.img.simulator.faults import CLOSE_REASONS
 from tests.reliability.support import KeyPair, LogWatch, Recorder, fast_config, running
 
 #: The simulator's heartbeat period here (production: 3 s); well inside the client's deadlines.
@@ -103,7 +103,7 @@ def test_simulator_refused_connection_then_accepted(
 ) -> None:
     sim.faults.reject_connections("connection rate limit hit", 1)
     rec = Recorder()
-    with LogWatch("imgfeed.client") as log:
+    with LogWatch("imgfeed.feeds.img.client") as log:
         with running(_config(sim, client_key, tmp_path), rec) as client:
             assert client.subscribe().is_ok
             assert rec.wait_for(lambda r: _tradable_after_connect(r, 1))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterable, List, Optional
 
-from imgfeed.protocol.codec import encode_message
+from imgfeed.feeds.img.protocol.codec import encode_message
 
 __all__ = [
     "PUBLISH_TIME",

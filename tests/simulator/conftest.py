@@ -17,9 +17,9 @@ from typing import Any, Callable, Dict, Iterator, List
 import paramiko
 import pytest
 
-from imgfeed.protocol import FeedDecoder, Record, encode_message
-from imgfeed.simulator import ScenarioConfig, SessionConfig, SimulatorServer
-from imgfeed.simulator.keys import generate_ed25519
+from imgfeed.feeds.img.protocol import FeedDecoder, Record, encode_message
+from imgfeed.feeds.img.simulator import ScenarioConfig, SessionConfig, SimulatorServer
+from imgfeed.feeds.img.simulator.keys import generate_ed25519
 
 #: Generous bound for anything the tests wait for; a passing test never waits this long.
 WAIT = 10.0

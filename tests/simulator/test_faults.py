@@ -5,15 +5,15 @@ from __future__ import annotations
 import pytest
 
 from imgfeed.errors import LineTooLongError, ProtocolError
-from imgfeed.protocol import (
+from imgfeed.feeds.img.protocol import (
     Heartbeat,
     InitResponse,
     Market,
     MarketUpdate,
     ServerClosing,
 )
-from imgfeed.simulator import CLOSE_REASONS, SessionConfig
-from imgfeed.simulator.keys import generate_ed25519
+from imgfeed.feeds.img.simulator import CLOSE_REASONS, SessionConfig
+from imgfeed.feeds.img.simulator.keys import generate_ed25519
 from tests.simulator.conftest import FAST, init, is_kind
 
 

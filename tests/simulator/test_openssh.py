@@ -20,7 +20,7 @@ from typing import IO, Any, List
 
 import pytest
 
-from imgfeed.protocol import (
+from imgfeed.feeds.img.protocol import (
     Competition,
     Event,
     Heartbeat,
@@ -30,7 +30,7 @@ from imgfeed.protocol import (
     Sport,
     decode_line,
 )
-from imgfeed.simulator import SessionConfig, SimulatorServer
+from imgfeed.feeds.img.simulator import SessionConfig, SimulatorServer
 from tests.simulator.conftest import TINY, WAIT
 
 SSH = shutil.which("ssh")

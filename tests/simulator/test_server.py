@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from imgfeed.protocol import (
+from imgfeed.feeds.img.protocol import (
     Competition,
     Event,
     Heartbeat,
@@ -71,7 +71,7 @@ def test_many_clients_get_the_same_updates(make_server, connect):
 
 
 def test_stop_with_a_reason_sends_the_error_push(make_server, connect):
-    from imgfeed.protocol import ServerClosing
+    from imgfeed.feeds.img.protocol import ServerClosing
 
     server = make_server()
     client = connect(server)
@@ -93,7 +93,7 @@ def test_second_session_channel_is_refused(make_server, connect):
 
 
 def test_host_key_file_is_created_once_and_reused(tmp_path, client_key):
-    from imgfeed.simulator import SimulatorServer
+    from imgfeed.feeds.img.simulator import SimulatorServer
 
     path = tmp_path / "host_ed25519"
     first = SimulatorServer(authorized_keys=[client_key], host_key=path)
@@ -113,7 +113,7 @@ def test_known_hosts_line_names_the_port(make_server, tmp_path):
 def test_send_time_stamp_on_the_wire(make_server, connect):
     import time
 
-    from imgfeed.simulator import ScenarioConfig
+    from imgfeed.feeds.img.simulator import ScenarioConfig
 
     server = make_server(scenario_config=ScenarioConfig.of_size("tiny", seed=2, stamp_send_time=True))
     client = connect(server)
@@ -139,7 +139,7 @@ def test_silent_tcp_connection_does_not_hold_up_stop(make_server):
 
 
 def test_hand_controls_reach_subscribed_clients(make_server, connect):
-    from imgfeed.protocol import RemoveMarkets
+    from imgfeed.feeds.img.protocol import RemoveMarkets
 
     server = make_server()
     client = connect(server)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from imgfeed.cli import build_parser
 from imgfeed.cli.simulate import prepare_state_dir, run
-from imgfeed.simulator.keys import load_authorized_keys
+from imgfeed.feeds.img.simulator.keys import load_authorized_keys
 
 
 def test_state_dir_is_made_once_and_private(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from typing import Iterator, List
 
 import pytest
 
-from imgfeed.protocol import MarketUpdate, Response, ServerClosing, decode_line
+from imgfeed.feeds.img.protocol import MarketUpdate, Response, ServerClosing, decode_line
 from tests.simulator.conftest import WAIT
 from tests.simulator.test_openssh import (
     SSH,
@@ -23,7 +23,7 @@ from tests.simulator.test_openssh import (
     stop_process,
 )
 
-STDIO_BASE = [sys.executable, "-m", "imgfeed.simulator.stdio"]
+STDIO_BASE = [sys.executable, "-m", "imgfeed.feeds.img.simulator.stdio"]
 STDIO = [*STDIO_BASE, "--size", "tiny", "--updates-per-second", "0"]
 SSHD = "/usr/sbin/sshd"
 
@@ -153,7 +153,7 @@ def test_a_reader_that_stops_is_dropped_and_the_process_ends() -> None:
 
 
 def test_mustard_mode_over_pipes() -> None:
-    from imgfeed.protocol import Heartbeat, InitResponse
+    from imgfeed.feeds.img.protocol import Heartbeat, InitResponse
 
     proc = start("--heartbeat-interval", "0.1", "--mustard")
     assert proc.stdin is not None and proc.stdout is not None

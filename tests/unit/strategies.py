@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Sequence, Tuple, Type
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from imgfeed.protocol import (
+from imgfeed.feeds.img.protocol import (
     CloseReason,
     Competition,
     Event,
@@ -319,7 +319,7 @@ json_values = st.recursive(
     max_leaves=12,
 )
 
-#: (name, msg, request_id) for a :class:`imgfeed.protocol.Request`.
+#: (name, msg, request_id) for a :class:`imgfeed.feeds.img.protocol.Request`.
 requests = st.tuples(
     st.one_of(st.sampled_from(["init", "subscribe", "unsubscribe"]), names),
     st.dictionaries(names, json_values, max_size=4),

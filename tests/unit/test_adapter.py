@@ -5,7 +5,7 @@ from __future__ import annotations
 import ujson
 
 from imgfeed import ImgAdapter, RateLimitedError, RequestError
-from imgfeed.protocol.codec import decode_line
+from imgfeed.feeds.img.protocol.codec import decode_line
 
 
 def rec(obj: dict) -> object:

@@ -28,8 +28,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from imgfeed.events import MarketStatusChanged, Notification, ResumedAll, SuspendedAll, SuspendReason
-from imgfeed.protocol.messages import (
+from imgfeed.runtime.events import MarketStatusChanged, Notification, ResumedAll, SuspendedAll, SuspendReason
+from imgfeed.feeds.img.protocol.messages import (
     Competition,
     Event,
     Heartbeat,
@@ -39,7 +39,7 @@ from imgfeed.protocol.messages import (
     RemoveMarkets,
     Sport,
 )
-from imgfeed.state import MarketBook
+from imgfeed.feeds.img.book import MarketBook
 
 EVENTS = ("ev.golf_1100", "ev.golf_1101")
 MARKET_TYPES = ("mt.winonly", "mt.top5")

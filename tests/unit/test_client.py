@@ -22,8 +22,8 @@ from imgfeed import (
     RequestTimeoutError,
     SuspendReason,
 )
-from imgfeed.events import Disconnected
-from imgfeed.protocol.codec import encode_message
+from imgfeed.runtime.events import Disconnected
+from imgfeed.feeds.img.protocol.codec import encode_message
 from tests.unit.memory_feed import FakeFeed, Recorder, called, fast_config, market_update, push
 
 
@@ -407,7 +407,7 @@ class _LogWaiter(logging.Handler):
 @pytest.fixture()
 def client_log() -> Iterator[_LogWaiter]:
     waiter = _LogWaiter()
-    logger = logging.getLogger("imgfeed.client")
+    logger = logging.getLogger("imgfeed.feeds.img.client")
     level, disabled = logger.level, logger.disabled
     logger.setLevel(logging.WARNING)  # whatever other tests did to logging (levels, dictConfig)
     logger.disabled = False

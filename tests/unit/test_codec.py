@@ -19,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from imgfeed.errors import LineTooLongError, ProtocolError
-from imgfeed.protocol import (
+from imgfeed.feeds.img.protocol import (
     RATE_LIMIT_MESSAGE,
     CloseReason,
     Competition,
@@ -851,7 +851,8 @@ def test_known_fields_of_any_type_never_raise(obj: Dict[str, Any]) -> None:
 
 # --- the sans-IO contract (style.md: "Protocol code does no IO") ------------------------------------
 
-PROTOCOL_DIR = Path(__file__).resolve().parents[2] / "imgfeed" / "protocol"
+_PACKAGE = Path(__file__).resolve().parents[2] / "imgfeed"
+PROTOCOL_DIR = _PACKAGE / "feeds" / "img" / "protocol"
 
 #: Modules the protocol core must not import: no sockets, threads, queues, clocks, processes or logs.
 #: Reporting (logging) and time stamping are the runtime's job; ``received_at`` is passed in.
@@ -872,12 +873,14 @@ def _imported_modules(path: Path) -> List[str]:
     return names
 
 
-@pytest.mark.parametrize("path", sorted(PROTOCOL_DIR.glob("*.py")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", [*sorted(PROTOCOL_DIR.glob("*.py")), _PACKAGE / "framing.py"], ids=lambda p: p.name
+)
 def test_protocol_modules_do_no_io(path: Path) -> None:
     used = {name.split(".")[0] for name in _imported_modules(path)}
     assert not used & FORBIDDEN_IMPORTS, f"{path.name} imports {sorted(used & FORBIDDEN_IMPORTS)}"
     assert "imgfeed" not in used or all(
-        name.startswith(("imgfeed.protocol", "imgfeed.errors"))
+        name.startswith(("imgfeed.feeds.img.protocol", "imgfeed.framing", "imgfeed.errors"))
         for name in _imported_modules(path)
         if name.split(".")[0] == "imgfeed"
     ), f"{path.name} depends on the runtime"

@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from imgfeed.errors import ConfigError, LineTooLongError, ProtocolError
-from imgfeed.protocol.framing import DEFAULT_MAX_LINE_LENGTH, Line, LineBuffer
+from imgfeed.framing import DEFAULT_MAX_LINE_LENGTH, Line, LineBuffer
 from tests.unit.strategies import chunkings, property_settings, split_at, streams
 
 #: framing keeps this much of an over-long line for the report (``_TOO_LONG_HEAD``).

@@ -32,7 +32,7 @@ from imgfeed import (
     SuspendReason,
     Unknown,
 )
-from imgfeed.handlers import dispatch
+from imgfeed.feeds.img.handler import dispatch
 from tests.unit.memory_feed import Recorder
 
 SESSION = Session("s1", "127.0.0.1:2093", 0.0, 1)

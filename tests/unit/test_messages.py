@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from imgfeed.protocol import (
+from imgfeed.feeds.img.protocol import (
     CloseReason,
     Competition,
     Event,
@@ -36,9 +36,9 @@ from imgfeed.protocol import (
     Unknown,
     decode_line,
     decode_market_id,
-    framing,
     messages,
 )
+from imgfeed import framing
 from tests.unit.strategies import SLUG, property_settings
 
 UTC = timezone.utc

@@ -6,9 +6,9 @@ import threading
 
 import pytest
 
-from imgfeed._queue import DispatchQueue, QueueClosedError, QueueOverflowError
-from imgfeed.events import Disconnected, DisconnectReason
-from imgfeed.protocol.messages import Heartbeat, MarketStatus, MarketUpdate, RemoveMarkets
+from imgfeed.runtime.queue import DispatchQueue, QueueClosedError, QueueOverflowError
+from imgfeed.runtime.events import Disconnected, DisconnectReason
+from imgfeed.feeds.img.protocol.messages import Heartbeat, MarketStatus, MarketUpdate, RemoveMarkets
 
 
 def update(market_id: str, n: int) -> MarketUpdate:

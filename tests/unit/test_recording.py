@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imgfeed.errors import ConfigError, ReplayError
-from imgfeed.recording import (
+from imgfeed.recording.format import (
     FORMAT_VERSION,
     RecordedLine,
     RecordingWriter,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from imgfeed._requests import PendingRequest, RequestTracker, SubscriptionLog
+from imgfeed.runtime.requests import PendingRequest, RequestTracker, SubscriptionLog
 from imgfeed.errors import RateLimitedError
 
 

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from imgfeed.errors import ProtocolError
-from imgfeed.protocol import (
+from imgfeed.feeds.img.protocol import (
     FILTER_KEYS,
     Request,
     decode_request,

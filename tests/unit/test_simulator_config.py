@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from imgfeed.errors import ConfigError
-from imgfeed.simulator import ScenarioConfig, SessionConfig
+from imgfeed.feeds.img.simulator import ScenarioConfig, SessionConfig
 
 
 def test_defaults_are_the_services() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from imgfeed.protocol import FeedDecoder
-from imgfeed.simulator.faults import CLOSE_REASONS, chunked
+from imgfeed.feeds.img.protocol import FeedDecoder
+from imgfeed.feeds.img.simulator.faults import CLOSE_REASONS, chunked
 
 
 def test_chunks_cycle_through_the_sizes_and_carry_the_position() -> None:

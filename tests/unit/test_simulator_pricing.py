@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from imgfeed.simulator.pricing import (
+from imgfeed.feeds.img.simulator.pricing import (
     TICKS,
     MAX_PRICE,
     MIN_PRICE,

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imgfeed.errors import ProtocolError
-from imgfeed.protocol import (
+from imgfeed.feeds.img.protocol import (
     Competition,
     Event,
     FeedDecoder,
@@ -32,7 +32,7 @@ from imgfeed.protocol import (
     subscribe_request,
     unsubscribe_request,
 )
-from imgfeed.simulator import (
+from imgfeed.feeds.img.simulator import (
     Scenario,
     ScenarioConfig,
     ServerSession,

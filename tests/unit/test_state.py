@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 
 from imgfeed import MarketBook
-from imgfeed.events import MarketStatusChanged, ResumedAll, SuspendedAll, SuspendReason
-from imgfeed.protocol.messages import Heartbeat, Market, MarketStatus, MarketUpdate, RemoveMarkets, Sport
+from imgfeed.runtime.events import MarketStatusChanged, ResumedAll, SuspendedAll, SuspendReason
+from imgfeed.feeds.img.protocol.messages import Heartbeat, Market, MarketStatus, MarketUpdate, RemoveMarkets, Sport
 
 
 def upd(market_id: str, status: str = "open", n: int = 0) -> MarketUpdate:

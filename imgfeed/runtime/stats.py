@@ -7,7 +7,7 @@ from typing import Optional
 
 import attrs
 
-from imgfeed.events import Disconnected
+from imgfeed.runtime.events import Disconnected
 
 __all__ = ["ClientState", "ClientStats", "TRANSITIONS"]
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Iterator, List, Optional, Sequence, Tuple
 
-from imgfeed.protocol.messages import CloseReason
+from imgfeed.feeds.img.protocol.messages import CloseReason
 
 if TYPE_CHECKING:  # pragma: no cover
-    from imgfeed.simulator.server import SimulatorServer
+    from imgfeed.feeds.img.simulator.server import SimulatorServer
 
 __all__ = ["FaultController", "chunked", "CLOSE_REASONS"]
 
@@ -38,7 +38,7 @@ def chunked(data: bytes, sizes: Sequence[int], start: int = 0) -> Iterator[Tuple
 
 
 class FaultController:
-    """The fault switches of one :class:`~imgfeed.simulator.server.SimulatorServer`."""
+    """The fault switches of one :class:`~imgfeed.feeds.img.simulator.server.SimulatorServer`."""
 
     def __init__(self, server: "SimulatorServer") -> None:
         self._server = server

@@ -3,12 +3,12 @@
 :class:`SimulatorServer` serves the protocol of ``protocol.md`` over SSH on loopback, driven by a
 deterministic :class:`Scenario` of golf tournaments, and can inject the service's faults through
 ``server.faults``. The same session logic runs on stdin/stdout (``python -m
-imgfeed.simulator.stdio``) for OpenSSH's ``ForceCommand``, and ``imgfeed simulate`` runs the
+imgfeed.feeds.img.simulator.stdio``) for OpenSSH's ``ForceCommand``, and ``imgfeed simulate`` runs the
 server from the command line.
 
 Example (a test that steps the feed by hand)::
 
-    from imgfeed.simulator import ScenarioConfig, SessionConfig, SimulatorServer
+    from imgfeed.feeds.img.simulator import ScenarioConfig, SessionConfig, SimulatorServer
 
     with SimulatorServer(
         authorized_keys=["~/.ssh/id_ed25519.pub"],
@@ -22,11 +22,11 @@ Example (a test that steps the feed by hand)::
         server.faults.stop_heartbeats()     # and see what the client does about it
 """
 
-from imgfeed.simulator.config import ScenarioConfig, SessionConfig
-from imgfeed.simulator.faults import CLOSE_REASONS, FaultController
-from imgfeed.simulator.scenario import Emission, MarketInfo, Scenario, escape_id
-from imgfeed.simulator.server import SimulatorServer
-from imgfeed.simulator.session import ServerSession, SessionState
+from imgfeed.feeds.img.simulator.config import ScenarioConfig, SessionConfig
+from imgfeed.feeds.img.simulator.faults import CLOSE_REASONS, FaultController
+from imgfeed.feeds.img.simulator.scenario import Emission, MarketInfo, Scenario, escape_id
+from imgfeed.feeds.img.simulator.server import SimulatorServer
+from imgfeed.feeds.img.simulator.session import ServerSession, SessionState
 
 __all__ = [
     "SimulatorServer",

@@ -1,6 +1,6 @@
 """The live terminal view of ``imgfeed demo``: tournaments, markets, best prices, and feed health.
 
-Contract: :func:`render` is a pure function from a :class:`~imgfeed.state.BookSnapshot` and a
+Contract: :func:`render` is a pure function from a :class:`~imgfeed.feeds.img.book.BookSnapshot` and a
 :class:`FeedHealth` to a list of text lines -- no IO, no clock of its own -- so it is tested without
 a terminal. :class:`LiveView` draws those lines: on a terminal it redraws the screen in place (ANSI
 "cursor home, clear"), elsewhere (a pipe, a CI log) it prints one compact summary line per refresh,
@@ -23,8 +23,8 @@ from typing import IO, Deque, Dict, List, Optional, Sequence, Tuple
 
 import attrs
 
-from imgfeed.protocol.messages import Event, Market, MarketStatus, MarketUpdate, Selection, decode_market_id
-from imgfeed.state import BookSnapshot
+from imgfeed.feeds.img.protocol.messages import Event, Market, MarketStatus, MarketUpdate, Selection, decode_market_id
+from imgfeed.feeds.img.book import BookSnapshot
 
 __all__ = ["FeedHealth", "RateMeter", "render", "summary_line", "LiveView"]
 

@@ -31,10 +31,10 @@ import threading
 import time
 from typing import Any, Callable, Deque, Dict, Hashable, Iterable, List, Optional
 
-from imgfeed.config import OverflowPolicy
+from imgfeed.feeds.img.config import OverflowPolicy
 from imgfeed.errors import ImgFeedError
-from imgfeed.events import Notification
-from imgfeed.protocol.messages import Heartbeat, MarketUpdate
+from imgfeed.runtime.events import Notification
+from imgfeed.feeds.img.protocol.messages import Heartbeat, MarketUpdate
 
 __all__ = ["DispatchQueue", "QueueOverflowError", "QueueClosedError"]
 

@@ -12,7 +12,7 @@ import time
 from typing import Optional, Tuple
 
 from imgfeed.errors import ProtocolError
-from imgfeed.events import DisconnectReason
+from imgfeed.runtime.events import DisconnectReason
 from imgfeed.transport.base import Transport
 
 __all__ = ["Connection", "End", "bounded_error", "MAX_ERROR_RAW"]

@@ -1,11 +1,11 @@
 """One client connection of the simulator's SSH server: set-up, a reader thread, and the writer.
 
-Contract: a :class:`Connection` is made by :class:`~imgfeed.simulator.server.SimulatorServer` for
+Contract: a :class:`Connection` is made by :class:`~imgfeed.feeds.img.simulator.server.SimulatorServer` for
 each accepted socket. Its thread (``imgfeed-sim-conn-N``) runs the SSH set-up (key exchange,
 public-key authentication, one ``session`` channel with ``shell``; a ``pty-req`` is tolerated, as
 the real service does), starts the reader (``imgfeed-sim-conn-N-reader``, which reads the client's
 lines continuously), then becomes the writer until the session ends. Every wait has a timeout and
-watches the server's stop flag. The protocol is :class:`~imgfeed.simulator.session.ServerSession`'s;
+watches the server's stop flag. The protocol is :class:`~imgfeed.feeds.img.simulator.session.ServerSession`'s;
 this module only moves bytes and time.
 
 Why a writer thread per connection and not one writer for all: a write to a client whose channel
@@ -30,12 +30,12 @@ from typing import TYPE_CHECKING, Any, List, Optional, Sequence
 
 import paramiko
 
-from imgfeed.simulator.faults import chunked
-from imgfeed.simulator.scenario import stamp_send_time
-from imgfeed.simulator.session import ServerSession
+from imgfeed.feeds.img.simulator.faults import chunked
+from imgfeed.feeds.img.simulator.scenario import stamp_send_time
+from imgfeed.feeds.img.simulator.session import ServerSession
 
 if TYPE_CHECKING:  # pragma: no cover
-    from imgfeed.simulator.server import SimulatorServer
+    from imgfeed.feeds.img.simulator.server import SimulatorServer
 
 __all__ = ["Connection", "POLL_INTERVAL", "SETUP_TIMEOUT"]
 

@@ -23,9 +23,9 @@ updated behind the handlers lags behind the wire and would show a stale price as
 received chunk, and reads take the same lock briefly, so ``is_tradable`` and ``snapshot`` are
 consistent from any thread.
 
-Per-market transitions are reported as :class:`~imgfeed.events.MarketStatusChanged`, computed from
+Per-market transitions are reported as :class:`~imgfeed.runtime.events.MarketStatusChanged`, computed from
 the market's own state only; global suspensions are reported once, as
-:class:`~imgfeed.events.SuspendedAll` / :class:`~imgfeed.events.ResumedAll`. A handler that tracks
+:class:`~imgfeed.runtime.events.SuspendedAll` / :class:`~imgfeed.runtime.events.ResumedAll`. A handler that tracks
 both knows at every moment what :meth:`MarketBook.is_tradable` would answer. After ``Connected``
 every market starts untradable.
 
@@ -41,8 +41,8 @@ from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Opti
 
 import attrs
 
-from imgfeed.events import MarketStatusChanged, Notification, ResumedAll, SuspendedAll, SuspendReason
-from imgfeed.protocol.messages import (
+from imgfeed.runtime.events import MarketStatusChanged, Notification, ResumedAll, SuspendedAll, SuspendReason
+from imgfeed.feeds.img.protocol.messages import (
     Competition,
     Event,
     Heartbeat,

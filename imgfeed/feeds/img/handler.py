@@ -16,7 +16,7 @@ import logging
 from typing import Any, Dict, Optional, Type
 
 from imgfeed.errors import ProtocolError
-from imgfeed.events import (
+from imgfeed.runtime.events import (
     Connected,
     Disconnected,
     MarketStatusChanged,
@@ -25,7 +25,7 @@ from imgfeed.events import (
     SuspendedAll,
     SuspendReason,
 )
-from imgfeed.protocol.messages import (
+from imgfeed.feeds.img.protocol.messages import (
     Competition,
     Event,
     Heartbeat,
@@ -87,7 +87,7 @@ class Handler:
         """Every market is suspended (disconnected, or heartbeats late). Trust no price."""
 
     def on_resume_all(self) -> None:
-        """The global suspension is lifted; see :class:`~imgfeed.events.ResumedAll`."""
+        """The global suspension is lifted; see :class:`~imgfeed.runtime.events.ResumedAll`."""
 
     def on_market_status(self, market_id: str, tradable: bool) -> None:
         """One market became tradable or untradable for a reason of its own."""

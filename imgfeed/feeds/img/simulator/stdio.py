@@ -1,6 +1,6 @@
 """One simulator session over stdin/stdout, for OpenSSH's ``ForceCommand``.
 
-``python -m imgfeed.simulator.stdio [options]`` serves exactly one session: requests are read from
+``python -m imgfeed.feeds.img.simulator.stdio [options]`` serves exactly one session: requests are read from
 stdin, responses and pushes written to stdout, and the process exits when stdin closes (the
 client went away) or the session closes (e.g. "no init sent"). With ``sshd`` running it as a
 ``ForceCommand``, OpenSSH does the SSH part and a client meets a real, independent SSH server.
@@ -20,9 +20,9 @@ import sys
 import time
 from typing import List, Optional, Sequence
 
-from imgfeed.simulator.config import ScenarioConfig, SessionConfig
-from imgfeed.simulator.scenario import Scenario, stamp_send_time
-from imgfeed.simulator.session import ServerSession
+from imgfeed.feeds.img.simulator.config import ScenarioConfig, SessionConfig
+from imgfeed.feeds.img.simulator.scenario import Scenario, stamp_send_time
+from imgfeed.feeds.img.simulator.session import ServerSession
 
 __all__ = ["main", "serve", "build_parser"]
 
@@ -32,7 +32,7 @@ WRITE_SIZE = 64 * 1024
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m imgfeed.simulator.stdio",
+        prog="python -m imgfeed.feeds.img.simulator.stdio",
         description="Serve one simulated odds feed session on stdin/stdout (for sshd's ForceCommand).",
     )
     parser.add_argument("--heartbeat-interval", type=float, default=3.0, help="seconds between heartbeats (3)")

@@ -25,8 +25,8 @@ How the live runtime is adapted to a file, and why:
 - **Recorded receive times.** Each record's ``received_at`` is the time its line was received when
   it was recorded, not the time of the replay, so handlers that look at it behave as they did live.
   (The client's adapter is given a decoder that takes each line's time from the replay transport;
-  the framing and decoding are still :class:`~imgfeed.protocol.framing.LineBuffer` and
-  :func:`~imgfeed.protocol.codec.decode_line`.)
+  the framing and decoding are still :class:`~imgfeed.framing.LineBuffer` and
+  :func:`~imgfeed.feeds.img.protocol.codec.decode_line`.)
 - **Heartbeat timeout scaled by speed.** At ``speed=10`` heartbeats arrive ten times as often, so
   the 10 s rule becomes 1 s; late heartbeats in the recording suspend the book as they did live.
 
@@ -42,16 +42,16 @@ from typing import Deque, Iterable, List, Optional, Sequence, Union
 
 import attrs
 
-from imgfeed.adapter import ImgAdapter
-from imgfeed.client import FeedClient
-from imgfeed.config import ErrorPolicy, FeedConfig, OverflowPolicy, ReconnectPolicy
+from imgfeed.feeds.img.adapter import ImgAdapter
+from imgfeed.feeds.img.client import FeedClient
+from imgfeed.feeds.img.config import ErrorPolicy, FeedConfig, OverflowPolicy, ReconnectPolicy
 from imgfeed.errors import ConfigError, ReplayError
-from imgfeed.handlers import Handler
-from imgfeed.protocol.codec import Decoded, decode_line
-from imgfeed.protocol.framing import LineBuffer
-from imgfeed.recording import PathLike, open_recording
-from imgfeed.state import MarketBook
-from imgfeed.stats import ClientState, ClientStats
+from imgfeed.feeds.img.handler import Handler
+from imgfeed.feeds.img.protocol.codec import Decoded, decode_line
+from imgfeed.framing import LineBuffer
+from imgfeed.recording.format import PathLike, open_recording
+from imgfeed.feeds.img.book import MarketBook
+from imgfeed.runtime.stats import ClientState, ClientStats
 from imgfeed.transport.base import Transport
 from imgfeed.transport.replay import ReplayTransport
 

@@ -6,7 +6,7 @@ Contract:
   ``stop()`` closes every connection and joins every thread it started, within its timeout.
 - Authentication is public-key only, against the authorized keys; any username is accepted.
 - Threads, all named and non-daemon: ``imgfeed-sim-accept``, ``imgfeed-sim-ticker`` (only when
-  ``updates_per_second > 0``), and two per connection (see :mod:`imgfeed.simulator.connection`).
+  ``updates_per_second > 0``), and two per connection (see :mod:`imgfeed.feeds.img.simulator.connection`).
 - Limits (protocol.md section 7) are applied when a connection is accepted: "max connections
   hit", "connection rate limit hit", or a rejection queued by ``faults.reject_connections``.
 - The scenario's output is fanned out here: each step's messages are encoded once and the same
@@ -28,12 +28,12 @@ from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Union
 import attrs
 import paramiko
 
-from imgfeed.simulator import keys
-from imgfeed.simulator.config import ScenarioConfig, SessionConfig
-from imgfeed.simulator.connection import POLL_INTERVAL, Connection
-from imgfeed.simulator.faults import FaultController
-from imgfeed.simulator.scenario import Emission, Scenario
-from imgfeed.simulator.session import ServerSession
+from imgfeed.feeds.img.simulator import keys
+from imgfeed.feeds.img.simulator.config import ScenarioConfig, SessionConfig
+from imgfeed.feeds.img.simulator.connection import POLL_INTERVAL, Connection
+from imgfeed.feeds.img.simulator.faults import FaultController
+from imgfeed.feeds.img.simulator.scenario import Emission, Scenario
+from imgfeed.feeds.img.simulator.session import ServerSession
 
 __all__ = ["SimulatorServer"]
 

@@ -19,13 +19,13 @@ import threading
 import time
 from typing import Any, Callable, Optional, Tuple
 
-from imgfeed._queue import DispatchQueue
-from imgfeed.events import Connected
-from imgfeed.handlers import Handler, dispatch
+from imgfeed.runtime.queue import DispatchQueue
+from imgfeed.runtime.events import Connected
+from imgfeed.feeds.img.handler import Handler, dispatch
 
 __all__ = ["Dispatcher", "HandlerCall"]
 
-log = logging.getLogger("imgfeed.client")
+log = logging.getLogger("imgfeed.feeds.img.client")
 
 #: One handler call under way: (handler, item, monotonic start time).
 HandlerCall = Tuple[Handler, Any, float]

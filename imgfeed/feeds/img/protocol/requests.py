@@ -16,7 +16,7 @@ import attrs
 import ujson
 
 from imgfeed.errors import ProtocolError
-from imgfeed.protocol.codec import encode_message
+from imgfeed.feeds.img.protocol.codec import encode_message
 
 __all__ = [
     "Request",

@@ -5,7 +5,7 @@ can be unit-tested and fuzzed without a network, and it is what both the client 
 use to speak the wire format.
 """
 
-from imgfeed.protocol.codec import (
+from imgfeed.feeds.img.protocol.codec import (
     RATE_LIMIT_MESSAGE,
     Decoded,
     FeedDecoder,
@@ -14,8 +14,8 @@ from imgfeed.protocol.codec import (
     format_timestamp,
     parse_timestamp,
 )
-from imgfeed.protocol.framing import DEFAULT_MAX_LINE_LENGTH, LineBuffer
-from imgfeed.protocol.messages import (
+from imgfeed.framing import DEFAULT_MAX_LINE_LENGTH, LineBuffer
+from imgfeed.feeds.img.protocol.messages import (
     CloseReason,
     Competition,
     Event,
@@ -38,7 +38,7 @@ from imgfeed.protocol.messages import (
     Unknown,
     decode_market_id,
 )
-from imgfeed.protocol.requests import (
+from imgfeed.feeds.img.protocol.requests import (
     FILTER_KEYS,
     Request,
     decode_request,

@@ -26,8 +26,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 import ujson
 
 from imgfeed.errors import ProtocolError
-from imgfeed.protocol.framing import DEFAULT_MAX_LINE_LENGTH, LineBuffer
-from imgfeed.protocol.messages import (
+from imgfeed.framing import DEFAULT_MAX_LINE_LENGTH, LineBuffer
+from imgfeed.feeds.img.protocol.messages import (
     CloseReason,
     Competition,
     Event,

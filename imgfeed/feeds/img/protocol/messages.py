@@ -1,6 +1,6 @@
 """Records: one frozen attrs class per kind of message the server sends.
 
-Each record is built by :mod:`imgfeed.protocol.codec` from one decoded line. Records are immutable
+Each record is built by :mod:`imgfeed.feeds.img.protocol.codec` from one decoded line. Records are immutable
 (frozen, slotted attrs classes) so that they can be handed to any number of handlers on any thread.
 
 Every record has three common fields, so no part of the real feed is ever out of reach:

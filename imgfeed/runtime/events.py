@@ -1,11 +1,11 @@
 """Lifecycle notifications: what the runtime tells handlers about the connection and the book.
 
-Records (``imgfeed.protocol.messages``) are what the server said; these are what the *runtime*
+Records (``imgfeed.feeds.img.protocol.messages``) are what the server said; these are what the *runtime*
 observed, named as past-tense facts (compare h2's ``events.py``). They travel through the same
 dispatch queue as the records, so a handler sees them in order with the data: a ``Disconnected``
 comes after the last update of the old connection and before the first record of the new one.
 
-The dispatcher turns each into a ``Handler.on_*`` call (see :mod:`imgfeed.handlers`).
+The dispatcher turns each into a ``Handler.on_*`` call (see :mod:`imgfeed.feeds.img.handler`).
 """
 
 from __future__ import annotations

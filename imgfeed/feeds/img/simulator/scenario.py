@@ -13,7 +13,7 @@ Contract:
   and three-ball markets per hole, with the long ``~7c``-escaped ids of protocol.md section 5.
 - Prices come from a probability model: every golfer has a strength; a market's probabilities are
   a softmax of its golfers' strengths scaled to ``numwinners``; prices are
-  ``1 / (p * (1 + overround))`` on the odds ladder (:mod:`imgfeed.simulator.pricing`). Strengths
+  ``1 / (p * (1 + overround))`` on the odds ladder (:mod:`imgfeed.feeds.img.simulator.pricing`). Strengths
   move as random walks, faster in play.
 - Settlements follow one result per tournament (scores per golfer, and scores per hole for the
   three-balls): dead heats are paid ``m / k``, tied head-to-heads are void, and a re-settlement
@@ -37,9 +37,9 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set,
 
 import attrs
 
-from imgfeed.protocol.codec import encode_message, format_timestamp
-from imgfeed.simulator import names, pricing
-from imgfeed.simulator.config import ScenarioConfig
+from imgfeed.feeds.img.protocol.codec import encode_message, format_timestamp
+from imgfeed.feeds.img.simulator import names, pricing
+from imgfeed.feeds.img.simulator.config import ScenarioConfig
 
 __all__ = ["Scenario", "Emission", "MarketInfo", "escape_id", "stamp_send_time", "SPORT_ID", "SENT_AT_MARK"]
 

@@ -13,8 +13,8 @@ import abc
 from typing import Any, Dict, Optional, Tuple
 
 from imgfeed.errors import RateLimitedError, RequestError
-from imgfeed.protocol.codec import FeedDecoder
-from imgfeed.protocol.messages import (
+from imgfeed.feeds.img.protocol.codec import FeedDecoder
+from imgfeed.feeds.img.protocol.messages import (
     CloseReason,
     Heartbeat,
     InitResponse,
@@ -22,7 +22,7 @@ from imgfeed.protocol.messages import (
     Response,
     ServerClosing,
 )
-from imgfeed.protocol.requests import Request, init_request
+from imgfeed.feeds.img.protocol.requests import Request, init_request
 
 __all__ = ["FeedAdapter", "ImgAdapter", "MUST_WAIT_REASONS"]
 

@@ -4,7 +4,7 @@ Three threads, each with one job (design.md):
 
 - ``imgfeed-reader`` (one per connection) drains the transport without pause -- the server drops
   slow readers (protocol.md 1) -- decodes, stamps the liveness clocks, applies each chunk to the
-  :class:`~imgfeed.state.MarketBook`, and queues the chunk's records for the dispatcher in one
+  :class:`~imgfeed.feeds.img.book.MarketBook`, and queues the chunk's records for the dispatcher in one
   batch. It never runs user code and never logs per message.
 - ``imgfeed-dispatcher`` takes batches from the queue and calls each handler, in registration
   order. A handler that raises is logged with the record and told through ``on_handler_error``;
@@ -23,7 +23,7 @@ in the same queue as the records, under one emit lock together with the book tra
 caused them, so handlers see the book's transitions in the order they happened, in line with the
 data.
 
-Everything specific to the IMG feed is asked of a :class:`~imgfeed.adapter.FeedAdapter`.
+Everything specific to the IMG feed is asked of a :class:`~imgfeed.feeds.img.adapter.FeedAdapter`.
 
 Known weaknesses:
 
@@ -45,12 +45,12 @@ import threading
 import time
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from imgfeed._connection import Connection, End, bounded_error
-from imgfeed._dispatcher import Dispatcher
-from imgfeed._queue import DispatchQueue, QueueClosedError, QueueOverflowError
-from imgfeed._requests import PendingRequest, RequestTracker, SubscriptionLog
-from imgfeed.adapter import FeedAdapter, ImgAdapter
-from imgfeed.config import ErrorPolicy, FeedConfig
+from imgfeed.runtime.connection import Connection, End, bounded_error
+from imgfeed.runtime.dispatcher import Dispatcher
+from imgfeed.runtime.queue import DispatchQueue, QueueClosedError, QueueOverflowError
+from imgfeed.runtime.requests import PendingRequest, RequestTracker, SubscriptionLog
+from imgfeed.feeds.img.adapter import FeedAdapter, ImgAdapter
+from imgfeed.feeds.img.config import ErrorPolicy, FeedConfig
 from imgfeed.errors import (
     AuthenticationError,
     ClientClosedError,
@@ -60,16 +60,16 @@ from imgfeed.errors import (
     RequestTimeoutError,
     TransportError,
 )
-from imgfeed.events import Connected, Disconnected, DisconnectReason, Session
-from imgfeed.handlers import Handler
-from imgfeed.protocol.requests import FILTER_KEYS, subscribe_request, unsubscribe_request
-from imgfeed.state import MarketBook
-from imgfeed.stats import TRANSITIONS, ClientState, ClientStats
+from imgfeed.runtime.events import Connected, Disconnected, DisconnectReason, Session
+from imgfeed.feeds.img.handler import Handler
+from imgfeed.feeds.img.protocol.requests import FILTER_KEYS, subscribe_request, unsubscribe_request
+from imgfeed.feeds.img.book import MarketBook
+from imgfeed.runtime.stats import TRANSITIONS, ClientState, ClientStats
 from imgfeed.transport.base import Transport
 
 __all__ = ["FeedClient"]
 
-log = logging.getLogger("imgfeed.client")
+log = logging.getLogger("imgfeed.feeds.img.client")
 
 #: How often the watchdog checks its deadlines when nothing wakes it. A tenth of the shortest
 #: deadline keeps the detection error small; the floor and cap keep it cheap and responsive.
@@ -88,12 +88,12 @@ class FeedClient:
         handlers: handlers to register, called in this order.
         transport_factory: builds a new :class:`~imgfeed.transport.base.Transport` per connection
             attempt (default: the paramiko SSH transport for ``config``).
-        adapter: the feed protocol (default: :class:`~imgfeed.adapter.ImgAdapter`).
+        adapter: the feed protocol (default: :class:`~imgfeed.feeds.img.adapter.ImgAdapter`).
         rng: the random source of the reconnect jitter (tests pass a seeded one).
 
     Attributes:
         config: the configuration it was built with.
-        book: the :class:`~imgfeed.state.MarketBook`, updated as the bytes arrive; ask it what is
+        book: the :class:`~imgfeed.feeds.img.book.MarketBook`, updated as the bytes arrive; ask it what is
             tradable now, from any thread.
 
     Example::
@@ -179,7 +179,7 @@ class FeedClient:
 
     @property
     def state(self) -> ClientState:
-        """Where the client is in its life (see :data:`imgfeed.stats.TRANSITIONS`)."""
+        """Where the client is in its life (see :data:`imgfeed.runtime.stats.TRANSITIONS`)."""
         return self._state
 
     def start(self) -> "FeedClient":

@@ -1,0 +1,1 @@
+"""The IMG Arena golf odds distribution service (formerly Mustard Systems' "xenophobe")."""
