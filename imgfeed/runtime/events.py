@@ -109,12 +109,15 @@ class Disconnected(Notification):
         detail: words for a person (the server's close reason, the error message ...).
         exception: the underlying exception, if any.
         will_retry: whether the client will try again (False after ``stop()`` or a fatal error).
+        retry_in: seconds until the next attempt when ``will_retry`` (0: at once), else ``None``;
+            so that a person waiting for a 30 s reconnect interval is told when it will be.
     """
 
     reason: DisconnectReason
     detail: str = ""
     exception: Optional[BaseException] = attrs.field(default=None, eq=False)
     will_retry: bool = True
+    retry_in: Optional[float] = None
 
     def __str__(self) -> str:
         return f"{self.reason.value}: {self.detail}" if self.detail else self.reason.value

@@ -589,14 +589,10 @@ class FeedClient:
     def _watchdog_main(self) -> None:
         policy = self.config.reconnect
         attempt = 0  # number of the next attempt since the last session (0: the very first)
-        must_wait = False
+        delay = 0.0  # before the next attempt, decided when the last one ended
         try:
             while not self._stopping.is_set():
-                if attempt > 0 or must_wait:
-                    if policy.is_exhausted(attempt):
-                        log.error("giving up after %d failed connection attempts", attempt)
-                        break
-                    delay = policy.delay(max(1, attempt), self._rng, must_wait)
+                if attempt > 0:
                     self._set_state(ClientState.RECONNECTING)
                     if delay > 0:
                         log.info("reconnecting in %.1f s", delay)
@@ -609,11 +605,14 @@ class FeedClient:
                 # A connection that established a session counts as the first of a new run.
                 attempt = 1 if was_up else attempt + 1
                 if retry and policy.is_exhausted(attempt):
+                    log.error("giving up after %d failed connection attempts", attempt)
                     retry = False
                 if stopping:
                     note = Disconnected(DisconnectReason.USER_STOP, "", None, will_retry=False)
                 else:
-                    note = Disconnected(end[0], end[1], end[2], will_retry=retry)
+                    must_wait = end[0] is DisconnectReason.SERVER_CLOSING and self._adapter.must_wait(end[1])
+                    delay = policy.delay(attempt, self._rng, must_wait) if retry else 0.0
+                    note = Disconnected(end[0], end[1], end[2], will_retry=retry, retry_in=delay if retry else None)
                     log.warning("disconnected (%s)%s", note, "" if retry else "; not retrying")
                 self._last_disconnect = note
                 self._put([note])
@@ -622,7 +621,6 @@ class FeedClient:
                     break
                 if not retry:
                     break
-                must_wait = self._adapter.must_wait(end[1]) if end[0] is DisconnectReason.SERVER_CLOSING else False
         except BaseException as exc:  # a bug: stop, and make join() raise it rather than hide it
             log.exception("watchdog failed")
             self._fatal = exc
