@@ -22,7 +22,8 @@ from imgfeed.runtime.events import (
 from imgfeed.feeds.img.book import BookSnapshot, MarketBook
 from imgfeed.feeds.img.handler import Handler, LoggingHandler
 from imgfeed.runtime.stats import ClientState, ClientStats
-from imgfeed.feeds.img.adapter import FeedAdapter, ImgAdapter
+from imgfeed.runtime.adapter import FeedAdapter
+from imgfeed.feeds.img.adapter import ImgAdapter
 from imgfeed.feeds.img.client import FeedClient
 
 # The function shadows its module as an attribute of the package (``imgfeed.replay(...)`` is the

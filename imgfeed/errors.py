@@ -1,4 +1,4 @@
-"""One exception hierarchy for imgfeed, rooted at :class:`ImgFeedError`.
+"""One exception hierarchy for imgfeed, rooted at :class:`FeedError` (also named :data:`ImgFeedError`).
 
 Every error a user can catch comes from here. Foreign exceptions (paramiko, socket, ujson) are
 translated at the edge where they happen and chained with ``raise ... from exc``, so callers never
@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Optional, Tuple
 
 __all__ = [
+    "FeedError",
     "ImgFeedError",
     "ConfigError",
     "ProtocolError",
@@ -30,11 +31,17 @@ __all__ = [
     "RequestTimeoutError",
     "ClientClosedError",
     "ReplayError",
+    "ServerRefusedError",
+    "InternalError",
 ]
 
 
-class ImgFeedError(Exception):
-    """Base class of every exception raised by imgfeed."""
+class FeedError(Exception):
+    """Base class of every exception raised by imgfeed, whatever the feed."""
+
+
+#: The same class under the package's name: ``except imgfeed.ImgFeedError`` catches everything.
+ImgFeedError = FeedError
 
 
 class ConfigError(ImgFeedError, ValueError):
@@ -171,6 +178,30 @@ class RequestTimeoutError(RequestError, TimeoutError):
 
 class ClientClosedError(ImgFeedError):
     """The client was stopped; no more requests can be made."""
+
+
+class ServerRefusedError(ImgFeedError):
+    """The server closed the connection for a reason that needs a person (e.g. an invalid app key).
+
+    Attributes:
+        code: the server's machine-readable reason (Betfair's ``errorCode``, IMG's close reason).
+    """
+
+    def __init__(self, message: str, code: Optional[str] = None) -> None:
+        self.code = code
+        super().__init__(message)
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return type(self), (self.args[0], self.code), self.__dict__
+
+
+class InternalError(ImgFeedError):
+    """A bug in imgfeed (or in a feed adapter) stopped the client; the cause is chained.
+
+    Raised by ``join()`` when connections kept ending by an internal error, or when the
+    dispatcher thread died: reconnecting would only hide the bug behind what looks like a
+    network fault.
+    """
 
 
 class ReplayError(ImgFeedError):

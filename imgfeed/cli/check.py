@@ -75,7 +75,7 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
 
 def run(args: argparse.Namespace) -> int:
     # The client's own warning about the failed connection would repeat the reason printed below.
-    with quieted("imgfeed.feeds.img.client", logging.ERROR, when=args.verbose == 0):
+    with quieted("imgfeed.runtime", logging.ERROR, when=args.verbose == 0):
         return _check(args)
 
 

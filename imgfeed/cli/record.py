@@ -24,7 +24,7 @@ from imgfeed.feeds.img.client import FeedClient
 from imgfeed.feeds.img.handler import LoggingHandler
 from imgfeed.recording.format import RecordingWriter
 from imgfeed.transport.recording import recording_factory
-from imgfeed.transport.ssh import SSHTransport
+from imgfeed.feeds.img.client import ssh_transport_factory
 
 __all__ = ["register", "run"]
 
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     rotate = None if args.rotate_mb is None else max(1, int(args.rotate_mb * 1024 * 1024))
     writer = RecordingWriter(args.out, source=config.address, rotate_bytes=rotate, fsync=args.fsync)
     try:
-        factory = recording_factory(lambda: SSHTransport.from_config(config), writer, config.max_line_length)
+        factory = recording_factory(ssh_transport_factory(config), writer, config.max_line_length)
         client = FeedClient(
             config, handlers=[LoggingHandler(logging.getLogger("imgfeed.record"))], transport_factory=factory
         )

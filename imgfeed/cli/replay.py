@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     # The end of the file is the end of the replay's "connection"; the client reports it as a
     # disconnection that it will not retry. True, but noise here.
     try:
-        with stop_on_signals(stop), quieted("imgfeed.feeds.img.client", logging.CRITICAL, when=args.verbose == 0):
+        with stop_on_signals(stop), quieted("imgfeed.runtime", logging.CRITICAL, when=args.verbose == 0):
             result = replay(
                 args.files, handlers=handlers, speed=speed, allow_truncated=args.allow_truncated, stop=stop
             )

@@ -27,8 +27,11 @@ How the live runtime is adapted to a file, and why:
   (The client's adapter is given a decoder that takes each line's time from the replay transport;
   the framing and decoding are still :class:`~imgfeed.framing.LineBuffer` and
   :func:`~imgfeed.feeds.img.protocol.codec.decode_line`.)
-- **Heartbeat timeout scaled by speed.** At ``speed=10`` heartbeats arrive ten times as often, so
-  the 10 s rule becomes 1 s; late heartbeats in the recording suspend the book as they did live.
+- **Liveness in recorded time.** The client runs on a
+  :class:`~imgfeed.runtime.clock.RecordedClock`: the heartbeat rule is measured between the
+  recorded receive times, so a 12 s heartbeat gap in the recording suspends every market there,
+  at any ``speed`` -- and a slow handler, which holds the reader back in wall time, invents no
+  suspension that did not happen live.
 
 Known limit: a recording made without connection markers (by hand, or from a raw capture) is one
 connection.
@@ -42,7 +45,6 @@ from typing import Deque, Iterable, List, Optional, Sequence, Union
 
 import attrs
 
-from imgfeed.feeds.img.adapter import ImgAdapter
 from imgfeed.feeds.img.client import FeedClient
 from imgfeed.feeds.img.config import ErrorPolicy, FeedConfig, OverflowPolicy, ReconnectPolicy
 from imgfeed.errors import ConfigError, ReplayError
@@ -50,7 +52,10 @@ from imgfeed.feeds.img.handler import Handler
 from imgfeed.feeds.img.protocol.codec import Decoded, decode_line
 from imgfeed.framing import LineBuffer
 from imgfeed.recording.format import PathLike, open_recording
+from imgfeed.feeds.img.adapter import ImgAdapter, init_answered
+from imgfeed.runtime.session import Await, Step
 from imgfeed.feeds.img.book import MarketBook
+from imgfeed.runtime.clock import RecordedClock
 from imgfeed.runtime.stats import ClientState, ClientStats
 from imgfeed.transport.base import Transport
 from imgfeed.transport.replay import ReplayTransport
@@ -75,7 +80,7 @@ class _RecordedTimeDecoder:
         self._lines = LineBuffer(max_line_length)
         self._times = times
 
-    def feed(self, data: bytes, received_at: Optional[float] = None) -> List[Decoded]:
+    def feed(self, data: bytes, received_at: float) -> List[Decoded]:
         out: List[Decoded] = []
         times = self._times
         for line in self._lines.feed(data):
@@ -91,14 +96,19 @@ class _RecordedTimeDecoder:
 
 
 class _ReplayAdapter(ImgAdapter):
-    """The IMG adapter, with decoders that use the recorded receive times."""
+    """The IMG adapter for a recording: nothing is sent, and the recorded images are the truth.
 
-    def __init__(self, transport: ReplayTransport, max_line_length: int) -> None:
-        super().__init__(include_finished=False, max_line_length=max_line_length)
-        self._transport = transport
+    The handshake only waits for the recorded init response (or, in Mustard mode, the first push):
+    sending ``init`` to a file means nothing, and the file's first line may be read before any
+    send could happen. The book follows no subscriptions: the replay makes none, and the recorded
+    images are what the server sent for the markets the recorder had subscribed.
+    """
 
-    def new_decoder(self) -> _RecordedTimeDecoder:  # type: ignore[override]  # same feed() shape
-        return _RecordedTimeDecoder(self._transport.line_times, self.max_line_length)
+    def __init__(self, config: FeedConfig) -> None:
+        super().__init__(config, follow_subscriptions=False)
+
+    def handshake(self) -> Sequence[Step]:
+        return (Await("init response", init_answered),)
 
 
 @attrs.frozen
@@ -152,7 +162,7 @@ def replay_client(
         overflow_policy=OverflowPolicy.BLOCK,
         silence_timeout=_NO_SILENCE_TIMEOUT,
         init_timeout=_NO_SILENCE_TIMEOUT,
-        heartbeat_timeout=heartbeat_timeout / speed if speed else heartbeat_timeout,
+        heartbeat_timeout=heartbeat_timeout,  # in recorded seconds: the clock is the recording's
         error_policy=error_policy,
         handler_stall_warning=None,
     )
@@ -163,8 +173,14 @@ def replay_client(
         current.append(current[-1].successor() if current else transport)
         return current[-1]
 
-    adapter = _ReplayAdapter(transport, config.max_line_length)
-    return FeedClient(config, handlers=handlers, transport_factory=factory, adapter=adapter)
+    return FeedClient(
+        config,
+        handlers=handlers,
+        transport_factory=factory,
+        adapter=_ReplayAdapter(config),
+        clock=RecordedClock(),
+        decoder_factory=lambda: _RecordedTimeDecoder(transport.line_times, config.max_line_length),
+    )
 
 
 def replay(

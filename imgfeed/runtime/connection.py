@@ -1,24 +1,21 @@
-"""One connection attempt's shared state, between its reader thread and the watchdog.
+"""One connection attempt: its transport, its session state machine and its reader thread.
 
-Contract: the reader writes the liveness clocks and the session facts; the watchdog reads them and
-alone decides to close. ``finish`` records the first reason the connection ended (later ones are
-ignored), so the reason reported to the user is the cause, not a consequence.
+Contract: the session (:class:`~imgfeed.runtime.session.Session`) is read and changed only under
+the runtime lock; the transport is driven by the reader (``recv``) and the watchdog (``send``,
+``close``). ``closing`` is set before the transport is closed on purpose, so the reader ends
+quietly instead of reporting the close as a failure.
 """
 
 from __future__ import annotations
 
 import threading
-import time
-from typing import Optional, Tuple
+from typing import Optional
 
 from imgfeed.errors import ProtocolError
-from imgfeed.runtime.events import DisconnectReason
+from imgfeed.runtime.session import Session
 from imgfeed.transport.base import Transport
 
-__all__ = ["Connection", "End", "bounded_error", "MAX_ERROR_RAW"]
-
-#: Why a connection ended: (reason, detail for a person, the exception if any).
-End = Tuple[DisconnectReason, str, Optional[BaseException]]
+__all__ = ["Connection", "bounded_error", "MAX_ERROR_RAW"]
 
 #: The most of a bad line's bytes a queued ProtocolError keeps. The queue is bounded in items,
 #: not bytes: with a blocked handler, whole bad lines (up to max_line_length each) would pile up.
@@ -35,37 +32,31 @@ def bounded_error(error: ProtocolError) -> ProtocolError:
 
 
 class Connection:
-    """The state of one connection attempt.
+    """One connection attempt.
 
     Attributes:
-        number: the attempt's number over the client's life (1, 2, ...).
-        session_number: the client-wide number of the session it carried (0 until it is up).
-        last_message, last_heartbeat: ``time.monotonic()`` of the last message / heartbeat.
+        session: its state machine (under the runtime lock).
+        transport: its byte stream.
         closing: set when the client decided to close it (the reader then ends quietly).
-        closing_reason: the reason of the server's error push, once it arrived.
+        reader: its reader thread, once started.
+        reader_done: set when the reader thread has ended.
     """
 
-    def __init__(self, number: int, transport: Transport) -> None:
-        self.number = number
+    def __init__(self, session: Session, transport: Transport) -> None:
+        self.session = session
         self.transport = transport
-        self.started = time.monotonic()
-        self.last_message = self.started
-        self.last_heartbeat = self.started
-        self.session_id: Optional[str] = None
-        self.session_number = 0
-        self.up = False
-        self.connected_at: Optional[float] = None
         self.closing = False
-        self.closing_reason: Optional[str] = None
-        self.ended = threading.Event()
-        self.end: Optional[End] = None
         self.reader: Optional[threading.Thread] = None
+        self.reader_done = threading.Event()
+
+    @property
+    def number(self) -> int:
+        return self.session.number
 
     def __repr__(self) -> str:
-        return f"<Connection #{self.number} session={self.session_id} up={self.up} end={self.end}>"
+        return f"<Connection #{self.number} {self.session.phase.value} via {self.transport.describe()}>"
 
-    def finish(self, reason: DisconnectReason, detail: str = "", exc: Optional[BaseException] = None) -> None:
-        """Record why the connection ended (the first reason wins) and wake who waits for it."""
-        if self.end is None:
-            self.end = (reason, detail, exc)
-        self.ended.set()
+    def close_transport(self) -> None:
+        """Close the transport on purpose (idempotent, prompt)."""
+        self.closing = True
+        self.transport.close()

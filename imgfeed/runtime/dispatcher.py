@@ -2,14 +2,19 @@
 
 Contract: items are delivered in queue order; for each item every handler registered at the start
 of its batch is called, in registration order, one call at a time, on the ``imgfeed-dispatcher``
-thread. A handler that raises is logged with the item, counted, told through its
-``on_handler_error``, and never stops the dispatcher or the other handlers (stomp.py and paho kill
-their reader on a user exception; websocket-client hides it). What happens next -- go on, stop,
-reconnect -- is the client's error policy, reported through ``on_error``.
+thread. A handler that raises -- *any* ``BaseException``: a ``SystemExit`` from a handler is a
+bug in that handler, not a reason to end the feed for the others -- is logged with the item,
+counted, told through its ``on_handler_error``, and never stops the dispatcher or the other
+handlers (stomp.py and paho kill their reader on a user exception; websocket-client hides it).
+What happens next -- go on, stop, reconnect -- is the client's error policy, reported through
+``on_error``.
 
-The dispatcher knows nothing of connections except the session number of the records it is
-delivering, which it reads from the ``Connected`` notifications in the stream: the client needs
-it to tie a handler error to the session its record came from.
+If the thread ends for any other reason (a bug here), it says so: ``on_exit`` receives the
+exception, and the client fails loudly instead of staying "running" with nobody dispatching.
+
+The dispatcher knows nothing of connections except the session number of the items it delivers,
+which it reads from the ``Connected`` notifications in the stream: the client needs it to tie a
+handler error to the session its record came from.
 """
 
 from __future__ import annotations
@@ -17,18 +22,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple, Type
 
-from imgfeed.runtime.queue import DispatchQueue
+from imgfeed.errors import ProtocolError
 from imgfeed.runtime.events import Connected
-from imgfeed.feeds.img.handler import Handler, dispatch
+from imgfeed.runtime.handler import Call, protocol_error_call
+from imgfeed.runtime.queue import DispatchQueue
 
 __all__ = ["Dispatcher", "HandlerCall"]
 
-log = logging.getLogger("imgfeed.feeds.img.client")
+log = logging.getLogger("imgfeed.runtime")
 
 #: One handler call under way: (handler, item, monotonic start time).
-HandlerCall = Tuple[Handler, Any, float]
+HandlerCall = Tuple[Any, Any, float]
 
 #: How long one wait for the queue lasts before the loop re-checks whether to end.
 _POLL = 0.5
@@ -39,22 +45,29 @@ class Dispatcher:
 
     Args:
         queue: where the items come from; the thread ends once it is closed and drained.
-        on_error: called (on the dispatcher thread) after a handler raised, with the exception
-            and the session number of the item, so the client can apply its error policy.
-        on_exit: called on the dispatcher thread as it ends.
+        table: item type -> how to deliver it (see :func:`imgfeed.runtime.handler.dispatch_table`).
+        handler_class: the class every handler must subclass.
+        on_error: called on the dispatcher thread after a handler raised, with the exception and
+            the session number of the item, so the client can apply its error policy.
+        on_exit: called on the dispatcher thread as it ends: ``None`` after a normal drain, or the
+            exception that ended it.
     """
 
     def __init__(
         self,
         queue: DispatchQueue,
+        table: Dict[Type[Any], Call],
+        handler_class: Type[Any],
         on_error: Callable[[BaseException, int], None],
-        on_exit: Callable[[], None],
+        on_exit: Callable[[Optional[BaseException]], None],
     ) -> None:
         self._queue = queue
+        self._table = table
+        self._handler_class = handler_class
         self._on_error = on_error
         self._on_exit = on_exit
         self._lock = threading.Lock()
-        self._handlers: Tuple[Handler, ...] = ()
+        self._handlers: Tuple[Any, ...] = ()
         self.thread: Optional[threading.Thread] = None
         #: Set to leave the backlog undelivered (stop() ran out of time, or a second Ctrl-C).
         self.abandoned = False
@@ -72,23 +85,28 @@ class Dispatcher:
     # --- handlers (any thread) -------------------------------------------------------------------
 
     @property
-    def handlers(self) -> Tuple[Handler, ...]:
+    def handlers(self) -> Tuple[Any, ...]:
         return self._handlers
 
-    def add(self, handler: Handler) -> None:
-        if not isinstance(handler, Handler):
-            raise TypeError(f"handlers must subclass imgfeed.Handler, got {type(handler).__name__}")
+    def add(self, handler: Any) -> None:
+        if not isinstance(handler, self._handler_class):
+            raise TypeError(
+                f"handlers must subclass {self._handler_class.__module__}.{self._handler_class.__qualname__}, "
+                f"got {type(handler).__name__}"
+            )
         with self._lock:
             self._handlers = self._handlers + (handler,)  # copy on write: the loop reads a tuple
 
-    def remove(self, handler: Handler) -> None:
+    def remove(self, handler: Any) -> None:
         with self._lock:
             self._handlers = tuple(h for h in self._handlers if h is not handler)
 
     # --- the thread ------------------------------------------------------------------------------
 
     def start(self) -> None:
-        self.thread = threading.Thread(target=self._run, name="imgfeed-dispatcher")
+        # A daemon: if stop() had to leave a stuck handler behind, the interpreter can still exit.
+        # The watchdog (not a daemon) keeps the process alive while the client runs.
+        self.thread = threading.Thread(target=self._run, name="imgfeed-dispatcher", daemon=True)
         self.thread.start()
 
     def is_alive(self) -> bool:
@@ -107,8 +125,15 @@ class Dispatcher:
         self._warned_call = call
         return call
 
+    def _call_for(self, item: Any) -> Optional[Call]:
+        call = self._table.get(type(item))
+        if call is None and isinstance(item, ProtocolError):
+            return protocol_error_call
+        return call
+
     def _run(self) -> None:
         queue = self._queue
+        failure: Optional[BaseException] = None
         try:
             while not self.abandoned:
                 items = queue.get_many(_POLL)
@@ -122,22 +147,28 @@ class Dispatcher:
                         break
                     if type(item) is Connected:
                         self.session = item.session.number
-                    for handler in handlers:
-                        self.current_call = (handler, item, time.monotonic())
-                        try:
-                            dispatch(handler, item)
-                        except Exception as exc:
-                            self._failed(handler, item, exc)
-                    self.current_call = None
+                    call = self._call_for(item)
+                    if call is not None:
+                        for handler in handlers:
+                            self.current_call = (handler, item, time.monotonic())
+                            try:
+                                call(handler, item)
+                            except BaseException as exc:  # noqa: B036 -- module docstring
+                                self._failed(handler, item, exc)
+                        self.current_call = None
                     self.dispatched += 1
+        except BaseException as exc:  # a bug here: tell the client, which fails loudly
+            log.critical("the dispatcher thread failed; no handler will be called any more", exc_info=exc)
+            failure = exc
         finally:
-            self._on_exit()
+            self.current_call = None
+            self._on_exit(failure)
 
-    def _failed(self, handler: Handler, item: Any, exc: Exception) -> None:
+    def _failed(self, handler: Any, item: Any, exc: BaseException) -> None:
         self.handler_errors += 1
         log.error("handler %r raised while handling %r", handler, item, exc_info=exc)
         try:
             handler.on_handler_error(exc, item)
-        except Exception:
+        except BaseException:  # noqa: B036 -- the same rule for the error hook
             log.exception("handler %r raised in on_handler_error", handler)
         self._on_error(exc, self.session)

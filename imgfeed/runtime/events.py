@@ -1,11 +1,17 @@
-"""Lifecycle notifications: what the runtime tells handlers about the connection and the book.
+"""Lifecycle notifications: what the runtime tells handlers about the connection and the markets.
 
-Records (``imgfeed.feeds.img.protocol.messages``) are what the server said; these are what the *runtime*
+Records (a feed's ``protocol.messages``) are what the server said; these are what the *runtime*
 observed, named as past-tense facts (compare h2's ``events.py``). They travel through the same
 dispatch queue as the records, so a handler sees them in order with the data: a ``Disconnected``
-comes after the last update of the old connection and before the first record of the new one.
+comes after the last record of the old connection and before the first record of the new one.
 
-The dispatcher turns each into a ``Handler.on_*`` call (see :mod:`imgfeed.feeds.img.handler`).
+The dispatcher turns each into a handler call (see :mod:`imgfeed.runtime.handler`).
+
+Tradability, told in one consistent way for every feed: ``SuspendedAll`` means no market is
+tradable; ``MarketStatusChanged(market_id, tradable)`` says whether that market is tradable *now*,
+exactly as the book's ``is_tradable`` answers at that point of the stream. After ``ResumedAll``
+(heartbeats came back, fresh data arrived) one ``MarketStatusChanged(m, True)`` follows for every
+market that is tradable again; after ``Connected`` none is, until its own image arrives.
 """
 
 from __future__ import annotations
@@ -31,27 +37,30 @@ __all__ = [
 class DisconnectReason(str, enum.Enum):
     """Why a connection ended (or could not be made)."""
 
-    #: No message at all for ``silence_timeout`` (protocol.md 8: "disconnect and reconnect").
+    #: No message at all for the silence timeout, counted from the connection's first moment.
     SILENCE = "silence"
     #: The peer closed the stream without saying why.
     EOF = "eof"
-    #: The network or SSH layer failed; ``Disconnected.exception`` holds the cause (for paramiko,
-    #: the transport's ``saved_exception`` where there is one).
+    #: The network, TLS or SSH layer failed; ``Disconnected.exception`` holds the cause.
     TRANSPORT_ERROR = "transport error"
-    #: The server sent its error push; ``Disconnected.detail`` is its reason.
+    #: The server said it closes (IMG's error push, a Betfair error status); ``detail`` is its
+    #: reason and ``code`` the machine-readable code.
     SERVER_CLOSING = "server closing"
-    #: The connection could not be made (TCP, SSH handshake, shell request).
+    #: The connection could not be made (TCP, TLS or SSH handshake).
     CONNECT_FAILED = "connect failed"
-    #: The server rejected our key. Not retried unless ``retry_auth_failures``.
+    #: The server rejected our credentials. Not retried unless the config says so.
     AUTH_FAILED = "auth failed"
-    #: The host key was unknown or changed. Not retried unless ``retry_auth_failures``.
+    #: The host key or certificate could not be verified. Not retried unless the config says so.
     HOST_KEY = "host key"
-    #: No ``init`` response (and no push) within ``init_timeout``.
+    #: The feed's handshake (IMG's ``init``, Betfair's authentication) did not complete in time.
     INIT_TIMEOUT = "init timeout"
-    #: The handlers fell so far behind that the queue overflowed (``overflow_policy="disconnect"``).
+    #: The handlers fell so far behind that the queue overflowed.
     QUEUE_OVERFLOW = "queue overflow"
     #: A handler raised and ``error_policy="disconnect"``.
     HANDLER_ERROR = "handler error"
+    #: A bug in imgfeed (or in a feed adapter): logged with its traceback; repeated, it stops the
+    #: client rather than loop as if it were a network fault.
+    INTERNAL_ERROR = "internal error"
     #: ``stop()`` was called.
     USER_STOP = "user stop"
 
@@ -60,12 +69,14 @@ class DisconnectReason(str, enum.Enum):
 
 
 class SuspendReason(str, enum.Enum):
-    """Why every market is suspended (protocol.md section 8)."""
+    """Why every market is suspended."""
 
     #: Not connected: before the first session, between connections, after stop.
     DISCONNECTED = "disconnected"
-    #: Connected, but no heartbeat for more than ``heartbeat_timeout``.
+    #: Connected, but no heartbeat for more than the heartbeat timeout.
     HEARTBEAT_LATE = "heartbeat late"
+    #: Connected and live, but the server says its data is stale (Betfair's ``status: 503``).
+    STALE = "stale"
 
     def __str__(self) -> str:
         return self.value
@@ -76,9 +87,10 @@ class Session:
     """One established feed session.
 
     Attributes:
-        session_id: the server's id for it (quote it to support); ``None`` in Mustard mode.
+        session_id: the server's id for it (quote it to support): IMG's ``session_id``,
+            Betfair's ``connectionId``; ``None`` where the server gives none (Mustard mode).
         address: ``host:port`` (or the transport's description).
-        connected_at: ``time.time()`` when the session came up.
+        connected_at: seconds since the epoch when the session came up.
         number: 1 for the first session of this client, 2 after the first reconnect, ...
     """
 
@@ -95,7 +107,7 @@ class Notification:
 
 @attrs.frozen
 class Connected(Notification):
-    """A session came up: ``init`` was answered (or, in Mustard mode, the first push arrived)."""
+    """A session came up: the feed's handshake completed."""
 
     session: Session
 
@@ -111,6 +123,8 @@ class Disconnected(Notification):
         will_retry: whether the client will try again (False after ``stop()`` or a fatal error).
         retry_in: seconds until the next attempt when ``will_retry`` (0: at once), else ``None``;
             so that a person waiting for a 30 s reconnect interval is told when it will be.
+        code: the server's machine-readable reason, where it gave one (IMG's close reason,
+            Betfair's ``errorCode``); the retry decision is made on it, never on ``detail``.
     """
 
     reason: DisconnectReason
@@ -118,6 +132,7 @@ class Disconnected(Notification):
     exception: Optional[BaseException] = attrs.field(default=None, eq=False)
     will_retry: bool = True
     retry_in: Optional[float] = None
+    code: Optional[str] = None
 
     def __str__(self) -> str:
         return f"{self.reason.value}: {self.detail}" if self.detail else self.reason.value
@@ -134,19 +149,20 @@ class SuspendedAll(Notification):
 class ResumedAll(Notification):
     """The global suspension is lifted.
 
-    After a heartbeat came back, markets whose state is known are tradable again. After a
-    reconnect, each market stays suspended until its own ``market_update`` arrives, announced by a
-    ``MarketStatusChanged(market_id, True)``.
+    One ``MarketStatusChanged(market_id, True)`` follows for each market that is tradable again.
+    After a reconnect there are none: each market waits for its own image.
     """
 
 
 @attrs.frozen
 class MarketStatusChanged(Notification):
-    """One market became tradable, or stopped being tradable, for a reason of its own.
+    """Whether one market is tradable *now*, sent when that changes.
 
-    Sent on its own ``market_update`` (first image after a (re)connect, status open <-> not open) and
-    on its removal. Global suspensions are told once by ``SuspendedAll`` / ``ResumedAll``, not per
-    market.
+    Sent when a market's own state changes its tradability (its first image on a session, its
+    status opening or closing, its removal, an unsubscribe), and after ``ResumedAll`` for every
+    market tradable again. ``tradable`` always equals the book's ``is_tradable(market_id)`` at
+    this point of the stream; a change that does not alter it (a market opening while every market
+    is suspended) is not sent. Global suspensions are told once, by ``SuspendedAll``.
     """
 
     market_id: str

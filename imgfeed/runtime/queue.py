@@ -1,27 +1,30 @@
-"""The dispatch queue between the reader and the dispatcher: bounded, batched, conflating.
+"""The dispatch queue between the reader and the dispatcher: batched, conflating, never blocking a lock.
 
 Contract:
 
 - Items (records and notifications) come out in the order they went in, except that an item may
   be *conflated*: replaced by a newer item with the same key, which then sits at the newer item's
-  place. Only ``MarketUpdate`` (key: its market id) and ``Heartbeat`` (one key) are ever
-  conflated: each update is the full image of its market (protocol.md 6), and only the latest
-  heartbeat matters to a handler. Everything else -- snapshot records, removals, responses,
-  errors, notifications -- is never dropped, and the runtime's notifications (``Connected``,
-  ``Disconnected``, ``SuspendedAll`` ...) are never held back by the bound either.
-- The new item is appended, and the old slot is marked dead, rather than the new item being put in
-  the old slot: moving an update *earlier* could put it before a ``remove_markets`` or a
-  ``Disconnected`` that it followed on the wire.
+  place. Which items have a key is the feed's choice (IMG: a ``market_update`` is the full image of
+  its market; Betfair: never a delta) plus the runtime's: a ``MarketStatusChanged`` is keyed by its
+  market, since only the latest "tradable now?" matters. Items without a key are never dropped.
+- The new item is appended and the old slot marked dead, rather than the new item put in the old
+  slot: moving an item *earlier* could put it before a removal or a ``Disconnected`` that it
+  followed on the wire.
+- :meth:`DispatchQueue.put_many` never waits. It is called under the runtime's lock (the items'
+  order must be the order of the book's transitions), and a wait there would freeze the watchdog
+  behind it. It reports whether the queue is now over its bound; the reader then applies the
+  overflow policy *after* releasing the lock: wait for room (``block``), or end the connection
+  (``disconnect``; ``conflate`` when items that cannot be conflated alone fill the queue). The
+  queue may therefore exceed its bound by one chunk's items.
 - Dead slots are compacted away when they are more than half of the deque, so memory stays
   bounded by the number of live items.
 - ``put_many`` / ``get_many`` move a whole batch per lock round: a ``queue.Queue`` hop costs ~7 µs
   per item, a list per received chunk well under 0.1 µs per record.
 
-Why conflate rather than block (the default): the server drops a reader that stops draining for
-10 s (protocol.md 1), and a slow handler would otherwise see prices that are ever older. With
-conflation the reader never waits for the handlers unless structural messages alone fill the queue.
+Why conflate rather than block (the default): a server drops a reader that stops draining, and a
+slow handler would otherwise see prices that are ever older.
 
-This module knows nothing of connections or handlers.
+This module knows no feed and no connection.
 """
 
 from __future__ import annotations
@@ -29,25 +32,25 @@ from __future__ import annotations
 import collections
 import threading
 import time
-from typing import Any, Callable, Deque, Dict, Hashable, Iterable, List, Optional
+from typing import Any, Callable, Deque, Dict, Hashable, Iterable, List, Mapping, Optional, Type
 
-from imgfeed.feeds.img.config import OverflowPolicy
 from imgfeed.errors import ImgFeedError
-from imgfeed.runtime.events import Notification
-from imgfeed.feeds.img.protocol.messages import Heartbeat, MarketUpdate
+from imgfeed.runtime.config import OverflowPolicy
+from imgfeed.runtime.events import MarketStatusChanged
 
-__all__ = ["DispatchQueue", "QueueOverflowError", "QueueClosedError"]
+__all__ = ["DispatchQueue", "QueueClosedError", "KeyFunctions"]
+
+#: Record type -> its conflation key.
+KeyFunctions = Mapping[Type[Any], Callable[[Any], Hashable]]
 
 #: The marker left in a conflated slot.
 _DEAD = object()
-#: The conflation key of heartbeats (market ids are strings, so this cannot collide).
-_HEARTBEAT_KEY = ("heartbeat",)
 #: Compact only deques at least this long: below it a few dead slots cost nothing.
 _COMPACT_MIN = 64
 
 
-class QueueOverflowError(ImgFeedError):
-    """The queue is full and its policy says not to wait (``overflow_policy="disconnect"``)."""
+def _status_key(note: MarketStatusChanged) -> Hashable:
+    return ("tradable?", note.market_id)
 
 
 class QueueClosedError(ImgFeedError):
@@ -55,13 +58,14 @@ class QueueClosedError(ImgFeedError):
 
 
 class DispatchQueue:
-    """A bounded FIFO of records and notifications with optional conflation.
+    """A FIFO of records and notifications with a soft bound and optional conflation.
 
     Args:
         maxsize: the bound, in live items.
-        policy: what ``put_many`` does when the queue is full (see :class:`OverflowPolicy`).
-        conflate_threshold: with the ``conflate`` policy, the backlog above which a newer update
-            replaces the queued one for the same key.
+        policy: what the reader does when the queue is over its bound (see the module docstring).
+        conflate_threshold: with the ``conflate`` policy, the backlog above which a newer item
+            replaces the queued one with the same key.
+        keys: the feed's conflation keys (record type -> key function).
     """
 
     def __init__(
@@ -69,10 +73,12 @@ class DispatchQueue:
         maxsize: int = 100_000,
         policy: OverflowPolicy = OverflowPolicy.CONFLATE,
         conflate_threshold: Optional[int] = None,
+        keys: Optional[KeyFunctions] = None,
     ) -> None:
         self.maxsize = maxsize
         self.policy = OverflowPolicy(policy)
         self.conflate_threshold = maxsize // 2 if conflate_threshold is None else conflate_threshold
+        self._keys: Dict[Type[Any], Callable[[Any], Hashable]] = {**(keys or {}), MarketStatusChanged: _status_key}
         # Each slot is a one-item list, so that a conflated slot can be marked dead in place.
         self._slots: Deque[List[Any]] = collections.deque()
         # The queued slot of each conflatable key; a key is removed when its slot is taken.
@@ -99,75 +105,62 @@ class DispatchQueue:
     def closed(self) -> bool:
         return self._closed
 
-    def put_many(
-        self, items: Iterable[Any], should_stop: Callable[[], bool] = lambda: False, force: bool = False
-    ) -> None:
-        """Queue ``items`` in order.
+    @property
+    def over_bound(self) -> bool:
+        return len(self._slots) - self._dead >= self.maxsize
 
-        With the ``block`` policy (or ``conflate`` when non-conflatable items alone fill the
-        queue) this waits for room, in short steps, until ``should_stop()`` is true.
+    def put_many(self, items: Iterable[Any]) -> bool:
+        """Queue ``items`` in order, conflating where allowed; never waits.
 
-        ``force`` ignores the bound: for the runtime's own few notifications (``Disconnected``,
-        ``SuspendedAll`` ...), which must reach the handlers even when the queue is full.
+        Returns:
+            True when the queue is now at or over its bound (the caller applies the policy).
 
         Raises:
-            QueueOverflowError: the queue is full and the policy is ``disconnect``.
             QueueClosedError: the queue was closed.
         """
         conflate = self.policy is OverflowPolicy.CONFLATE
         threshold = self.conflate_threshold
+        keys = self._keys
         with self._cond:
             if self._closed:
                 raise QueueClosedError("the dispatch queue is closed")
             slots = self._slots
             latest = self._latest
             for item in items:
-                kind = type(item)
-                key: Optional[Hashable]
-                if kind is MarketUpdate:
-                    key = item.market_id
-                elif kind is Heartbeat:
-                    key = _HEARTBEAT_KEY
-                else:
-                    key = None
-                live = len(slots) - self._dead
-                if key is not None and conflate and live >= threshold:
-                    old = latest.get(key)
-                    if old is not None:
-                        old[0] = _DEAD
-                        self._dead += 1
-                        self.conflated += 1
-                        live -= 1
-                # Runtime notifications are few and must never be lost or wait: they pass the bound.
-                if live >= self.maxsize and not force and not isinstance(item, Notification):
-                    self._wait_for_room(should_stop)
+                keyfn = keys.get(type(item))
                 slot = [item]
-                slots.append(slot)
-                if key is not None:
+                if keyfn is not None:
+                    key = keyfn(item)
+                    if conflate and len(slots) - self._dead >= threshold:
+                        old = latest.get(key)
+                        if old is not None:
+                            old[0] = _DEAD
+                            self._dead += 1
+                            self.conflated += 1
                     latest[key] = slot
+                slots.append(slot)
             live = len(slots) - self._dead
             if live > self.high_water:
                 self.high_water = live
             if self._dead > _COMPACT_MIN and self._dead * 2 > len(slots):
-                self._compact()
+                self._slots = collections.deque(s for s in slots if s[0] is not _DEAD)
+                self._dead = 0
             self._cond.notify()
+            return live >= self.maxsize
 
-    def _wait_for_room(self, should_stop: Callable[[], bool]) -> None:
-        """Called with the lock held and the queue full."""
-        if self.policy is OverflowPolicy.DISCONNECT:
-            raise QueueOverflowError(
-                f"the dispatch queue is full ({self.maxsize} items): the handlers are too slow for the feed"
-            )
-        while len(self._slots) - self._dead >= self.maxsize:
-            if self._closed:
-                raise QueueClosedError("the dispatch queue is closed")
-            if should_stop():
-                raise QueueClosedError("stopped while waiting for room in the dispatch queue")
-            self._cond.wait(0.1)
+    def wait_for_room(self, should_stop: Callable[[], bool], poll: float = 0.1) -> None:
+        """Wait until the queue is under its bound (the ``block`` policy), in short steps.
 
-    def _compact(self) -> None:
-        self._slots = collections.deque(s for s in self._slots if s[0] is not _DEAD)
-        self._dead = 0
+        Raises:
+            QueueClosedError: the queue was closed, or ``should_stop()`` became true.
+        """
+        with self._cond:
+            while len(self._slots) - self._dead >= self.maxsize:
+                if self._closed:
+                    raise QueueClosedError("the dispatch queue is closed")
+                if should_stop():
+                    raise QueueClosedError("stopped while waiting for room in the dispatch queue")
+                self._cond.wait(poll)
 
     def get_many(self, timeout: float, max_items: int = 1000) -> List[Any]:
         """Take up to ``max_items`` live items, waiting up to ``timeout`` seconds for the first.
@@ -176,6 +169,7 @@ class DispatchQueue:
         """
         deadline = time.monotonic() + timeout
         out: List[Any] = []
+        keys = self._keys
         with self._cond:
             while len(self._slots) == self._dead:
                 if self._closed:
@@ -192,12 +186,11 @@ class DispatchQueue:
                 if item is _DEAD:
                     self._dead -= 1
                     continue
-                kind = type(item)
-                if kind is MarketUpdate:
-                    if latest.get(item.market_id) is slot:
-                        del latest[item.market_id]
-                elif kind is Heartbeat and latest.get(_HEARTBEAT_KEY) is slot:
-                    del latest[_HEARTBEAT_KEY]
+                keyfn = keys.get(type(item))
+                if keyfn is not None:
+                    key = keyfn(item)
+                    if latest.get(key) is slot:
+                        del latest[key]
                 out.append(item)
             self._cond.notify_all()  # room for a waiting reader
         return out

@@ -1,15 +1,15 @@
-"""Request bookkeeping: outstanding requests matched to responses, and the subscription log.
+"""Request correlation: outstanding requests matched to their responses.
 
-Matching (protocol.md 6): "imgfeed sends a fresh request_id on every request and matches responses
-by it; a response without request_id is matched to the oldest outstanding request (the server
-answers in order)".
+Matching: every request carries a fresh id, unique for the client's life, and its response is
+matched by it; a response without an id is matched to the oldest outstanding request (servers
+answer in order). A request belongs to one connection: when that connection is lost before the
+response arrives, the request is marked *lost* and its sender decides what to do (a user's request
+is sent again on the next session within its timeout; a restoring request is planned afresh).
 
-A request belongs to one connection. When that connection is lost before the response arrives, the
-request is marked *lost* and its caller sends it again on the next session (within its timeout):
-"every connection is independent", so the old connection's half-done request has no effect.
-
-The subscription log remembers what the user subscribed to, so that the runtime can re-send it
-after every reconnect ("subscriptions are not carried over", protocol.md 8).
+A request's effect on the client's state -- a subscription now in force -- is applied by its
+:attr:`RequestSpec.on_success`, *on the reader thread, under the runtime lock, while the response
+is processed*: before any record that follows the response on the wire, and before the caller's
+thread wakes. So a reconnect can never fall between "the server confirmed" and "the client knows".
 """
 
 from __future__ import annotations
@@ -17,48 +17,75 @@ from __future__ import annotations
 import collections
 import itertools
 import threading
-from typing import Any, Callable, Dict, List, Optional, OrderedDict, Tuple
+from typing import Any, Callable, List, Optional, OrderedDict, Tuple, Union
+
+import attrs
 
 from imgfeed.errors import RequestError
 
-__all__ = ["PendingRequest", "RequestTracker", "SubscriptionLog"]
+__all__ = ["RequestId", "RequestSpec", "PendingRequest", "RequestTracker"]
+
+#: A request id as it travels: an int from the tracker; the feed encodes it (IMG as a string).
+RequestId = Union[int, str]
+
+
+@attrs.frozen(eq=False)
+class RequestSpec:
+    """One request, as the runtime sends it.
+
+    Attributes:
+        name: what it is, for messages ("subscribe", "marketSubscription" ...).
+        encode: the request's bytes for the wire, given its id (``None`` to send none).
+        on_success: called with the response and the runtime's ``out`` list, under the lock, when
+            the server confirmed the request (see the module docstring); appends notifications.
+        payload: what it asks, for the feed's own bookkeeping and for messages (a filter ...).
+        send_id: put a request id on it (IMG can be told not to).
+    """
+
+    name: str
+    encode: Callable[[Optional[RequestId]], bytes]
+    on_success: Optional[Callable[[Any, List[Any]], None]] = None
+    payload: Any = None
+    send_id: bool = True
+
+    def __repr__(self) -> str:
+        return f"<RequestSpec {self.name} {self.payload!r}>"
 
 
 class PendingRequest:
     """One request waiting for its response."""
 
-    __slots__ = ("name", "msg", "request_id", "connection", "done", "response", "error", "lost", "callback")
+    __slots__ = ("spec", "request_id", "connection", "done", "response", "error", "lost", "callback")
 
     def __init__(
         self,
-        name: str,
-        msg: Dict[str, Any],
-        request_id: Optional[str],
+        spec: RequestSpec,
+        request_id: Optional[int],
         connection: int,
         callback: Optional[Callable[["PendingRequest"], None]] = None,
     ) -> None:
-        self.name = name
-        self.msg = msg
+        self.spec = spec
         self.request_id = request_id
         self.connection = connection
         self.done = threading.Event()
         self.response: Any = None
         self.error: Optional[RequestError] = None
         self.lost = False
-        #: Called (on the reader thread; keep it short) when the request completes or is lost.
+        #: Called when the request completes or is lost (on the reader or watchdog thread, under
+        #: the runtime lock; keep it short, no IO).
         self.callback = callback
 
     def __repr__(self) -> str:
-        return f"<PendingRequest {self.name} id={self.request_id} connection={self.connection}>"
+        return f"<PendingRequest {self.spec.name} id={self.request_id} connection={self.connection}>"
 
     def _finish(self) -> None:
-        self.done.set()
         if self.callback is not None:
             self.callback(self)
+        self.done.set()
 
 
 class RequestTracker:
-    """Outstanding requests, oldest first. Thread-safe."""
+    """Outstanding requests, oldest first. Thread-safe (its own lock, taken innermost)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -69,9 +96,12 @@ class RequestTracker:
     def __len__(self) -> int:
         return len(self._pending)
 
-    def next_id(self) -> str:
-        """A fresh request id (``"1"``, ``"2"``, ...), unique for this client's life."""
-        return str(next(self._ids))
+    def __repr__(self) -> str:
+        return f"<RequestTracker outstanding={len(self._pending)}>"
+
+    def next_id(self) -> int:
+        """A fresh request id (1, 2, ...), unique for this client's life."""
+        return next(self._ids)
 
     def add(self, pending: PendingRequest) -> int:
         """Start tracking ``pending``; returns its key for :meth:`discard`."""
@@ -84,14 +114,21 @@ class RequestTracker:
         with self._lock:
             self._pending.pop(key, None)
 
-    def resolve(self, response: Any, request_id: Optional[str], error: Optional[RequestError]) -> Optional[PendingRequest]:
-        """Complete the request this response answers; return it (``None`` if none matched)."""
+    def resolve(
+        self, response: Any, request_id: Optional[RequestId], error: Optional[RequestError], out: List[Any]
+    ) -> Optional[PendingRequest]:
+        """Complete the request ``response`` answers; return it (``None`` if none matched).
+
+        On success, the request's ``on_success`` runs first (it appends to ``out``); then the
+        waiting caller is woken.
+        """
+        wanted = _normalise(request_id)
         with self._lock:
             found: Optional[Tuple[int, PendingRequest]] = None
-            if request_id is not None:
-                found = next(((k, p) for k, p in self._pending.items() if p.request_id == request_id), None)
-            if found is None and (request_id is None or not any(p.request_id for p in self._pending.values())):
-                # No id (or the server dropped ids): the server answers in order.
+            if wanted is not None:
+                found = next(((k, p) for k, p in self._pending.items() if p.request_id == wanted), None)
+            if found is None and (wanted is None or all(p.request_id is None for p in self._pending.values())):
+                # No id (or the server dropped them): it answers in order.
                 found = next(iter(self._pending.items()), None)
             if found is None:
                 return None
@@ -99,6 +136,8 @@ class RequestTracker:
         pending = found[1]
         pending.response = response
         pending.error = error
+        if error is None and pending.spec.on_success is not None:
+            pending.spec.on_success(response, out)
         pending._finish()
         return pending
 
@@ -114,42 +153,11 @@ class RequestTracker:
         return [p for _, p in lost]
 
 
-class SubscriptionLog:
-    """The subscribe/unsubscribe requests that succeeded, in order, compacted. Thread-safe.
-
-    Replaying the log on a fresh connection rebuilds the same subscriptions. An unsubscribe that
-    exactly undoes an earlier subscribe removes it; an unsubscribe of everything (empty filter)
-    clears the log; any other unsubscribe is kept, in order.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._entries: List[Tuple[str, Dict[str, Any]]] = []
-
-    def __repr__(self) -> str:
-        return f"SubscriptionLog({self._entries!r})"
-
-    def record(self, name: str, msg: Dict[str, Any]) -> None:
-        """Remember a successful ``subscribe`` or ``unsubscribe``."""
-        with self._lock:
-            if name == "subscribe":
-                if ("subscribe", msg) not in self._entries:
-                    self._entries.append(("subscribe", msg))
-            elif name == "unsubscribe":
-                if not msg:
-                    self._entries.clear()
-                elif ("subscribe", msg) in self._entries:
-                    self._entries.remove(("subscribe", msg))
-                else:
-                    self._entries.append(("unsubscribe", msg))
-
-    def entries(self) -> List[Tuple[str, Dict[str, Any]]]:
-        """The requests to replay, in order."""
-        with self._lock:
-            return list(self._entries)
-
-    @property
-    def active(self) -> List[Dict[str, Any]]:
-        """The filters of the subscriptions in force (unsubscribes not applied)."""
-        with self._lock:
-            return [m for n, m in self._entries if n == "subscribe"]
+def _normalise(request_id: Optional[RequestId]) -> Optional[int]:
+    """Ids go out as ints (or their decimal string); a server may echo either form."""
+    if request_id is None or isinstance(request_id, int):
+        return request_id
+    try:
+        return int(request_id)
+    except ValueError:
+        return -1  # an id we never sent: it matches nothing

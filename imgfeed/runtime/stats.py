@@ -1,4 +1,5 @@
-"""``client.stats()``: a frozen snapshot of the client's health, for dashboards and ``imgfeed check``."""
+"""``client.stats()``: a frozen snapshot of the client's health, for dashboards and ``imgfeed check``;
+and the client's life as a table of states."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ class ClientState(str, enum.Enum):
     """Where the client is in its life. Transitions are driven by the watchdog thread only."""
 
     NEW = "new"  # built, not started
-    CONNECTING = "connecting"  # connecting, authenticating, or waiting for the init response
-    RUNNING = "running"  # a session is up
+    CONNECTING = "connecting"  # connecting, in the handshake, or restoring the subscriptions
+    RUNNING = "running"  # a session is up and its subscriptions are restored
     RECONNECTING = "reconnecting"  # waiting (per the reconnect policy) before the next attempt
     STOPPING = "stopping"  # stop() was called, or a fatal error happened
     STOPPED = "stopped"  # every thread has ended
@@ -34,7 +35,7 @@ TRANSITIONS = frozenset(
     {
         (ClientState.NEW, ClientState.CONNECTING),  # start()
         (ClientState.NEW, ClientState.STOPPED),  # stop() before start()
-        (ClientState.CONNECTING, ClientState.RUNNING),  # the session is up and re-subscribed
+        (ClientState.CONNECTING, ClientState.RUNNING),  # the session is up and restored
         (ClientState.CONNECTING, ClientState.CONNECTING),  # an attempt failed; retry at once
         (ClientState.CONNECTING, ClientState.RECONNECTING),  # an attempt failed; wait per the policy
         (ClientState.RUNNING, ClientState.CONNECTING),  # the session was lost; first retry at once
@@ -72,6 +73,9 @@ class ClientStats:
         connected_since: ``time.time()`` when the current session came up.
         last_disconnect: the last disconnection and its reason.
         address: where the client connects.
+        dropped: records that arrived on a connection already retired, and were not applied.
+        internal_errors: connections ended by a bug in imgfeed or the feed adapter.
+        feed: the feed's name (``"img"``, ``"betfair"`` ...).
     """
 
     state: ClientState
@@ -91,3 +95,6 @@ class ClientStats:
     connected_since: Optional[float]
     last_disconnect: Optional[Disconnected]
     address: str
+    dropped: int = 0
+    internal_errors: int = 0
+    feed: str = ""

@@ -62,3 +62,11 @@ class Transport(abc.ABC):
     def describe(self) -> str:
         """A short description of the peer for logs and stats (never includes secrets)."""
         return type(self).__name__
+
+    def failure_cause(self) -> Optional[BaseException]:
+        """Why the connection died, when the transport knows better than the error it raised.
+
+        paramiko, for one, ends its own thread on a failure and stores the exception; a blocked
+        ``recv`` then only sees the end of the stream (see ``imgfeed.transport.ssh``).
+        """
+        return None

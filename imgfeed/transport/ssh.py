@@ -29,7 +29,6 @@ from typing import Optional
 
 import paramiko
 
-from imgfeed.feeds.img.config import FeedConfig, HostKeyPolicy
 from imgfeed.errors import (
     AuthenticationError,
     ConnectError,
@@ -38,6 +37,8 @@ from imgfeed.errors import (
     UnknownHostKeyError,
 )
 from imgfeed.transport.base import DEFAULT_RECV_SIZE, Transport
+from imgfeed.transport.hostkeys import HostKeyPolicy
+from imgfeed.transport.resolve import resolve
 
 __all__ = ["SSHTransport", "load_private_key", "fingerprint"]
 
@@ -81,7 +82,7 @@ class SSHTransport(Transport):
         host, port, username: where and as whom.
         pkey: the client's private key (see :func:`load_private_key`).
         known_hosts: path of the known_hosts file (``None`` only with ``insecure-accept-any``).
-        host_key_policy: see :class:`~imgfeed.feeds.img.config.HostKeyPolicy`.
+        host_key_policy: see :class:`~imgfeed.transport.hostkeys.HostKeyPolicy`.
         read_timeout: how long one ``recv`` waits before returning ``None``.
         keepalive_interval: SSH keepalive period in seconds (0: off). Keeps NAT entries open; it is
             not a liveness check (paramiko never checks the reply).
@@ -113,24 +114,6 @@ class SSHTransport(Transport):
         self._channel: Optional[paramiko.Channel] = None
         self._timed_out = False
 
-    @classmethod
-    def from_config(cls, config: FeedConfig) -> "SSHTransport":
-        """Build a transport for ``config``, loading the private key from disk if needed."""
-        pkey = config.pkey
-        if pkey is None:
-            assert config.key_filename is not None
-            pkey = load_private_key(config.key_filename, config.passphrase)
-        return cls(
-            host=config.host,
-            port=config.port,
-            username=config.username,
-            pkey=pkey,
-            known_hosts=config.known_hosts,
-            host_key_policy=config.host_key_policy,
-            read_timeout=config.read_timeout,
-            keepalive_interval=config.keepalive_interval,
-        )
-
     def __repr__(self) -> str:
         return f"<SSHTransport {self.username}@{self.host}:{self.port} closed={self._closed}>"
 
@@ -139,9 +122,16 @@ class SSHTransport(Transport):
 
     @property
     def saved_exception(self) -> Optional[BaseException]:
-        """The exception that killed paramiko's transport thread, if any (paramiko-notes.md)."""
+        """The exception that killed paramiko's transport thread, if any.
+
+        paramiko's ``Transport.run`` catches everything, logs it, stores it here and ends its
+        thread; a blocked ``recv`` then just returns ``b""``.
+        """
         t = self._transport
         return None if t is None else t.saved_exception
+
+    def failure_cause(self) -> Optional[BaseException]:
+        return self.saved_exception
 
     @property
     def _known_hosts_name(self) -> str:
@@ -182,8 +172,8 @@ class SSHTransport(Transport):
         return remaining
 
     def _connect(self, deadline: float) -> None:
-        infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
-        family, socktype, proto, _, addr = infos[0]
+        # On its own thread, so that close() (stop()) and the deadline cut a slow resolver short.
+        family, socktype, proto, addr = resolve(self.host, self.port, self._remaining(deadline), lambda: self._closed)
         sock = socket.socket(family, socktype, proto)
         with self._lock:
             if self._closed:
@@ -355,6 +345,6 @@ class SSHTransport(Transport):
                 sock.close()
             except OSError:
                 pass
-        if transport is not None and transport.ident is not None and transport is not threading.current_thread():
-            # paramiko's transport thread notices the closed socket within its 0.1 s poll.
-            transport.join(2.0)
+        # paramiko's transport thread (a daemon) notices the closed socket within its 0.1 s poll
+        # and ends; it is not joined here, because close() must return promptly (stop(timeout)
+        # keeps its word).

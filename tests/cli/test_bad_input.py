@@ -182,7 +182,7 @@ def test_commands_restore_the_logging_levels_they_change(run_cli: "object", tmp_
     import logging
 
     path = _recording(tmp_path / "r.jsonl")
-    before = {name: logging.getLogger(name).level for name in ("imgfeed", "imgfeed.feeds.img.client")}
+    before = {name: logging.getLogger(name).level for name in ("imgfeed", "imgfeed.runtime")}
     result = run_cli("replay", str(path), "--fast", "--format", "summary")  # type: ignore[operator]
     assert result.code == 0
     assert {name: logging.getLogger(name).level for name in before} == before

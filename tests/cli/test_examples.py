@@ -22,7 +22,7 @@ from imgfeed.feeds.img.handler import Handler
 from imgfeed.recording.format import RecordingWriter
 from imgfeed.feeds.img.simulator import ScenarioConfig, SessionConfig, SimulatorServer
 from imgfeed.transport.recording import recording_factory
-from imgfeed.transport.ssh import SSHTransport
+from imgfeed.feeds.img.client import ssh_transport_factory
 from tests.cli.conftest import Process
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -109,7 +109,7 @@ def _record_settlements(path: Path, tmp_path: Path) -> None:
             client = FeedClient(
                 config,
                 handlers=[watcher],
-                transport_factory=recording_factory(lambda: SSHTransport.from_config(config), writer),
+                transport_factory=recording_factory(ssh_transport_factory(config), writer),
             )
             with client:
                 client.subscribe(timeout=10.0)

@@ -15,7 +15,7 @@ from imgfeed.feeds.img.handler import Handler
 from imgfeed.recording.format import RecordingWriter, read_recording
 from imgfeed.recording.replay import replay
 from imgfeed.transport.recording import recording_factory
-from imgfeed.transport.ssh import SSHTransport
+from imgfeed.feeds.img.client import ssh_transport_factory
 
 
 class Collector(Handler):
@@ -56,7 +56,7 @@ def test_replay_gives_the_records_the_live_client_saw(sim: Any, tmp_path: Path, 
     live = Collector(want=100)
     path = tmp_path / name
     with RecordingWriter(path, source=config.address) as writer:
-        factory = recording_factory(lambda: SSHTransport.from_config(config), writer)
+        factory = recording_factory(ssh_transport_factory(config), writer)
         client = FeedClient(config, handlers=[live], transport_factory=factory)
         with client:
             client.subscribe(timeout=10.0)
@@ -186,7 +186,7 @@ def test_a_reconnection_is_recorded_and_replayed(sim: Any, tmp_path: Path) -> No
     live = SessionCollector(want=30)
     path = tmp_path / "live.jsonl.gz"
     with RecordingWriter(path, source=config.address) as writer:
-        factory = recording_factory(lambda: SSHTransport.from_config(config), writer)
+        factory = recording_factory(ssh_transport_factory(config), writer)
         with FeedClient(config, handlers=[live], transport_factory=factory) as client:
             client.subscribe(timeout=10.0)
             assert live.enough.wait(30.0)

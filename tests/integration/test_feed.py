@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from imgfeed import (
+    ClientState,
     DisconnectReason,
     Handler,
     MarketUpdate,
@@ -72,7 +73,7 @@ def test_a_filtered_subscription_gets_only_its_markets(sim: Sim) -> None:
         sim.scenario.step()
     rec.wait_for(lambda calls: client.book.image(market.id).msg == sim.scenario.market_image(market.id))
     assert {u.market_id for u in updates(rec)} == {market.id}
-    assert client.subscriptions == [{"market_ids": [market.id]}]
+    assert [(s.action, s.msg()) for s in client.subscriptions] == [("subscribe", {"market_ids": [market.id]})]
 
 
 def test_heartbeat_loss_suspends_everything_then_resumes(sim: Sim) -> None:
@@ -142,8 +143,7 @@ def test_refusals_always_wait_before_the_next_attempt(sim: Sim, reason: str) -> 
     sim.faults.close_all(reason)
     rec.wait_for(called("on_disconnect"))
     assert rec.of("on_disconnect")[0][0].detail == reason
-    with client._session_cond:
-        assert client._session_cond.wait_for(lambda: str(client.state) == "reconnecting", 5)
+    assert client.wait_for_state(ClientState.RECONNECTING, timeout=5)
     assert len(rec.of("on_connect")) == 1
     client.stop(timeout=5)  # promptly, although the next attempt is a minute away
     assert str(client.state) == "stopped"

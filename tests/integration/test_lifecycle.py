@@ -11,6 +11,7 @@ import paramiko
 import pytest
 
 from imgfeed import (
+    ClientState,
     AuthenticationError,
     DisconnectReason,
     FeedClient,
@@ -23,7 +24,7 @@ from tests.unit.memory_feed import Recorder, called
 
 
 def threads_of(client: FeedClient) -> list:
-    return [t for t in (client._watchdog, client._dispatcher.thread) if t is not None and t.is_alive()]
+    return [t for t in (client._watchdog.thread, client._dispatcher.thread) if t is not None and t.is_alive()]
 
 
 class SilentListener:
@@ -104,8 +105,7 @@ def test_stop_during_a_reconnect_wait(sim: Sim) -> None:
     rec.wait_for(called("on_connect"))
     sim.server.stop(timeout=5)
     rec.wait_for(called("on_disconnect", 2))  # the loss, then the immediate retry refused
-    with client._session_cond:
-        assert client._session_cond.wait_for(lambda: str(client.state) == "reconnecting", 5)
+    assert client.wait_for_state(ClientState.RECONNECTING, timeout=5)
     client.stop(timeout=3)
     assert threads_of(client) == []
 

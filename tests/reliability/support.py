@@ -48,7 +48,7 @@ SILENCE_TIMEOUT = 0.6
 #: One handler call: the method name and its arguments.
 Call = Tuple[str, Tuple[Any, ...]]
 
-_METHODS = [name for name in vars(Handler) if name.startswith("on_")]
+_METHODS = [name for name in dir(Handler) if name.startswith("on_")]
 
 
 class Recorder(Handler):

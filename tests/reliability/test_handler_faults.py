@@ -105,7 +105,7 @@ def test_handler_that_raises_is_reported_and_everyone_else_goes_on(
     client_key: KeyPair, tmp_path: Path
 ) -> None:
     raiser, after = Raiser(), Recorder()
-    with LogWatch("imgfeed.feeds.img.client") as log:
+    with LogWatch("imgfeed.runtime") as log:
         with HostileSSHServer(_stream, client_key.key) as server:
             with running(hostile_config(server, client_key, tmp_path), raiser, after) as client:
                 assert client.subscribe().is_ok
@@ -207,7 +207,7 @@ def test_handler_that_blocks_forever_is_reported_and_the_book_stays_honest(
             assert release.wait(WAIT * 3)  # "forever", for this test
 
     rec = Recorder(before)
-    with LogWatch("imgfeed.feeds.img.client") as log:
+    with LogWatch("imgfeed.runtime") as log:
         with HostileSSHServer(script, client_key.key) as server:
             client = FeedClient(hostile_config(server, client_key, tmp_path), handlers=[rec]).start()
             try:
@@ -221,7 +221,7 @@ def test_handler_that_blocks_forever_is_reported_and_the_book_stays_honest(
                 assert client.stats().sessions == 1 and rec.count("on_disconnect") == 0
                 # stop() with the handler still stuck returns, and says why the thread lives on.
                 client.stop(timeout=0.5)
-                assert log.wait("did not end in time")
+                assert log.wait("did not finish in 0.5 s")
                 assert not client.book.is_tradable("m1")
             finally:
                 release.set()

@@ -306,9 +306,9 @@ def test_rate_limited_request_raises_and_is_not_remembered(client_key: KeyPair, 
                 assert isinstance(exc.response.raw, dict)
             else:
                 raise AssertionError("a rate-limited subscribe must raise RateLimitedError")
-            assert client.subscriptions == []  # "the request was not carried out" (protocol.md 7)
+            assert client.subscriptions == ()  # "the request was not carried out" (docs/protocol.md 7)
             assert client.subscribe().is_ok
             assert rec.wait_for(_price_seen(7.0))
-            assert client.subscriptions == [{}]
+            assert [s.msg() for s in client.subscriptions] == [{}]
     assert rec.count("on_rate_limited") == 1
     assert not any(isinstance(e, ProtocolError) for e in rec.args("on_protocol_error"))

@@ -38,7 +38,7 @@ def test_error_push_during_a_session(reason: str, client_key: KeyPair, tmp_path:
         session.wait_closed()
 
     rec = Recorder()
-    with LogWatch("imgfeed.feeds.img.client") as log:
+    with LogWatch("imgfeed.runtime") as log:
         with HostileSSHServer(script, client_key.key) as server:
             with running(hostile_config(server, client_key, tmp_path), rec) as client:
                 assert client.subscribe().is_ok
@@ -53,8 +53,8 @@ def test_error_push_during_a_session(reason: str, client_key: KeyPair, tmp_path:
     names = rec.names()
     assert names.index("on_server_closing") < names.index("on_suspend_all") < names.index("on_disconnect")
     assert rec.args("on_suspend_all")[0] is SuspendReason.DISCONNECTED
-    waited = any(m.startswith("reconnecting in") for m in log.messages())
-    assert waited == (reason in MUST_WAIT), log.messages()
+    assert (ended.retry_in > 0) == (reason in MUST_WAIT), ended  # the typed decision, not a log line
+    assert any(m.startswith("disconnected (server closing") for m in log.messages()), log.messages()
 
 
 @pytest.mark.parametrize("reason", sorted(MUST_WAIT))
@@ -73,12 +73,13 @@ def test_connection_refused_with_an_error_push_waits_before_retrying(
         session.wait_closed()
 
     rec = Recorder()
-    with LogWatch("imgfeed.feeds.img.client") as log:
+    with LogWatch("imgfeed.runtime") as log:
         with HostileSSHServer(script, client_key.key) as server:
             with running(hostile_config(server, client_key, tmp_path), rec):
                 assert rec.wait_for(lambda r: r.count("on_connect") == 1)
             assert server.errors == []
         assert log.wait("reconnecting in")
     ended = rec.disconnects()[0]
-    assert ended.reason is DisconnectReason.SERVER_CLOSING and ended.detail == reason
+    assert ended.reason is DisconnectReason.SERVER_CLOSING and ended.detail == reason and ended.code == reason
+    assert ended.retry_in is not None and ended.retry_in >= 0.2  # at least the policy's interval
     assert rec.names().index("on_disconnect") < rec.names().index("on_connect")  # no session before

@@ -1,48 +1,89 @@
-"""ImgAdapter: what the runtime learns from the IMG protocol (sessions, heartbeats, responses)."""
+"""ImgAdapter: what the runtime learns from the IMG protocol (handshake, roles, responses, closes)."""
 
 from __future__ import annotations
 
+from typing import Any, Dict
+
+import pytest
 import ujson
 
-from imgfeed import ImgAdapter, RateLimitedError, RequestError
+from imgfeed import FeedConfig, ImgAdapter, RateLimitedError, RequestError
 from imgfeed.feeds.img.protocol.codec import decode_line
+from imgfeed.runtime.adapter import Role
+from imgfeed.runtime.events import DisconnectReason
+from imgfeed.runtime.session import DONE, Await, CloseKind, End, Send
 
 
-def rec(obj: dict) -> object:
+def rec(obj: dict) -> Any:
     return decode_line(ujson.dumps(obj).encode())
 
 
-def test_handshake_is_init() -> None:
-    assert ujson.loads(ImgAdapter().handshake()) == {"request": "init", "msg": {}}
-    assert ujson.loads(ImgAdapter(include_finished=True).handshake())["msg"] == {"include_finished": True}
+def adapter(**overrides: Any) -> ImgAdapter:
+    values: Dict[str, Any] = dict(
+        host="h", username="u", key_filename="/k", known_hosts=None, host_key_policy="insecure-accept-any"
+    )
+    values.update(overrides)
+    return ImgAdapter(FeedConfig(**values))
+
+
+def test_handshake_is_init_then_its_answer() -> None:
+    send, answer = adapter().handshake()
+    assert isinstance(send, Send) and isinstance(answer, Await)
+    assert ujson.loads(send.build({})) == {"request": "init", "msg": {}}
+    (send, _) = adapter(include_finished=True).handshake()
+    assert ujson.loads(send.build({}))["msg"] == {"include_finished": True}
 
 
 def test_the_init_response_or_any_push_proves_the_session() -> None:
-    adapter = ImgAdapter()
+    (_, answer) = adapter().handshake()
+    assert isinstance(answer, Await)
+    facts: Dict[str, Any] = {}
     init = rec({"mode": "resp", "status": "session initialized", "session_id": "abc", "reason": None})
-    assert adapter.session_started(init) == (True, "abc")
+    assert answer.accept(init, facts) == DONE and facts["session_id"] == "abc"
     sport = rec({"mode": "push", "type": "sport", "msg": {"id": "sp.golf", "name": "Golf"}})
-    assert adapter.session_started(sport) == (True, None)  # Mustard mode
+    assert answer.accept(sport, {}) == DONE  # Mustard mode
     closing = rec({"mode": "push", "status": "error", "reason": "max connections hit"})
-    assert adapter.session_started(closing) == (False, None)  # a refusal is not a session
+    assert answer.accept(closing, {}) is None  # a refusal is not a session
+    limited = rec({"mode": "resp", "status": "error", "msg": "API limit breached"})
+    refused = answer.accept(limited, {})
+    assert isinstance(refused, End) and refused.kind is CloseKind.WAIT  # never a tight loop
+
+
+def test_roles() -> None:
+    a = adapter()
+    assert a.roles[type(rec({"mode": "push", "type": "heartbeat", "msg": {}}))] is Role.HEARTBEAT
+    assert a.roles[type(rec({"mode": "push", "status": "error", "reason": "slow reader"}))] is Role.CLOSING
+    assert a.roles[type(rec({"mode": "resp", "status": "ok"}))] is Role.RESPONSE
+    assert a.role_of(rec({"mode": "push", "type": "sport", "msg": {"id": "sp.golf", "name": "Golf"}})) is Role.DATA
 
 
 def test_responses_and_their_errors() -> None:
-    adapter = ImgAdapter()
+    a = adapter()
     ok = rec({"mode": "resp", "status": "ok", "request_id": "7"})
     limited = rec({"mode": "resp", "status": "error", "msg": "API limit breached", "request_id": "8"})
     failed = rec({"mode": "resp", "status": "error", "msg": "bad filter"})
-    assert adapter.response_id(ok) == (True, "7") and adapter.response_error(ok) is None
-    assert adapter.response_id(limited) == (True, "8")
-    assert isinstance(adapter.response_error(limited), RateLimitedError)
-    error = adapter.response_error(failed)
+    assert a.response_of(ok) == ("7", None)
+    request_id, error = a.response_of(limited)
+    assert request_id == "8" and isinstance(error, RateLimitedError)
+    _, error = a.response_of(failed)
     assert type(error) is RequestError and "bad filter" in str(error)
 
 
-def test_closing_reasons_and_which_must_wait() -> None:
-    adapter = ImgAdapter()
-    closing = rec({"mode": "push", "status": "error", "reason": "slow reader"})
-    assert adapter.closing_reason(closing) == "slow reader"
-    assert not adapter.must_wait("slow reader")
-    assert adapter.must_wait("max connections hit") and adapter.must_wait("connection rate limit hit")
-    assert adapter.is_heartbeat(rec({"mode": "push", "type": "heartbeat", "msg": {}}))
+@pytest.mark.parametrize(
+    "reason, kind",
+    [
+        ("slow reader", CloseKind.RETRY),
+        ("service error", CloseKind.RETRY),
+        ("max connections hit", CloseKind.WAIT),
+        ("connection rate limit hit", CloseKind.WAIT),
+    ],
+)
+def test_closing_reasons_are_typed_and_say_which_must_wait(reason: str, kind: CloseKind) -> None:
+    end = adapter().closing_of(rec({"mode": "push", "status": "error", "reason": reason}))
+    assert end == End(DisconnectReason.SERVER_CLOSING, reason, kind=kind, code=reason)
+    assert adapter().closing_of(rec({"mode": "resp", "status": "ok"})) is None
+
+
+def test_liveness_comes_from_the_config() -> None:
+    live = adapter(heartbeat_timeout=1.5, silence_timeout=2.5, init_timeout=3.5).liveness()
+    assert (live.heartbeat_timeout, live.silence_timeout, live.handshake_timeout) == (1.5, 2.5, 3.5)

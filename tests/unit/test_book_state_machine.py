@@ -9,15 +9,16 @@ step compares it with a model written straight from protocol.md section 8:
 - a new snapshot replaces the offering; ``remove_markets`` drops markets;
 - a market whose latest update says ``suspended``, ``closed``, ``settled`` (or anything but
   ``open``) is not tradable;
-- after an unsubscribe that covers a market, its price is no longer kept up to date, so it is not
-  tradable until a new update arrives (imgfeed's rule, on the safe side: a filter that cannot be
-  checked because the market is not in the offering counts as covering it).
+- a market is tradable only while the subscriptions in force want it, by the service's rule (the
+  latest subscribe/unsubscribe whose filter matches it decides); a filter that cannot be checked
+  because the market is not in the offering counts as covering it when it is an unsubscribe (the
+  safe side), and an image that arrives for an unwanted market never makes it tradable.
 
 Three views must agree at every step: the model, the book's answers (``is_tradable``,
 ``tradable_market_ids``, ``snapshot``, ``suspended``), and what a handler would believe from the
-notifications alone (``SuspendedAll`` / ``ResumedAll`` / ``MarketStatusChanged``, where a
-disconnect forgets every market's state and "after ``Connected`` every market starts untradable").
-No notification may repeat what the handler already knows.
+notifications alone: ``SuspendedAll`` means nothing is tradable, and ``MarketStatusChanged(m, t)``
+says whether ``m`` is tradable *now* -- so it may never claim ``True`` while every market is
+suspended. No notification may repeat what the handler already knows.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from imgfeed.feeds.img.protocol.messages import (
     Sport,
 )
 from imgfeed.feeds.img.book import MarketBook
+from imgfeed.feeds.img.subscriptions import SubscriptionState
 
 EVENTS = ("ev.golf_1100", "ev.golf_1101")
 MARKET_TYPES = ("mt.winonly", "mt.top5")
@@ -83,15 +85,17 @@ class BookMachine(RuleBasedStateMachine):
 
     @initialize()
     def fresh_book(self) -> None:
-        self.book = MarketBook()
+        self.subscriptions = SubscriptionState()
+        self.book = MarketBook(self.subscriptions)
         # The model.
+        self.requests: List["tuple[bool, Dict[str, List[str]]]"] = []  # confirmed, in order
         self.connected = False
         self.heartbeat_late = False
         self.status: Dict[str, str] = {}  # latest status of each market updated on this session
         self.offering: Dict[str, str] = {}  # market id -> event id, from the latest snapshot
         # The handler's view, from notifications only.
         self.view_suspended: Optional[SuspendReason] = SuspendReason.DISCONNECTED
-        self.view_open: Set[str] = set()
+        self.view_tradable: Set[str] = set()
 
     # --- the handler's view ----------------------------------------------------------------------
 
@@ -101,16 +105,14 @@ class BookMachine(RuleBasedStateMachine):
                 # A second SuspendedAll may only say that the reason changed (late -> disconnected).
                 assert self.view_suspended != n.reason, f"{n} repeats what the handler knows"
                 self.view_suspended = n.reason
-                if n.reason is SuspendReason.DISCONNECTED:
-                    # A lost connection ends every market's known state: after it, "each market stays
-                    # suspended until its own market_update" (protocol.md 8), told by ResumedAll.
-                    self.view_open.clear()
+                self.view_tradable.clear()
             elif isinstance(n, ResumedAll):
                 assert self.view_suspended is not None, "ResumedAll while not suspended"
                 self.view_suspended = None
             elif isinstance(n, MarketStatusChanged):
-                assert (n.market_id in self.view_open) != n.tradable, f"{n} repeats what the handler knows"
-                (self.view_open.add if n.tradable else self.view_open.discard)(n.market_id)
+                assert self.view_suspended is None, f"{n} while every market is suspended"
+                assert (n.market_id in self.view_tradable) != n.tradable, f"{n} repeats what the handler knows"
+                (self.view_tradable.add if n.tradable else self.view_tradable.discard)(n.market_id)
             else:  # pragma: no cover - the book sends nothing else
                 raise AssertionError(f"unexpected notification {n!r}")
 
@@ -120,7 +122,6 @@ class BookMachine(RuleBasedStateMachine):
         self.connected = True
         self.heartbeat_late = False
         self.status.clear()  # every market waits for its own market_update (protocol.md 8)
-        self.view_open.clear()  # "After Connected every market starts untradable"
         self._notify(self.book.session_started())
 
     def _disconnect(self) -> None:
@@ -149,6 +150,7 @@ class BookMachine(RuleBasedStateMachine):
     def heartbeat(self) -> None:
         self.heartbeat_late = False
         self._notify(self.book.apply([Heartbeat()]))
+        self._notify(self.book.heartbeat_resumed())  # the runtime's part: the session saw a heartbeat
 
     @rule()
     def heartbeat_becomes_late(self) -> None:
@@ -197,25 +199,54 @@ class BookMachine(RuleBasedStateMachine):
             self.offering.pop(market_id, None)
         self._notify(self.book.apply([RemoveMarkets(market_ids=tuple(markets))]))
 
-    @rule(data=st.data())
-    def unsubscribe_markets(self, data: st.DataObject) -> None:
-        markets = self._draw_markets(data)
-        for market_id in markets:
-            self.status.pop(market_id, None)
-        self._notify(self.book.forget_matching({"market_ids": markets}))
+    def _confirmed(self, subscribe: bool, msg: Dict[str, List[str]]) -> None:
+        self.requests.append((subscribe, msg))
+        if not subscribe:
+            # A market outside the offering that the unsubscribe may cover is no longer trusted
+            # until its next image (its event is unknown: only market_ids can be checked).
+            for market_id in list(self.status):
+                if market_id not in self.offering and ("market_ids" not in msg or market_id in msg["market_ids"]):
+                    del self.status[market_id]
+        self.subscriptions.confirmed(subscribe, msg)
+        out: list = []
+        with self.book.lock:
+            self.book.subscriptions_changed_locked(out, removed=None if subscribe else msg)
+        self._notify(out)
 
-    @rule(events=st.lists(st.sampled_from(EVENTS), unique=True, min_size=1))
-    def unsubscribe_events(self, events: List[str]) -> None:
-        for market_id in list(self.status):
-            # A market outside the offering cannot be checked: it counts as covered (safe side).
-            if self.offering.get(market_id, events[0]) in events:
-                del self.status[market_id]
-        self._notify(self.book.forget_matching({"event_ids": events}))
+    @rule(data=st.data(), subscribe=st.booleans())
+    def change_markets(self, data: st.DataObject, subscribe: bool) -> None:
+        self._confirmed(subscribe, {"market_ids": self._draw_markets(data)})
+
+    @rule(events=st.lists(st.sampled_from(EVENTS), unique=True, min_size=1), subscribe=st.booleans())
+    def change_events(self, events: List[str], subscribe: bool) -> None:
+        self._confirmed(subscribe, {"event_ids": events})
+
+    @rule(subscribe=st.booleans())
+    def change_everything(self, subscribe: bool) -> None:
+        self._confirmed(subscribe, {})
 
     # --- what must hold after every step ---------------------------------------------------------
 
+    def _wanted(self, market_id: str) -> bool:
+        """The service's rule for a market of the offering; outside it, the server's image is its word."""
+        event = self.offering.get(market_id)
+        if event is None:
+            return True
+        for subscribe, msg in reversed(self.requests):
+            if "market_ids" in msg and market_id not in msg["market_ids"]:
+                continue
+            if "event_ids" in msg and event not in msg["event_ids"]:
+                continue
+            return subscribe
+        return False
+
     def _model_tradable(self, market_id: str) -> bool:
-        return self.connected and not self.heartbeat_late and self.status.get(market_id) == "open"
+        return (
+            self.connected
+            and not self.heartbeat_late
+            and self.status.get(market_id) == "open"
+            and self._wanted(market_id)
+        )
 
     def _model_suspended(self) -> Optional[SuspendReason]:
         if not self.connected:
@@ -241,8 +272,7 @@ class BookMachine(RuleBasedStateMachine):
     @invariant()
     def handler_view_matches_the_book(self) -> None:
         assert self.view_suspended == self.book.suspended
-        believed = frozenset() if self.view_suspended is not None else frozenset(self.view_open)
-        assert believed == self.book.tradable_market_ids()
+        assert frozenset(self.view_tradable) == self.book.tradable_market_ids()
 
 
 TestBookStateMachine = BookMachine.TestCase

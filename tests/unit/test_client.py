@@ -81,9 +81,9 @@ def test_rate_limited_request_raises_and_is_not_remembered() -> None:
         with pytest.raises(RateLimitedError) as info:
             client.subscribe(event_ids=["ev.1"])
         assert info.value.response.request_id == "1"
-        assert client.subscriptions == []
+        assert client.subscriptions == ()
         client.subscribe(event_ids=["ev.1"])
-        assert client.subscriptions == [{"event_ids": ["ev.1"]}]
+        assert in_force(client) == [("subscribe", {"event_ids": ["ev.1"]})]
 
 
 def test_error_response_raises_request_error() -> None:
@@ -209,8 +209,7 @@ def test_refusals_that_ask_us_to_wait_are_never_retried_at_once(reason: str) -> 
     rec.wait_for(called("on_connect"))
     feed.connections[0].push_message({"mode": "push", "status": "error", "reason": reason})
     rec.wait_for(called("on_disconnect"))
-    with client._session_cond:  # the state changes under this condition
-        assert client._session_cond.wait_for(lambda: client.state is ClientState.RECONNECTING, 5)
+    assert client.wait_for_state(ClientState.RECONNECTING, timeout=5)
     assert len(feed.connections) == 1
     client.stop(timeout=5)  # returns promptly during the reconnect wait
     assert client.state is ClientState.STOPPED
@@ -322,20 +321,33 @@ def test_stop_from_inside_a_handler() -> None:
     assert client.join(timeout=10)
 
 
-def test_unsubscribe_is_forgotten_and_not_resent() -> None:
+def in_force(client: FeedClient) -> list:
+    return [(s.action, s.msg()) for s in client.subscriptions]
+
+
+def test_an_unsubscribe_narrows_what_is_in_force_and_only_that_is_resent() -> None:
     feed, rec = FakeFeed(), Recorder()
     with started(feed, rec) as client:
         client.subscribe(event_ids=["ev.1"])
-        client.subscribe(market_ids=["m9"])
+        client.subscribe(event_ids=["ev.2"])
         rec.wait_for(called("on_market_status", 2))
         client.unsubscribe(event_ids=["ev.1"])
-        assert client.subscriptions == [{"market_ids": ["m9"]}]
+        assert in_force(client) == [("subscribe", {"event_ids": ["ev.2"]})]
         rec.wait_for(lambda calls: ("on_market_status", ("m1", False)) in calls)
         assert not client.book.is_tradable("m1")
         feed.connections[0].eof()
         rec.wait_for(called("on_connect", 2))
         feed.wait_requests(lambda reqs: len(reqs) >= 6)
-        assert feed.requests[-1]["request"] == "subscribe" and feed.requests[-1]["msg"] == {"market_ids": ["m9"]}
+        assert [r["request"] for r in feed.requests[4:]] == ["init", "subscribe"]
+        assert feed.requests[-1]["msg"] == {"event_ids": ["ev.2"]}
+
+
+def test_an_unsubscribe_that_may_overlap_a_subscribe_is_kept_in_order() -> None:
+    feed, rec = FakeFeed(), Recorder()
+    with started(feed, rec) as client:
+        client.subscribe(market_ids=["m9"])
+        client.unsubscribe(event_ids=["ev.1"])  # m9 may be in ev.1: the order matters
+        assert in_force(client) == [("subscribe", {"market_ids": ["m9"]}), ("unsubscribe", {"event_ids": ["ev.1"]})]
 
 
 def test_handlers_can_be_added_and_removed_while_running() -> None:
@@ -407,7 +419,7 @@ class _LogWaiter(logging.Handler):
 @pytest.fixture()
 def client_log() -> Iterator[_LogWaiter]:
     waiter = _LogWaiter()
-    logger = logging.getLogger("imgfeed.feeds.img.client")
+    logger = logging.getLogger("imgfeed.runtime")
     level, disabled = logger.level, logger.disabled
     logger.setLevel(logging.WARNING)  # whatever other tests did to logging (levels, dictConfig)
     logger.disabled = False
@@ -457,11 +469,11 @@ def test_overflow_policy_disconnect_drops_the_connection_and_reconnects() -> Non
 
 
 def test_a_missing_key_file_is_reported_and_stops_the_client(tmp_path: object) -> None:
-    from imgfeed.transport.ssh import SSHTransport
+    from imgfeed.feeds.img.client import ssh_transport_factory
 
     config = fast_config(pkey=None, key_filename=str(tmp_path) + "/no_such_key")  # type: ignore[operator]
     rec = Recorder()
-    client = FeedClient(config, handlers=[rec], transport_factory=lambda: SSHTransport.from_config(config)).start()
+    client = FeedClient(config, handlers=[rec], transport_factory=ssh_transport_factory(config)).start()
     with pytest.raises(AuthenticationError, match="not found"):
         client.join(timeout=10)
     assert rec.of("on_disconnect")[0][0].reason is DisconnectReason.AUTH_FAILED
@@ -493,7 +505,7 @@ def test_a_handler_error_on_an_old_connection_does_not_drop_the_new_one() -> Non
         for beat in range(100):
             second.push_message(push("heartbeat", {}))
             rec.wait_for(called("on_heartbeat", 2 + beat))
-            if client._reconnect_request is None:
+            if client._watchdog.reconnect_request is None:
                 break
         # ... and prove connection 2 still carries the feed afterwards.
         beats = len(rec.of("on_heartbeat"))

@@ -6,16 +6,22 @@ import threading
 
 import pytest
 
-from imgfeed.runtime.queue import DispatchQueue, QueueClosedError, QueueOverflowError
-from imgfeed.runtime.events import Disconnected, DisconnectReason
+from imgfeed.feeds.img.adapter import ImgAdapter
 from imgfeed.feeds.img.protocol.messages import Heartbeat, MarketStatus, MarketUpdate, RemoveMarkets
+from imgfeed.runtime.events import Disconnected, DisconnectReason, MarketStatusChanged
+from imgfeed.runtime.queue import DispatchQueue as _Queue
+from imgfeed.runtime.queue import QueueClosedError
+
+
+def DispatchQueue(**kwargs: object) -> _Queue:  # noqa: N802 -- the queue as the IMG client builds it
+    return _Queue(keys=ImgAdapter.conflation_keys, **kwargs)  # type: ignore[arg-type]
 
 
 def update(market_id: str, n: int) -> MarketUpdate:
     return MarketUpdate(market_id=market_id, status=MarketStatus.OPEN, raw={"n": n, "msg": {"id": market_id}})
 
 
-def drain(q: DispatchQueue) -> list:
+def drain(q: _Queue) -> list:
     out: list = []
     while True:
         items = q.get_many(0)
@@ -82,37 +88,46 @@ def test_memory_stays_bounded_by_the_number_of_markets() -> None:
     assert sorted((u.market_id, u.raw["n"]) for u in latest) == sorted((f"m{i}", 1999) for i in range(20))
 
 
-def test_disconnect_policy_raises_when_full() -> None:
+def test_a_put_never_waits_it_reports_the_bound() -> None:
     q = DispatchQueue(maxsize=3, policy="disconnect")
-    q.put_many([update("m1", 1), update("m2", 1), update("m3", 1)])
-    with pytest.raises(QueueOverflowError, match="full"):
-        q.put_many([update("m4", 1)])
+    assert not q.put_many([update("m1", 1), update("m2", 1)])
+    assert q.put_many([update("m3", 1)])  # at the bound: the reader applies the policy
+    assert q.put_many([update("m4", 1)])  # over it by a chunk, never a wait under the runtime lock
+    assert len(q) == 4
+
+
+def test_status_notifications_are_conflated_per_market() -> None:
+    q = DispatchQueue(maxsize=100, conflate_threshold=1)
+    flaps = [MarketStatusChanged("m1", i % 2 == 0) for i in range(1001)] + [MarketStatusChanged("m2", False)]
+    q.put_many(flaps)
+    assert drain(q) == [MarketStatusChanged("m1", True), MarketStatusChanged("m2", False)]
 
 
 def test_block_policy_waits_for_room_and_gives_up_when_told_to_stop() -> None:
     q = DispatchQueue(maxsize=2, policy="block")
-    q.put_many([update("m1", 1), update("m2", 1)])
+    assert q.put_many([update("m1", 1), update("m2", 1)])
     stop = threading.Event()
     finished = threading.Event()
     errors: list = []
 
-    def put() -> None:
+    def wait() -> None:
         try:
-            q.put_many([update("m3", 1)], should_stop=stop.is_set)
+            q.wait_for_room(should_stop=stop.is_set)
         except QueueClosedError as exc:
             errors.append(exc)
         finished.set()
 
-    t = threading.Thread(target=put, name="imgfeed-test-put")
+    t = threading.Thread(target=wait, name="imgfeed-test-wait")
     t.start()
     assert not finished.wait(0.2)  # it waits for room
     assert [u.market_id for u in q.get_many(0, max_items=1)] == ["m1"]
-    assert finished.wait(5)  # room made: the put completed
+    assert finished.wait(5)  # room made: the wait is over
     t.join(5)
     assert not errors
 
+    q.put_many([update("m3", 1)])
     finished.clear()
-    t = threading.Thread(target=put, name="imgfeed-test-put")
+    t = threading.Thread(target=wait, name="imgfeed-test-wait")
     t.start()
     stop.set()
     assert finished.wait(5)
@@ -140,7 +155,7 @@ def test_get_many_wakes_up_for_a_put() -> None:
     assert got == [update("m1", 1)]
 
 
-def test_runtime_notifications_pass_a_full_queue() -> None:
+def test_runtime_notifications_are_queued_behind_a_full_queue() -> None:
     q = DispatchQueue(maxsize=1, policy="disconnect")
     q.put_many([update("m1", 1)])
     gone = Disconnected(DisconnectReason.QUEUE_OVERFLOW)

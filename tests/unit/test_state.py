@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 from imgfeed import MarketBook
+from imgfeed.feeds.img.subscriptions import SubscriptionState
 from imgfeed.runtime.events import MarketStatusChanged, ResumedAll, SuspendedAll, SuspendReason
 from imgfeed.feeds.img.protocol.messages import Heartbeat, Market, MarketStatus, MarketUpdate, RemoveMarkets, Sport
 
@@ -25,7 +26,7 @@ def connected_book() -> MarketBook:
 
 def test_everything_is_suspended_before_the_first_session() -> None:
     book = MarketBook()
-    assert book.apply([upd("m1")]) == [MarketStatusChanged("m1", True)]
+    assert book.apply([upd("m1")]) == []  # opened on its own, but not tradable: nothing to say
     assert not book.is_tradable("m1")
     assert book.suspended is SuspendReason.DISCONNECTED
 
@@ -47,8 +48,9 @@ def test_late_heartbeat_suspends_all_until_the_next_heartbeat() -> None:
     assert book.heartbeat_late() == []  # said once
     assert not book.is_tradable("m1")
     assert book.snapshot().tradable == frozenset()
-    assert book.apply([Heartbeat()]) == [ResumedAll()]
-    assert book.is_tradable("m1")
+    assert book.apply([upd("m2")]) == []  # opens while suspended: still untradable, so unsaid
+    assert book.heartbeat_resumed() == [ResumedAll(), MarketStatusChanged("m1", True), MarketStatusChanged("m2", True)]
+    assert book.is_tradable("m1") and book.is_tradable("m2")
 
 
 def test_after_a_reconnect_each_market_waits_for_its_own_update() -> None:
@@ -74,12 +76,23 @@ def test_a_new_snapshot_replaces_the_offering_and_removal_drops_markets() -> Non
 
 
 def test_unsubscribe_stops_trusting_the_markets_it_covers() -> None:
-    book = connected_book()
+    subscriptions = SubscriptionState()
+    book = MarketBook(subscriptions)
+    book.session_started()
+    subscriptions.confirmed(True, {})
     book.apply([market("m1", event_id="ev.1"), market("m2", event_id="ev.2"), upd("m1"), upd("m2"), upd("m3")])
-    # m3 is not in the offering: whether ev.1 covers it cannot be checked, so it is not trusted.
-    notes = book.forget_matching({"event_ids": ["ev.1"]})
+    assert book.tradable_market_ids() == {"m1", "m2", "m3"}
+    subscriptions.confirmed(False, {"event_ids": ["ev.1"]})
+    notes: list = []
+    with book.lock:
+        book.subscriptions_changed_locked(notes, removed={"event_ids": ["ev.1"]})
+    # m3 is not in the offering: whether ev.1 covers it cannot be checked, so it is not trusted...
     assert set(notes) == {MarketStatusChanged("m1", False), MarketStatusChanged("m3", False)}
     assert book.tradable_market_ids() == frozenset({"m2"})
+    assert book.apply([upd("m1")]) == []  # an image of an unsubscribed market never makes it tradable
+    assert not book.is_tradable("m1")
+    # ... until the server sends its image again, which it does only for a market still subscribed.
+    assert book.apply([upd("m3")]) == [MarketStatusChanged("m3", True)]
 
 
 def test_snapshot_is_a_consistent_copy() -> None:
@@ -129,7 +142,9 @@ def test_images_of_markets_gone_from_the_new_snapshot_are_forgotten() -> None:
     book.session_started()
     book.apply([Sport(id="sp.golf", name="Golf"), market("m2")])
     assert book.image("m1") is not None  # the snapshot may not be over yet
-    book.apply([Heartbeat()])  # it is now: m1 was removed while we were away
+    book.apply([Heartbeat()])  # a heartbeat in the middle of a snapshot does not end it
+    assert book.image("m1") is not None
+    book.apply([upd("m3")])  # it is over now: m1 was removed while we were away
     assert book.image("m1") is None
     assert book.image("m2") is not None  # still listed: kept for display until its update
     assert not book.is_tradable("m2")

@@ -1,132 +1,208 @@
-"""The protocol-adapter seam: what the runtime must know about one particular feed.
+"""The IMG feed's adapter: what the runtime must know about the odds distribution service.
 
-The runtime (threads, queue, watchdog, reconnect policy, request correlation, transport) is
-feed-agnostic. Everything IMG-specific -- the ``init`` handshake, what proves a session is up,
-what a heartbeat is, how responses and errors look, which close reasons ask us to wait -- is
-answered by a :class:`FeedAdapter`. A second feed (Betfair's stream API) would be a second
-adapter on the same runtime.
+Everything here is data and small functions the runtime calls (see
+:mod:`imgfeed.runtime.adapter`): the ``init`` handshake (docs/protocol.md section 4), what each
+record is (a heartbeat, a response, the error push), which close reasons ask us to wait
+(section 7), the deadlines (section 8), the re-subscription after a reconnect built from the
+subscriptions in force (sections 6 and 8), the market book it applies records to, its dispatch
+table and its conflation keys (a ``market_update`` is a full image, so the newest replaces a queued
+one; only the latest heartbeat matters).
 """
 
 from __future__ import annotations
 
-import abc
-from typing import Any, Dict, Optional, Tuple
+import logging
+from typing import Any, Callable, Dict, Hashable, List, Optional, Sequence, Tuple, Type
 
 from imgfeed.errors import RateLimitedError, RequestError
+from imgfeed.feeds.img.book import MarketBook
+from imgfeed.feeds.img.config import FeedConfig
+from imgfeed.feeds.img.handler import RECORD_METHODS, Handler
 from imgfeed.feeds.img.protocol.codec import FeedDecoder
 from imgfeed.feeds.img.protocol.messages import (
     CloseReason,
     Heartbeat,
     InitResponse,
+    MarketUpdate,
     RateLimited,
     Response,
     ServerClosing,
 )
 from imgfeed.feeds.img.protocol.requests import Request, init_request
+from imgfeed.feeds.img.subscriptions import Subscription, SubscriptionState
+from imgfeed.runtime.adapter import FeedAdapter, Role
+from imgfeed.runtime.events import DisconnectReason
+from imgfeed.runtime.requests import RequestId, RequestSpec
+from imgfeed.runtime.session import DONE, Await, CloseKind, End, Liveness, Send, Step, StepResult
 
-__all__ = ["FeedAdapter", "ImgAdapter", "MUST_WAIT_REASONS"]
+__all__ = ["ImgAdapter", "MUST_WAIT_REASONS", "init_answered"]
 
-#: Close reasons after which reconnecting at once would only be refused again (protocol.md 7).
+log = logging.getLogger("imgfeed.feeds.img")
+
+#: Close reasons after which reconnecting at once would only be refused again (docs/protocol.md 7).
 MUST_WAIT_REASONS = frozenset({CloseReason.MAX_CONNECTIONS_HIT, CloseReason.CONNECTION_RATE_LIMIT_HIT})
 
+#: The one conflation key of heartbeats (market ids are strings, so it cannot collide).
+_HEARTBEAT_KEY = ("heartbeat",)
 
-class FeedAdapter(abc.ABC):
-    """The questions the runtime asks about a feed's protocol."""
 
-    @abc.abstractmethod
-    def new_decoder(self) -> Any:
-        """A fresh decoder for a new connection: ``feed(data, received_at) -> list``."""
+def _market_key(update: MarketUpdate) -> Hashable:
+    return update.market_id
 
-    @abc.abstractmethod
-    def handshake(self) -> bytes:
-        """The bytes to send first on every new connection."""
 
-    @abc.abstractmethod
-    def session_started(self, record: Any) -> Tuple[bool, Optional[str]]:
-        """Does ``record``, arriving before the session is up, prove it is? And its session id."""
+def _heartbeat_key(_heartbeat: Heartbeat) -> Hashable:
+    return _HEARTBEAT_KEY
 
-    @abc.abstractmethod
-    def is_heartbeat(self, record: Any) -> bool:
-        """Does ``record`` reset the heartbeat clock?"""
 
-    @abc.abstractmethod
-    def response_id(self, record: Any) -> Tuple[bool, Optional[str]]:
-        """Is ``record`` a response to a request, and which request id does it carry?"""
-
-    @abc.abstractmethod
-    def response_error(self, record: Any) -> Optional[RequestError]:
-        """The error a response stands for, or ``None`` when the request succeeded."""
-
-    @abc.abstractmethod
-    def closing_reason(self, record: Any) -> Optional[str]:
-        """If ``record`` announces that the server is closing the connection: why."""
-
-    @abc.abstractmethod
-    def must_wait(self, reason: Optional[str]) -> bool:
-        """Does this close reason forbid an immediate reconnect?"""
-
-    @abc.abstractmethod
-    def encode_request(self, name: str, msg: Dict[str, Any], request_id: Optional[str]) -> bytes:
-        """One request as bytes for the wire."""
+def _wire_id(request_id: Optional[RequestId]) -> Optional[str]:
+    return None if request_id is None else str(request_id)
 
 
 class ImgAdapter(FeedAdapter):
-    """The IMG Arena / Mustard odds distribution service (protocol.md).
+    """The IMG Arena / Mustard odds distribution service (docs/protocol.md).
 
     Args:
-        include_finished: send ``init`` with ``include_finished`` (protocol.md 4).
-        max_line_length: the decoder's line limit.
+        config: the client's configuration (deadlines, ``include_finished``, line limit, ids).
+        follow_subscriptions: make a market of the offering tradable only while the subscriptions
+            in force want it. A replay turns it off: it sends no requests, so it has no
+            subscriptions, and the recorded images are what the server sent for the subscribed
+            markets.
     """
 
-    def __init__(self, include_finished: bool = False, max_line_length: int = 16 * 1024 * 1024) -> None:
-        self.include_finished = include_finished
-        self.max_line_length = max_line_length
+    name = "img"
+    roles = {
+        MarketUpdate: Role.DATA,
+        Heartbeat: Role.HEARTBEAT,
+        Response: Role.RESPONSE,
+        RateLimited: Role.RESPONSE,
+        ServerClosing: Role.CLOSING,
+    }
+    dispatch_table = RECORD_METHODS
+    conflation_keys: Dict[Type[Any], Callable[[Any], Hashable]] = {
+        MarketUpdate: _market_key,
+        Heartbeat: _heartbeat_key,
+    }
+    handler_class = Handler
+
+    def __init__(self, config: FeedConfig, follow_subscriptions: bool = True) -> None:
+        self.config = config
+        self.subscriptions = SubscriptionState()
+        self.book = MarketBook(self.subscriptions if follow_subscriptions else None)
+        self.lock = self.book.lock
 
     def __repr__(self) -> str:
-        return f"ImgAdapter(include_finished={self.include_finished})"
+        return f"ImgAdapter(include_finished={self.config.include_finished})"
+
+    # --- per connection --------------------------------------------------------------------------
 
     def new_decoder(self) -> FeedDecoder:
-        return FeedDecoder(self.max_line_length)
+        return FeedDecoder(self.config.max_line_length)
 
-    def handshake(self) -> bytes:
-        # "Within 10 s send {"request": "init", "msg": {}}" (protocol.md 4). No request_id: the
+    def handshake(self) -> Sequence[Step]:
+        # "Within 10 s send {"request": "init", "msg": {}}" (docs/protocol.md 4). No request_id: the
         # response is recognised by its shape, and Mustard servers may not answer at all.
-        return init_request(self.include_finished).to_bytes()
+        init = init_request(self.config.include_finished).to_bytes()
+        return (Send("init", lambda facts: init), Await("init response", init_answered))
 
-    def session_started(self, record: Any) -> Tuple[bool, Optional[str]]:
-        if type(record) is InitResponse:
-            return True, record.session_id
-        # Mustard mode: no init response, but "the first push also proves the session is up"
-        # (protocol.md 9). Pushes are only sent after init was answered (protocol.md 3).
-        raw = getattr(record, "raw", None)
-        if type(record) is not ServerClosing and isinstance(raw, dict) and raw.get("mode") == "push":
-            return True, None
-        return False, None
+    def liveness(self) -> Liveness:
+        cfg = self.config
+        return Liveness(cfg.silence_timeout, cfg.heartbeat_timeout, cfg.init_timeout)
 
-    def is_heartbeat(self, record: Any) -> bool:
-        return type(record) is Heartbeat
+    # --- responses and closes --------------------------------------------------------------------
 
-    def response_id(self, record: Any) -> Tuple[bool, Optional[str]]:
-        kind = type(record)
-        if kind is Response or kind is RateLimited:
-            return True, record.request_id
-        return False, None
-
-    def response_error(self, record: Any) -> Optional[RequestError]:
+    def response_of(self, record: Any) -> Tuple[Optional[RequestId], Optional[RequestError]]:
         if type(record) is RateLimited:
-            # "The request was not carried out; the caller decides whether to retry" (protocol.md 7)
-            return RateLimitedError("the server refused the request: API limit breached", record)
-        if type(record) is Response and not record.is_ok:
-            return RequestError(f"the server answered with an error: {record.error_text}", record)
-        return None
+            # "The request was not carried out; the caller decides whether to retry" (docs/protocol.md 7)
+            return record.request_id, RateLimitedError("the server refused the request: API limit breached", record)
+        if not record.is_ok:
+            return record.request_id, RequestError(f"the server answered with an error: {record.error_text}", record)
+        return record.request_id, None
 
-    def closing_reason(self, record: Any) -> Optional[str]:
-        if type(record) is ServerClosing:
-            return str(record.reason)
-        return None
+    def closing_of(self, record: Any) -> Optional[End]:
+        if type(record) is not ServerClosing:
+            return None
+        reason = str(record.reason)
+        # "Connections are rate-limited, so the client must not reconnect in a tight loop" (section 7)
+        kind = CloseKind.WAIT if record.reason in MUST_WAIT_REASONS else CloseKind.RETRY
+        return End(DisconnectReason.SERVER_CLOSING, reason, kind=kind, code=reason)
 
-    def must_wait(self, reason: Optional[str]) -> bool:
-        return reason in MUST_WAIT_REASONS
+    # --- the book --------------------------------------------------------------------------------
 
-    def encode_request(self, name: str, msg: Dict[str, Any], request_id: Optional[str]) -> bytes:
-        return Request(name, msg, request_id).to_bytes()
+    def apply(self, record: Any, out: List[Any]) -> None:
+        self.book.apply_locked(record, out)
+
+    def session_up(self, facts: Dict[str, Any], out: List[Any]) -> None:
+        self.book.session_started_locked(out)
+
+    def session_lost(self, out: List[Any]) -> None:
+        self.book.session_lost_locked(out)
+
+    def heartbeat_late(self, out: List[Any]) -> None:
+        self.book.heartbeat_late_locked(out)
+
+    def heartbeat_resumed(self, out: List[Any]) -> None:
+        self.book.heartbeat_resumed_locked(out)
+
+    def changed(self) -> None:
+        self.book.changed_locked()
+
+    # --- subscriptions ---------------------------------------------------------------------------
+
+    def request_spec(self, name: str, msg: Dict[str, Any]) -> RequestSpec:
+        """A request as the runtime sends it; ``subscribe`` / ``unsubscribe`` change the state in
+        force when the server confirms them (on the reader thread, under the lock)."""
+        on_success = None
+        if name in ("subscribe", "unsubscribe"):
+            subscribe = name == "subscribe"
+
+            def on_success(response: Any, out: List[Any]) -> None:
+                self.subscriptions.confirmed(subscribe, msg)
+                self.book.subscriptions_changed_locked(out, removed=None if subscribe else msg)
+
+        return RequestSpec(
+            name,
+            lambda request_id: Request(name, msg, _wire_id(request_id)).to_bytes(),
+            on_success,
+            payload=msg,
+            send_id=self.config.send_request_ids,
+        )
+
+    def restore_plan(self) -> List[RequestSpec]:
+        """The subscriptions in force, in order ("subscriptions are not carried over", section 8)."""
+        with self.lock:
+            in_force = self.subscriptions.in_force()
+        return [self._restoring(s) for s in in_force]
+
+    def _restoring(self, subscription: Subscription) -> RequestSpec:
+        msg = subscription.msg()
+        return RequestSpec(
+            subscription.action,
+            lambda request_id: Request(subscription.action, msg, _wire_id(request_id)).to_bytes(),
+            payload=subscription,
+            send_id=self.config.send_request_ids,
+        )
+
+    def restore_failed(self, spec: RequestSpec, error: RequestError, out: List[Any]) -> bool:
+        if isinstance(error, RateLimitedError):
+            return True  # "the caller decides whether to retry later": we do, this one only
+        log.error("the server refused to restore %s %s: %s; it is no longer in force", spec.name, spec.payload.msg(), error)
+        self.subscriptions.drop(spec.payload)
+        self.book.subscriptions_changed_locked(out, removed=spec.payload.msg())
+        return False
+
+
+def init_answered(record: Any, facts: Dict[str, Any]) -> StepResult:
+    """The init response; or, in Mustard mode, the first push (docs/protocol.md 9)."""
+    kind = type(record)
+    if kind is InitResponse:
+        facts["session_id"] = record.session_id
+        return DONE
+    if kind is RateLimited:
+        # The service rate-limits init too: this session will never come up; try again later.
+        return End(DisconnectReason.SERVER_CLOSING, "init refused: API limit breached", kind=CloseKind.WAIT)
+    # "The first push also proves the session is up" (section 9): pushes are only sent after init
+    # was answered (section 3) -- except the error push, which announces a close.
+    raw = getattr(record, "raw", None)
+    if kind is not ServerClosing and isinstance(raw, dict) and raw.get("mode") == "push":
+        return DONE
+    return None
