@@ -159,7 +159,11 @@ def test_truncated_recording(run_cli: "object", tmp_path: Path) -> None:
 def test_bad_speed(run_cli: "object", tmp_path: Path) -> None:
     result = run_cli("replay", str(_recording(tmp_path / "r.jsonl")), "--speed", "0")  # type: ignore[operator]
     assert result.code == 2
-    assert "--speed" in single_error_line(result)
+    assert single_error_line(result) == (
+        "imgfeed replay: error: argument --speed: expected a number greater than 0, got '0' "
+        "(--as-fast-as-possible replays without pacing) (see `imgfeed replay --help`)"
+    )
+    assert "None" not in result.err
 
 
 @pytest.mark.parametrize(
@@ -167,7 +171,11 @@ def test_bad_speed(run_cli: "object", tmp_path: Path) -> None:
     [
         (["tail", "--host", "h", "--user", "u", "--port", "ab"], "argument --port: not a whole number: 'ab'"),
         (["replay"], "the following arguments are required: FILE"),
-        (["demo", "--duration", "soon"], "argument --duration: invalid float value: 'soon'"),
+        (["demo", "--duration", "soon"], "argument --duration: not a number: 'soon'"),
+        (["demo", "--duration", "-5"], "argument --duration: expected a number of seconds greater than 0, got '-5'"),
+        (["tail", "--host", "h", "--user", "u", "--duration", "0"], "argument --duration: expected a number"),
+        (["record", "--host", "h", "--user", "u", "--out", "f", "--duration", "-5"], "greater than 0, got '-5'"),
+        (["simulate", "--duration", "-1"], "argument --duration: expected a number of seconds greater than 0"),
         (["keygen", "--type", "dsa"], "argument --type: invalid choice: 'dsa'"),
     ],
 )

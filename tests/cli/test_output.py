@@ -7,7 +7,8 @@ from typing import Any, Dict, List
 
 import ujson
 
-from imgfeed.cli._output import JsonlHandler, LinePrinter, PrettyHandler, record_json
+from imgfeed.cli._output import JsonlHandler, LinePrinter, record_json
+from imgfeed.cli._pretty import PrettyHandler
 from imgfeed.errors import ProtocolError
 from imgfeed.runtime.events import Disconnected, DisconnectReason, Session, SuspendReason
 from imgfeed.feeds.img.handler import dispatch

@@ -31,7 +31,7 @@ def test_run_prints_commands_and_keeps_the_host_key(tmp_path: Path) -> None:
     parser = build_parser()
     outputs = []
     for _ in range(2):
-        args = parser.parse_args(["simulate", "--port", "0", "--state-dir", str(state), "--size", "tiny", "--duration", "0"])
+        args = parser.parse_args(["simulate", "--port", "0", "--state-dir", str(state), "--size", "tiny", "--duration", "0.01"])
         out = io.StringIO()
         assert run(args, out=out) == 0
         outputs.append(out.getvalue())
@@ -56,7 +56,7 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen(1)
         port = busy.getsockname()[1]
-        args = build_parser().parse_args(["simulate", "--port", str(port), "--state-dir", str(tmp_path), "--duration", "0"])
+        args = build_parser().parse_args(["simulate", "--port", str(port), "--state-dir", str(tmp_path), "--duration", "0.01"])
         with pytest.raises(ImgFeedError, match="--port 0"):
             run(args, out=io.StringIO())
 

@@ -303,7 +303,8 @@ class FeedConfig:
     @port.validator
     def _check_port(self, attribute: "attrs.Attribute[Any]", value: Any) -> None:
         if isinstance(value, str):
-            raise ConfigError(attribute.name, value, f"an int, not a string (port={value.strip()}, not port={value!r})")
+            example = f"port={value.strip()}, not port={value!r}"
+            raise ConfigError(attribute.name, value, f"an int, not a string ({example})")
         if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
             raise ConfigError(attribute.name, value, "a TCP port number between 1 and 65535")
 

@@ -19,6 +19,7 @@ from imgfeed.errors import ProtocolError
 from imgfeed.runtime.events import (
     Connected,
     Disconnected,
+    DisconnectReason,
     MarketStatusChanged,
     ResumedAll,
     Session,
@@ -106,7 +107,12 @@ class Handler:
 
 
 class LoggingHandler(Handler):
-    """Logs lifecycle events (and, at DEBUG, every record) to the ``imgfeed.feed`` logger."""
+    """Logs lifecycle events (and, at DEBUG, every record) to the ``imgfeed.feed`` logger.
+
+    Levels: a lost connection and late heartbeats are WARNINGs; a normal stop (``stop()``,
+    Ctrl-C), and every market suspended because of a disconnection (the disconnection is the news),
+    are INFO, so that a program that stops as it should logs no warning.
+    """
 
     def __init__(self, logger: Optional[logging.Logger] = None) -> None:
         self.log = logger or logging.getLogger("imgfeed.feed")
@@ -115,10 +121,12 @@ class LoggingHandler(Handler):
         self.log.info("connected to %s (session %s)", session.address, session.session_id)
 
     def on_disconnect(self, reason: Disconnected) -> None:
-        self.log.warning("disconnected: %s", reason)
+        level = logging.INFO if reason.reason is DisconnectReason.USER_STOP else logging.WARNING
+        self.log.log(level, "disconnected: %s", reason)
 
     def on_suspend_all(self, reason: SuspendReason) -> None:
-        self.log.warning("all markets suspended: %s", reason)
+        level = logging.INFO if reason is SuspendReason.DISCONNECTED else logging.WARNING
+        self.log.log(level, "all markets suspended: %s", reason)
 
     def on_resume_all(self) -> None:
         self.log.info("global suspension lifted")
