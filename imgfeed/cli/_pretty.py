@@ -77,6 +77,8 @@ def describe_disconnect(reason: Disconnected, option: str = "--reconnect-interva
     it is and how to change it.
     """
     text = f"disconnected: {reason}"
+    if reason.reason is DisconnectReason.USER_STOP:
+        return text
     if not reason.will_retry:
         return text + "; not reconnecting"
     if reason.retry_in is None:

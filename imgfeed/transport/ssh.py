@@ -178,7 +178,9 @@ class SSHTransport(Transport):
             raise
         except Exception as exc:
             self.close()
-            not_ssh = _not_ssh(exc)
+            # A timeout with the TCP connection up and no banner read is a silent non-SSH port too.
+            no_banner = self._transport is not None and not getattr(self._transport, "remote_version", "")
+            not_ssh = _not_ssh(exc) or (self._timed_out and no_banner)
             if self._timed_out:
                 hint = f": {NOT_SSH_HINT}" if not_ssh else ""
                 raise ConnectError(

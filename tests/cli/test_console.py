@@ -6,8 +6,8 @@ import io
 from typing import List
 
 from imgfeed.cli.console import FeedHealth, LiveView, RateMeter, render, summary_line
-from imgfeed.feeds.img.protocol.codec import decode_line
 from imgfeed.feeds.img.book import MarketBook
+from imgfeed.feeds.img.protocol.codec import decode_line
 
 
 def _push(kind: str, msg: str) -> bytes:
@@ -140,7 +140,8 @@ def _many_events(n: int, markets_each: int) -> MarketBook:
     for e in range(n):
         lines.append(_push("event", '{"id": "ev.%d", "name": "Tournament %d", "stage": "in_play"}' % (e, e)))
         for m in range(markets_each):
-            lines.append(_push("market", '{"id": "m.%d.%d", "name": "Market %d", "event_id": "ev.%d"}' % (e, m, m, e)))
+            market = '{"id": "m.%d.%d", "name": "Market %d", "event_id": "ev.%d"}' % (e, m, m, e)
+            lines.append(_push("market", market))
     book.apply(decode_line(line, 1.0) for line in lines)
     return book
 
@@ -162,7 +163,8 @@ def test_tournaments_that_do_not_fit_are_counted_not_dropped() -> None:
 
 def test_an_ascii_only_terminal_gets_ascii() -> None:
     book = _book()
-    book.apply([decode_line(_push("event", '{"id": "ev.1", "name": "Ciudad de México — Open", "stage": "in_play"}'), 3.0)])
+    event = '{"id": "ev.1", "name": "Ciudad de México — Open", "stage": "in_play"}'
+    book.apply([decode_line(_push("event", event), 3.0)])
     stream = io.TextIOWrapper(io.BytesIO(), encoding="ascii")
     view = LiveView(stream, tty=True, size=(40, 24))  # narrow: the title is cut with "..."
     assert view.ascii_only
