@@ -85,9 +85,10 @@ def describe_disconnect(reason: Disconnected, option: str = "--reconnect-interva
         return text + "; reconnecting"
     if reason.retry_in <= 0:
         return text + "; reconnecting now"
-    at = _dt.datetime.now().astimezone() + _dt.timedelta(seconds=reason.retry_in)
+    # In UTC, as the times at the start of tail's lines.
+    at = _dt.datetime.now(_dt.timezone.utc) + _dt.timedelta(seconds=reason.retry_in)
     return (
-        f"{text}; reconnecting in {_seconds(reason.retry_in)}, at {at.strftime('%H:%M:%S')} "
+        f"{text}; reconnecting in {_seconds(reason.retry_in)}, at {at.strftime('%H:%M:%S')} UTC "
         f"(the wait is set by {option})"
     )
 

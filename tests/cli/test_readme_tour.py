@@ -127,10 +127,18 @@ def _handler_source(tour: Tour) -> str:
 
 
 def test_3_a_handler(tour: Tour) -> None:
+    source = _handler_source(tour).replace("port=2093", f"port={tour.port}")
+    # The one line the test adds: Ctrl-C is for run_forever(), as the tour says; sent while
+    # subscribe() still waits for its answer, it would interrupt that instead.
+    run = "    client.run_forever()"
+    assert source.count(run) == 1
+    source = source.replace(run, '    print("== running", flush=True)\n' + run)
     script = tour.work / "favourites.py"
-    script.write_text(_handler_source(tour).replace("port=2093", f"port={tour.port}"), encoding="utf-8")
+    script.write_text(source, encoding="utf-8")
     proc = Process([str(script)], env=tour.env, cwd=str(tour.work))
     try:
+        # (print() from two threads may interleave: "== running" may share a line with a price)
+        assert proc.wait_for_line(lambda line: "== running" in line), proc.lines
         # "market_id status best.name best.price", the market id raw
         line = proc.wait_for_line(
             lambda line: re.match(r"golf_\S+ (open|suspended|closed|settled) ", line) is not None

@@ -86,7 +86,7 @@ def test_tail_against_a_web_server_says_each_attempt_once_and_when_the_next_is(
     assert lines[0].endswith(f"{cause}; reconnecting now")
     assert re.search(
         re.escape(cause)
-        + r"; reconnecting in 3[01] s, at \d\d:\d\d:\d\d \(the wait is set by --reconnect-interval\)$",
+        + r"; reconnecting in 3[01] s, at \d\d:\d\d:\d\d UTC \(the wait is set by --reconnect-interval\)$",
         lines[1],
     ), lines[1]
 
