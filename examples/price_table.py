@@ -101,13 +101,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    config = imgfeed.FeedConfig(
-        host=args.host,
-        port=args.port,
-        username=args.user,
-        key_filename=args.key,
-        known_hosts=args.known_hosts,
-    )
+    try:
+        config = imgfeed.FeedConfig(
+            host=args.host,
+            port=args.port,
+            username=args.user,
+            key_filename=args.key,
+            known_hosts=args.known_hosts,
+        )
+    except imgfeed.ConfigError as exc:  # e.g. a key or known_hosts file that does not exist
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     client = imgfeed.FeedClient(config, handlers=[PriceTable()])
     client.start()
     try:

@@ -9,12 +9,14 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import sys
 from typing import List, Optional, Sequence
 
 from imgfeed._version import __version__
+from imgfeed.cli._run import quieted
 from imgfeed.errors import ImgFeedError
 
 __all__ = ["main", "build_parser"]
@@ -35,17 +37,35 @@ def build_parser() -> argparse.ArgumentParser:
         prog="imgfeed", description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--version", action="version", version=f"imgfeed {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging on stderr (-vv: debug)")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more logging on stderr, paramiko's too (-vv: all)"
+    )
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"imgfeed.cli.{name}").register(subparsers)
     return parser
 
 
+#: Loggers whose records the commands say in their own words, shown only with ``-v``: paramiko's
+#: (a port that is not SSH gives ~20 lines of ERROR traceback per attempt, which the command says
+#: in one line), and the client's lifecycle warnings ("disconnected (...)"), which each command's
+#: handler says once, with when the next attempt is.
+QUIET_LOGGERS = {"paramiko": logging.CRITICAL + 1, "imgfeed.runtime": logging.ERROR}
+
+
+def _escape_what_cannot_be_encoded() -> None:
+    """An ASCII-only locale shows ``\\xf8`` for ``ø`` instead of failing with ``UnicodeEncodeError``."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and getattr(stream, "errors", "strict") == "strict":
+            reconfigure(errors="backslashreplace")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the command line; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    _escape_what_cannot_be_encoded()
     logging.basicConfig(
         level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -55,13 +75,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if func is None:
         parser.print_help()
         return 0
-    try:
-        return int(func(args) or 0)
-    except ImgFeedError as exc:
-        print(f"imgfeed: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    with contextlib.ExitStack() as quiet:
+        for name, level in QUIET_LOGGERS.items():
+            quiet.enter_context(quieted(name, level, when=args.verbose == 0))
+        try:
+            return int(func(args) or 0)
+        except ImgFeedError as exc:
+            print(f"imgfeed: error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -18,10 +18,11 @@ import os
 import stat
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
-from imgfeed.cli._parsing import one_line_errors
+from imgfeed.cli._parsing import one_line_errors, seconds
 from imgfeed.cli.keygen import DEFAULT_KEY_PATH
-from imgfeed.feeds.img.config import DEFAULT_PORT, FeedConfig, HostKeyPolicy, ReconnectPolicy
 from imgfeed.errors import ConfigError, HostKeyError, ImgFeedError, UnknownHostKeyError
+from imgfeed.feeds.img.config import DEFAULT_PORT, FeedConfig, HostKeyPolicy, ReconnectPolicy
+from imgfeed.feeds.img.protocol.messages import raw_market_id
 
 if TYPE_CHECKING:
     import paramiko
@@ -84,21 +85,21 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
     timing = parser.add_argument_group("timeouts (seconds)")
     timing.add_argument(
         "--heartbeat-timeout",
-        type=float,
+        type=seconds,
         default=10.0,
         metavar="S",
         help="no heartbeat for this long suspends every market (default: %(default)s)",
     )
     timing.add_argument(
         "--silence-timeout",
-        type=float,
+        type=seconds,
         default=10.0,
         metavar="S",
         help="no message at all for this long reconnects (default: %(default)s)",
     )
     timing.add_argument(
         "--reconnect-interval",
-        type=float,
+        type=seconds,
         default=30.0,
         metavar="S",
         help="seconds between reconnection attempts after the first, which is "
@@ -106,7 +107,7 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
     )
     timing.add_argument(
         "--connect-timeout",
-        type=float,
+        type=seconds,
         default=15.0,
         metavar="S",
         help="seconds to connect, authenticate and start the session (default: %(default)s)",
@@ -144,7 +145,9 @@ def add_subscription_options(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         action="extend",
         metavar="ID",
-        help="subscribe to these markets",
+        help="subscribe to these markets: an id as the server sends it "
+        "(golf_6005_matchbet~7cgolfer_ids~3d9548) or decoded (golf_6005_matchbet|golfer_ids=9548, "
+        "quoted for the shell)",
     )
 
 
@@ -159,6 +162,9 @@ def subscription_filters(args: argparse.Namespace) -> Optional[Dict[str, List[st
         for key in ("event_ids", "market_type_ids", "market_ids")
         if getattr(args, key, None)
     }
+    if "market_ids" in filters:
+        # Either form a person may have copied (tail's pretty lines show both): the server's is raw.
+        filters["market_ids"] = [raw_market_id(m) for m in filters["market_ids"]]
     if getattr(args, "subscribe_all", False):
         if filters:
             raise ImgFeedError("--subscribe-all cannot be combined with --event/--market-type/--market")
@@ -267,10 +273,12 @@ def explain_host_key_error(exc: HostKeyError, args: argparse.Namespace) -> ImgFe
             f"unknown host key for {exc.host} ({exc.fingerprint}): "
             + host_key_hint(args.host, args.port, known_hosts)
         )
+    # Said in our own words rather than after the exception's text, which gives advice of its own.
+    name = args.host if args.port == 22 else f"[{args.host}]:{args.port}"
     return ImgFeedError(
-        f"{exc}. The server's host key CHANGED: this may be an attack. Do not connect until IMG Arena "
-        f"confirms the new key; then remove the old line from {known_hosts} "
-        f"(`ssh-keygen -R '[{args.host}]:{args.port}' -f {known_hosts}`)"
+        f"the host key of {exc.host} CHANGED: the server presented {exc.fingerprint}, not the key recorded "
+        f"in {known_hosts}. This may be an attack: do not connect until IMG Arena confirms the new key, then "
+        f"remove the old line with `ssh-keygen -R '{name}' -f {known_hosts}`"
     )
 
 

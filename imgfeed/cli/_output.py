@@ -7,10 +7,17 @@ Contract of ``--format jsonl`` (stdout only; logs go to stderr), for ``tail`` an
   ``response`` for answers to requests (with their ``status``, ``request_id``, ``session_id``), or
   ``unknown`` (with ``mode`` and ``type``);
 - a lifecycle event: ``{"kind": "connected" | "disconnected" | "suspended_all" | "resumed_all" |
-  "server_closing" | "protocol_error" | "rate_limited", "received_at": ..., ...details}``.
+  "server_closing" | "protocol_error" | "rate_limited", "received_at": ..., ...details}``; a
+  ``disconnected`` event has ``reason``, ``detail``, ``will_retry`` and ``retry_in`` (seconds until
+  the next attempt, ``null`` when the client will not retry).
+
+Market ids are the raw ids the server sent (``golf_6005_matchbet~7cgolfer_ids~3d9548~2c14689``),
+as in ``msg``: the form ``subscribe(market_ids=...)`` and ``book.is_tradable()`` compare.
+On an output that cannot encode non-ASCII text, ``jsonl`` escapes it as JSON does (``\\u00f8``).
 
 Every line is a complete JSON object and is flushed at once, so ``imgfeed tail --format jsonl | jq``
-sees each message as it arrives. ``pretty`` is for people and may change between versions.
+sees each message as it arrives. ``pretty`` (:mod:`imgfeed.cli._pretty`) is for people and may
+change between versions.
 """
 
 from __future__ import annotations
@@ -24,38 +31,26 @@ from typing import IO, Any, Callable, Dict, Optional
 
 import ujson
 
-from imgfeed.cli.console import printable
+from imgfeed.cli._text import can_show_unicode
 from imgfeed.errors import ProtocolError
-from imgfeed.runtime.events import Disconnected, DisconnectReason, Session, SuspendReason
 from imgfeed.feeds.img.handler import Handler
 from imgfeed.feeds.img.protocol.messages import (
-    Competition,
-    Event,
-    Heartbeat,
     InitResponse,
-    Market,
-    MarketType,
-    MarketUpdate,
     RateLimited,
     Record,
-    RemoveMarkets,
     Response,
     ServerClosing,
-    Sport,
     Unknown,
-    decode_market_id,
 )
+from imgfeed.runtime.events import Disconnected, Session, SuspendReason
 
 __all__ = [
     "iso_utc",
     "record_kind",
     "record_json",
     "event_json",
-    "pretty_record",
     "LinePrinter",
     "JsonlHandler",
-    "PrettyHandler",
-    "make_handler",
 ]
 
 #: The lifecycle kinds of the jsonl contract (module docstring).
@@ -136,45 +131,6 @@ def protocol_error_json(error: ProtocolError) -> Dict[str, Any]:
     return event_json("protocol_error", reason=error.reason, raw=error.raw[:1000])
 
 
-def _price(p: Optional[float]) -> str:
-    return "-" if p is None else f"{p:g}"
-
-
-def pretty_record(record: Record) -> str:
-    """One line describing ``record`` for a person reading a terminal."""
-    at = _dt.datetime.fromtimestamp(record.received_at or time.time(), _dt.timezone.utc).strftime(
-        "%H:%M:%S.%f"
-    )[:-3]
-    if isinstance(record, MarketUpdate):
-        sels = sorted(record.selections, key=lambda s: (s.price is None, s.price or 0.0))
-        shown = ", ".join(f"{s.name or s.id} {_price(s.price)}" for s in sels[:4])
-        more = f" (+{len(sels) - 4})" if len(sels) > 4 else ""
-        settled = sum(1 for s in sels if s.settlement is not None)
-        tail = f" settled {settled}" if settled else ""
-        text = f"market_update {decode_market_id(record.market_id)} [{record.status}] {shown}{more}{tail}"
-    elif isinstance(record, Heartbeat):
-        text = "heartbeat"
-    elif isinstance(record, (Sport, Competition, MarketType)):
-        text = f"{record_kind(record)} {record.id} {record.name}"
-    elif isinstance(record, Event):
-        text = f"event {record.id} {record.name} ({record.stage or 'no stage'})"
-    elif isinstance(record, Market):
-        text = f"market {decode_market_id(record.id)} {record.name} ({record.stage or 'no stage'})"
-    elif isinstance(record, RemoveMarkets):
-        text = f"remove_markets {', '.join(decode_market_id(m) for m in record.market_ids)}"
-    elif isinstance(record, InitResponse):
-        text = f"session initialised: {record.session_id}"
-    elif isinstance(record, ServerClosing):
-        text = f"server closing: {record.reason}"
-    elif isinstance(record, RateLimited):
-        text = f"rate limited (request {record.request_id})"
-    elif isinstance(record, Response):
-        text = f"response {record.status} (request {record.request_id})"
-    else:
-        text = f"{record_kind(record)} {ujson.dumps(record.raw, ensure_ascii=False)[:200]}"
-    return f"{at} {printable(text)}"
-
-
 class LinePrinter:
     """Write lines to a stream from any thread, each flushed at once.
 
@@ -190,6 +146,7 @@ class LinePrinter:
         self._stream = stream
         self._lock = threading.Lock()
         self._on_broken = on_broken
+        self._ascii: Optional[bool] = None
         #: Set when the reader of our output went away (e.g. ``| head``): stop printing quietly.
         self.broken = False
 
@@ -216,7 +173,9 @@ class LinePrinter:
                     self._on_broken()
 
     def json(self, obj: Dict[str, Any]) -> None:
-        self.line(ujson.dumps(obj, ensure_ascii=False, escape_forward_slashes=False))
+        if self._ascii is None:
+            self._ascii = not can_show_unicode(self.stream)
+        self.line(ujson.dumps(obj, ensure_ascii=self._ascii, escape_forward_slashes=False))
 
 
 class JsonlHandler(Handler):
@@ -241,7 +200,11 @@ class JsonlHandler(Handler):
     def on_disconnect(self, reason: Disconnected) -> None:
         self.printer.json(
             event_json(
-                "disconnected", reason=reason.reason, detail=reason.detail, will_retry=reason.will_retry
+                "disconnected",
+                reason=reason.reason,
+                detail=reason.detail,
+                will_retry=reason.will_retry,
+                retry_in=reason.retry_in,
             )
         )
 
@@ -265,61 +228,3 @@ class JsonlHandler(Handler):
         self.printer.json(protocol_error_json(error))
 
 
-class PrettyHandler(Handler):
-    """Print one readable line per record and lifecycle event."""
-
-    def __init__(
-        self, printer: Optional[LinePrinter] = None, heartbeats: bool = True, replay: bool = False
-    ) -> None:
-        self.printer = printer or LinePrinter()
-        self.heartbeats = heartbeats
-        #: In a replay the end of the stream is the end of the file, not a lost connection.
-        self.replay = replay
-
-    def _record(self, record: Record) -> None:
-        self.printer.line(pretty_record(record))
-
-    on_sport = on_competition = on_event = on_market_type = on_market = _record
-    on_market_update = on_remove_markets = on_unknown = _record
-
-    def on_heartbeat(self, record: Heartbeat) -> None:
-        if self.heartbeats:
-            self._record(record)
-
-    def _note(self, text: str) -> None:
-        at = _dt.datetime.now(_dt.timezone.utc).strftime("%H:%M:%S.%f")[:-3]
-        self.printer.line(f"{at} ** {printable(text)}")
-
-    def on_connect(self, session: Session) -> None:
-        self._note(f"connected to {session.address}, session {session.session_id} (#{session.number})")
-
-    def on_disconnect(self, reason: Disconnected) -> None:
-        if self.replay and reason.reason is DisconnectReason.USER_STOP:
-            self._note("end of the recording")
-            return
-        if self.replay and reason.reason is DisconnectReason.EOF:
-            self._note("the recorded connection ended here; the recording goes on with the next one")
-            return
-        self._note(f"disconnected: {reason}" + ("; reconnecting" if reason.will_retry else ""))
-
-    def on_suspend_all(self, reason: SuspendReason) -> None:
-        self._note(f"ALL MARKETS SUSPENDED: {reason}")
-
-    def on_resume_all(self) -> None:
-        self._note("suspension lifted; each market is tradable again once its own update arrives")
-
-    def on_server_closing(self, record: ServerClosing) -> None:
-        self._note(f"server closing the connection: {record.reason}")
-
-    def on_rate_limited(self, record: RateLimited) -> None:
-        self._note(f"rate limited: request {record.request_id} was refused (API limit breached)")
-
-    def on_protocol_error(self, error: ProtocolError) -> None:
-        self._note(f"protocol error: {error}")
-
-
-def make_handler(fmt: str, printer: Optional[LinePrinter] = None, replay: bool = False) -> Handler:
-    """The printing handler for ``--format``: ``"jsonl"`` or ``"pretty"``."""
-    if fmt == "jsonl":
-        return JsonlHandler(printer)
-    return PrettyHandler(printer, replay=replay)

@@ -17,12 +17,13 @@ import argparse
 import contextlib
 import logging
 import signal
+import sys
 import threading
 import time
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from imgfeed.cli._common import explain_host_key_error
-from imgfeed.feeds.img.client import FeedClient
+from imgfeed.cli._subscription import unmatched_warning
 from imgfeed.errors import (
     AuthenticationError,
     ClientClosedError,
@@ -31,6 +32,7 @@ from imgfeed.errors import (
     RateLimitedError,
     RequestTimeoutError,
 )
+from imgfeed.feeds.img.client import FeedClient
 from imgfeed.runtime.stats import ClientState
 
 __all__ = ["run_client", "join_explained", "stop_on_signals", "quieted"]
@@ -119,6 +121,8 @@ def run_client(
                     break
                 if not subscribed:
                     subscribed = _try_subscribe(client, filters or {}, stop)
+                    if subscribed and filters and client.state is ClientState.RUNNING:
+                        _warn_if_unmatched(client, filters)
                     if on_tick is not None:
                         on_tick()
                     continue
@@ -151,6 +155,17 @@ def join_explained(client: FeedClient, args: argparse.Namespace) -> None:
             f"{exc}. Check --user {args.user} and --key {args.key}, and that IMG Arena has your public key "
             f"({args.key}.pub)"
         ) from None
+
+
+def _warn_if_unmatched(client: FeedClient, filters: Dict[str, List[str]]) -> None:
+    """Once, after the first subscribe: say so when the filters match nothing the offering lists.
+
+    The server sends the offering right after ``init`` and answers ``subscribe`` after it, so the
+    book holds the offering by now.
+    """
+    warning = unmatched_warning(filters, client.book.snapshot())
+    if warning is not None:
+        print(f"imgfeed: {warning}", file=sys.stderr, flush=True)
 
 
 def _try_subscribe(client: FeedClient, filters: Dict[str, List[str]], stop: threading.Event) -> bool:

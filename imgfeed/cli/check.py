@@ -18,9 +18,9 @@ from imgfeed.cli._common import add_connection_options, config_from_args
 from imgfeed.cli._run import join_explained, quieted
 from imgfeed.feeds.img.client import FeedClient
 from imgfeed.feeds.img.config import ReconnectPolicy
-from imgfeed.runtime.events import Disconnected, Session
 from imgfeed.feeds.img.handler import Handler
 from imgfeed.feeds.img.protocol.messages import Heartbeat, ServerClosing
+from imgfeed.runtime.events import Disconnected, Session
 
 __all__ = ["register", "run", "CheckHandler"]
 
@@ -74,8 +74,9 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
 
 
 def run(args: argparse.Namespace) -> int:
-    # The client's own warning about the failed connection would repeat the reason printed below.
-    with quieted("imgfeed.runtime", logging.ERROR, when=args.verbose == 0):
+    # The client's own lines about the failed connection ("disconnected", "giving up after 1 failed
+    # connection attempts") would repeat the reason printed below.
+    with quieted("imgfeed.runtime", logging.CRITICAL, when=args.verbose == 0):
         return _check(args)
 
 

@@ -17,11 +17,11 @@ import tempfile
 import time
 from typing import Any
 
-from imgfeed.cli._parsing import one_line_errors
+from imgfeed.cli._parsing import one_line_errors, seconds
 from imgfeed.cli._run import quieted, run_client
+from imgfeed.cli.console import FeedHealth, LiveView, RateMeter
 from imgfeed.feeds.img.client import FeedClient
 from imgfeed.feeds.img.config import FeedConfig
-from imgfeed.cli.console import FeedHealth, LiveView, RateMeter
 from imgfeed.feeds.img.simulator import ScenarioConfig, SessionConfig, SimulatorServer
 
 __all__ = ["register", "run", "memory_key"]
@@ -52,7 +52,7 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         "tournaments, markets with their shortest prices, whether each market may be traded now, "
         "heartbeat age and messages per second. Ctrl-C exits.",
     )
-    parser.add_argument("--duration", type=float, metavar="SECONDS", help="exit after this many seconds")
+    parser.add_argument("--duration", type=seconds, metavar="SECONDS", help="exit after this many seconds")
     parser.add_argument(
         "--seed",
         type=int,
@@ -68,7 +68,7 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     )
     parser.add_argument(
         "--heartbeat-interval",
-        type=float,
+        type=seconds,
         default=3.0,
         metavar="S",
         help="seconds between the simulator's heartbeats (default: %(default)s, as the service)",
@@ -84,13 +84,8 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
 
 
 def run(args: argparse.Namespace) -> int:
-    # paramiko logs the simulator's side of the connection closing as an ERROR ("Connection reset by
-    # peer") when the demo ends; in a user's first command that reads like a failure. -v shows it.
-    with quieted("paramiko", logging.CRITICAL, when=not args.verbose):
-        return _demo(args)
-
-
-def _demo(args: argparse.Namespace) -> int:
+    # paramiko's records (it logs the simulator's side of the connection closing as an ERROR when
+    # the demo ends) are hidden by imgfeed.cli.main unless -v.
     client_key = memory_key()
     scenario = ScenarioConfig.of_size(
         "small", seed=args.seed, tours=2, events_per_tour=2, updates_per_second=args.updates_per_second
@@ -117,9 +112,12 @@ def _demo(args: argparse.Namespace) -> int:
             )
             # Log lines would scribble over the redrawn screen; the view shows the state.
             with quieted("imgfeed", logging.ERROR, when=view.tty and not args.verbose):
-                code = run_client(
-                    client, connection, filters={}, duration=args.duration, on_tick=painter.tick
-                )
+                try:
+                    code = run_client(
+                        client, connection, filters={}, duration=args.duration, on_tick=painter.tick
+                    )
+                finally:
+                    view.close()  # the normal screen back, whatever happened (Ctrl-C included)
         finally:
             server.stop()
     stats = client.stats()

@@ -15,12 +15,12 @@ import argparse
 import getpass
 import os
 import sys
-from typing import Optional
+from typing import Optional, TextIO
 
 from imgfeed.cli._parsing import one_line_errors
 from imgfeed.errors import ConfigError, ImgFeedError
 
-__all__ = ["register", "generate_key_pair", "DEFAULT_KEY_PATH"]
+__all__ = ["register", "generate_key_pair", "read_passphrase", "DEFAULT_KEY_PATH"]
 
 #: Where ``keygen`` writes when not told otherwise; tail/record/check use it as their default key.
 DEFAULT_KEY_PATH = os.path.join("~", ".ssh", "imgfeed_ed25519")
@@ -34,22 +34,26 @@ def generate_key_pair(
     comment: str = "imgfeed",
     passphrase: Optional[bytes] = None,
     overwrite: bool = False,
+    create_directory: bool = False,
 ) -> str:
     """Write a private key to ``path`` (mode 0600) and its public key to ``path + ".pub"``.
 
     Args:
-        path: the private key file; its directory is created (mode 0700) if missing.
+        path: the private key file.
         key_type: ``"ed25519"`` or ``"rsa"``.
         comment: the comment at the end of the public key line (e.g. your username).
         passphrase: encrypt the private key with it, or ``None`` for an unencrypted key.
         overwrite: replace existing files instead of refusing.
+        create_directory: create the file's directory (mode 0700) if it is missing; otherwise a
+            missing directory is an error, so that a typo in the path creates nothing.
 
     Returns:
         The public key line (``"ssh-ed25519 AAAA... comment"``).
 
     Raises:
         ConfigError: unknown ``key_type``.
-        ImgFeedError: the file exists (and ``overwrite`` is false) or cannot be written.
+        ImgFeedError: the file exists (and ``overwrite`` is false), its directory does not (and
+            ``create_directory`` is false), or it cannot be written.
     """
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
@@ -62,6 +66,12 @@ def generate_key_pair(
         raise ConfigError("key type", key_type, "'ed25519' or 'rsa'")
     path = os.path.expanduser(path)
     pub_path = path + ".pub"
+    directory = os.path.dirname(path)
+    if directory and not os.path.isdir(directory) and not create_directory:
+        raise ImgFeedError(
+            f"directory {directory} does not exist: create it first (`mkdir -m 700 {directory}`), "
+            "or choose another --out"
+        )
     for p in (path, pub_path):
         if os.path.exists(p) and not overwrite:
             raise ImgFeedError(f"{p} already exists; choose another --out, or pass --force to replace it")
@@ -72,8 +82,7 @@ def generate_key_pair(
     public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
     line = public.decode("ascii") + (f" {comment}" if comment else "")
     try:
-        directory = os.path.dirname(path)
-        if directory:
+        if directory and create_directory:
             os.makedirs(directory, mode=0o700, exist_ok=True)
         _write_private(path, private)
         with open(pub_path, "w", encoding="ascii") as f:
@@ -123,22 +132,57 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     parser.add_argument(
         "--passphrase",
         action="store_true",
-        help="ask for a passphrase to encrypt the private key (default: unencrypted, "
-        "as a service that starts unattended needs)",
+        help="encrypt the private key with a passphrase: asked twice on a terminal, or read as the "
+        "first line of stdin when it is not one (default: unencrypted, as a service that starts "
+        "unattended needs)",
     )
     parser.add_argument("--force", action="store_true", help="replace existing key files")
     one_line_errors(parser)
     parser.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    passphrase: Optional[bytes] = None
-    if args.passphrase:
-        first = getpass.getpass("passphrase for the new key: ")
-        if first != getpass.getpass("same passphrase again: "):
+def read_passphrase(stdin: Optional[TextIO] = None) -> bytes:
+    """The passphrase for ``--passphrase``: asked twice on a terminal, else the first line of stdin.
+
+    Why read a pipe rather than refuse: a provisioning script has the passphrase in a secret
+    store, and ``printf '%s\\n' "$PASS" | imgfeed keygen --passphrase`` keeps it out of ``ps``
+    (an option would not). Nothing is echoed either way.
+
+    Raises:
+        ImgFeedError: the two answers differ, or the passphrase is empty (stdin closed or blank).
+    """
+    stdin = stdin if stdin is not None else sys.stdin
+    if stdin is not None and stdin.isatty():
+        try:
+            first = getpass.getpass("passphrase for the new key: ")
+            again = getpass.getpass("same passphrase again: ")
+        except EOFError:
+            first = again = ""
+        if first != again:
             raise ImgFeedError("the passphrases differ; nothing was written")
-        passphrase = first.encode("utf-8") or None
-    line = generate_key_pair(args.out, args.key_type, args.comment, passphrase, overwrite=args.force)
+    else:
+        first = (stdin.readline() if stdin is not None else "").rstrip("\r\n")
+        if not first:
+            raise ImgFeedError(
+                "--passphrase: stdin is not a terminal and holds no passphrase: pipe it in as one line, "
+                "run the command in a terminal to be asked, or leave out --passphrase; nothing was written"
+            )
+    if not first:
+        raise ImgFeedError(
+            "--passphrase: the passphrase is empty (leave out --passphrase for none); nothing was written"
+        )
+    return first.encode("utf-8")
+
+
+def run(args: argparse.Namespace) -> int:
+    passphrase = read_passphrase() if args.passphrase else None
+    # The default place, ~/.ssh, is made if missing (as ssh-keygen does); any other directory must
+    # exist, so that a typo in --out creates nothing.
+    default_dir = os.path.dirname(os.path.expanduser(DEFAULT_KEY_PATH))
+    create = os.path.dirname(os.path.expanduser(args.out)) == default_dir
+    line = generate_key_pair(
+        args.out, args.key_type, args.comment, passphrase, overwrite=args.force, create_directory=create
+    )
     path = os.path.expanduser(args.out)
     print(line)
     print(

@@ -1,6 +1,9 @@
 """``imgfeed record``: write the raw feed, with receive times, to a recording file.
 
-The client runs as for ``tail`` (reconnects, re-subscribes); a
+It says where it writes and what it subscribed to as it starts (and that it records no prices
+when it subscribed to nothing), then one log line per event of the connection on stderr (see
+:class:`~imgfeed.cli._pretty.StatusLog`), and stops quietly on Ctrl-C or SIGTERM. The client runs
+as for ``tail`` (reconnects, re-subscribes); a
 :class:`~imgfeed.transport.recording.RecordingTransport` around each SSH connection writes every
 line the client receives, flushed as it is written (see :mod:`imgfeed.recording` for the format).
 Replay the file with ``imgfeed replay`` or ``imgfeed.replay(...)``.
@@ -12,6 +15,7 @@ import argparse
 import logging
 import os
 import sys
+from typing import Dict, List, Optional
 
 from imgfeed.cli._common import (
     add_connection_options,
@@ -19,9 +23,11 @@ from imgfeed.cli._common import (
     config_from_args,
     subscription_filters,
 )
+from imgfeed.cli._parsing import positive_number, seconds
+from imgfeed.cli._pretty import StatusLog
 from imgfeed.cli._run import run_client
+from imgfeed.cli._subscription import describe_subscription
 from imgfeed.feeds.img.client import FeedClient
-from imgfeed.feeds.img.handler import LoggingHandler
 from imgfeed.recording.format import RecordingWriter
 from imgfeed.transport.recording import recording_factory
 from imgfeed.feeds.img.client import ssh_transport_factory
@@ -54,15 +60,26 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     )
     out.add_argument(
         "--rotate-mb",
-        type=float,
+        type=positive_number,
         metavar="MB",
         help="start a new file (FILE.1, FILE.2 ... before the suffixes) after this many megabytes",
     )
     out.add_argument(
         "--fsync", action="store_true", help="also fsync every line (survives a power cut; slower)"
     )
-    parser.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this many seconds")
+    parser.add_argument("--duration", type=seconds, metavar="SECONDS", help="stop after this many seconds")
     parser.set_defaults(func=run)
+
+
+def starting_line(path: str, address: str, filters: Optional[Dict[str, List[str]]]) -> str:
+    """What ``record`` says as it starts: where it writes, from where, and what it subscribed to."""
+    where = f"imgfeed: recording {address} to {os.path.abspath(path)}"
+    if filters is None:
+        return (
+            f"{where} with no subscription: only the offering and heartbeats will be recorded, no prices "
+            "(add --subscribe-all, or --event/--market-type/--market); Ctrl-C stops"
+        )
+    return f"{where}, subscribed to {describe_subscription(filters)}; Ctrl-C stops"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,8 +90,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         factory = recording_factory(ssh_transport_factory(config), writer, config.max_line_length)
         client = FeedClient(
-            config, handlers=[LoggingHandler(logging.getLogger("imgfeed.record"))], transport_factory=factory
+            config, handlers=[StatusLog(logging.getLogger("imgfeed.record"))], transport_factory=factory
         )
+        print(starting_line(args.out, config.address, filters), file=sys.stderr, flush=True)
         code = run_client(client, args, filters, duration=args.duration)
     except BaseException:
         writer.close()

@@ -2,7 +2,8 @@
 
 On first use it creates a state directory (``~/.imgfeed/simulator`` by default, mode 0700) with a
 persistent host key, a client key pair (``client_ed25519``), an ``authorized_keys`` file that
-admits that key (append your own keys to it), and a ``known_hosts`` file with the simulator's
+admits that key (append your own keys to it: it is read again for every connection, as sshd does),
+and a ``known_hosts`` file with the simulator's
 entry; every file is mode 0600. Then it serves until Ctrl-C (or SIGTERM), and stops cleanly:
 every connection closed, every thread joined.
 """
@@ -19,6 +20,7 @@ import threading
 from pathlib import Path
 from typing import Any, Dict, Optional, TextIO
 
+from imgfeed.cli._parsing import one_line_errors, positive_number, seconds
 from imgfeed.errors import ImgFeedError
 from imgfeed.feeds.img.simulator import ScenarioConfig, SessionConfig, SimulatorServer
 from imgfeed.feeds.img.simulator.keys import public_line, write_private_key
@@ -49,27 +51,38 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         epilog=_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
-    parser.add_argument(
-        "--port", type=int, default=DEFAULT_SIM_PORT, help="port to listen on; 0 picks a free one (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--state-dir", default=DEFAULT_STATE_DIR, metavar="DIR",
+    add = parser.add_argument
+    add("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    add("--port", type=int, default=DEFAULT_SIM_PORT, help="port; 0 picks a free one (default: %(default)s)")
+    add(
+        "--state-dir",
+        default=DEFAULT_STATE_DIR,
+        metavar="DIR",
         help="keys and known_hosts live here, made on first use (default: %(default)s)",
     )
-    parser.add_argument("--user", default=DEFAULT_USER, help="username to show in the commands (any is accepted)")
-    parser.add_argument("--seed", type=int, default=0, help="scenario seed: same seed, same tournaments (default: 0)")
-    parser.add_argument("--size", choices=("tiny", "small", "large"), default="small", help="scenario size (default: small)")
-    parser.add_argument("--updates-per-second", type=float, default=5.0, metavar="N", help="market updates per second (default: 5)")
-    parser.add_argument(
-        "--steps-per-second", type=float, default=1.0, metavar="N",
+    add("--user", default=DEFAULT_USER, help="username to show in the commands (any is accepted)")
+    add("--seed", type=int, default=0, help="scenario seed: same seed, same tournaments (default: 0)")
+    add("--size", choices=("tiny", "small", "large"), default="small", help="scenario size (default: small)")
+    add(
+        "--updates-per-second",
+        type=float,
+        default=5.0,
+        metavar="N",
+        help="market updates per second; 0: prices only on subscription (default: 5)",
+    )
+    add(
+        "--steps-per-second",
+        type=positive_number,
+        default=1.0,
+        metavar="N",
         help="how fast tournaments move through pre-play, play and settlement (default: 1)",
     )
-    parser.add_argument("--heartbeat-interval", type=float, default=3.0, metavar="S", help="seconds between heartbeats (default: 3)")
-    parser.add_argument("--init-timeout", type=float, default=10.0, metavar="S", help="seconds a client has to send init (default: 10)")
-    parser.add_argument("--mustard", action="store_true", help="no init response and no publish_time, as the older Mustard service")
-    parser.add_argument("--stamp-send-time", action="store_true", help="add sim_sent_at to each market_update (latency benchmarks)")
-    parser.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this many seconds")
+    add("--heartbeat-interval", type=seconds, default=3.0, metavar="S", help="heartbeat period (default: 3)")
+    add("--init-timeout", type=seconds, default=10.0, metavar="S", help="to wait for init (default: 10)")
+    add("--mustard", action="store_true", help="no init response, no publish_time: the older Mustard service")
+    add("--stamp-send-time", action="store_true", help="add sim_sent_at to updates (latency benchmarks)")
+    add("--duration", type=seconds, metavar="SECONDS", help="stop after this many seconds")
+    one_line_errors(parser)
     parser.set_defaults(func=run)
 
 
@@ -136,7 +149,8 @@ imgfeed simulator listening on {server.host}:{server.port}{mode}
   port:         {server.port}
   username:     {args.user} (any username is accepted)
   private key:  {key}
-  public key:   {paths["client_pub"]} (listed in {paths["authorized_keys"]}; add your own keys there)
+  public key:   {paths["client_pub"]} (listed in {paths["authorized_keys"]}; add your own keys
+                there: it is read again for every connection)
   known_hosts:  {known}
   host key:     {server.known_hosts_line()}
 
@@ -174,11 +188,12 @@ def run(args: argparse.Namespace, out: Optional[TextIO] = None) -> int:
     try:
         server.start()
     except OSError as exc:
-        raise ImgFeedError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; try --port 0") from None
+        why = exc.strerror or exc
+        raise ImgFeedError(f"cannot listen on {args.host}:{args.port}: {why}; try --port 0") from None
     if not ipaddress_is_loopback(server.host):
         sys.stderr.write(
-            f"warning: listening on {server.host}, not loopback: anyone who can reach this port and holds a key "
-            f"in {paths['authorized_keys']} can connect\n"
+            f"warning: listening on {server.host}, not loopback: anyone who can reach this port and holds "
+            f"a key in {paths['authorized_keys']} can connect\n"
         )
     stop = threading.Event()
     previous: Any = None

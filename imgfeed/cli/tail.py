@@ -2,12 +2,15 @@
 
 The client is the one applications use -- reconnection, suspension rules and all -- so what ``tail``
 shows is what a handler would see. ``--format jsonl`` prints one JSON object per line on stdout
-(see :mod:`imgfeed.cli._output` for the contract); logs go to stderr.
+(see :mod:`imgfeed.cli._output` for the contract); logs go to stderr, where a disconnection is
+also said once for the person watching. Market ids are shown raw, as ``--market`` takes them (the
+decoded form beside them in pretty output); ``--market`` accepts either form.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import threading
 
 from imgfeed.cli._common import (
@@ -16,7 +19,9 @@ from imgfeed.cli._common import (
     config_from_args,
     subscription_filters,
 )
-from imgfeed.cli._output import LinePrinter, make_handler
+from imgfeed.cli._output import LinePrinter
+from imgfeed.cli._parsing import seconds
+from imgfeed.cli._pretty import StatusLog, make_handler
 from imgfeed.cli._run import run_client
 from imgfeed.feeds.img.client import FeedClient
 
@@ -27,6 +32,7 @@ examples:
   imgfeed tail --host 127.0.0.1 --port 2093 --user demo --key demo_key \
       --known-hosts sim_known_hosts --subscribe-all
   imgfeed tail ... --event ev.golf_1100 --format jsonl | jq -c 'select(.kind == "market_update")'
+  imgfeed tail ... --market 'golf_6005_matchbet~7cgolfer_ids~3d9548~2c14689'
 """
 
 
@@ -47,7 +53,7 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         default="pretty",
         help="pretty: one readable line per message; jsonl: one JSON object per line (default: %(default)s)",
     )
-    parser.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this many seconds")
+    parser.add_argument("--duration", type=seconds, metavar="SECONDS", help="stop after this many seconds")
     parser.set_defaults(func=run)
 
 
@@ -56,5 +62,9 @@ def run(args: argparse.Namespace) -> int:
     filters = subscription_filters(args)
     stop = threading.Event()
     printer = LinePrinter(on_broken=stop.set)  # `imgfeed tail | head`: stop when head has had enough
-    client = FeedClient(config, handlers=[make_handler(args.format, printer)])
+    handlers = [make_handler(args.format, printer)]
+    if args.format == "jsonl":
+        # stdout is for programs; the person watching still hears of a disconnection, once, on stderr.
+        handlers.append(StatusLog(logging.getLogger("imgfeed.tail")))
+    client = FeedClient(config, handlers=handlers)
     return run_client(client, args, filters, duration=args.duration, stop=stop)

@@ -65,8 +65,9 @@ class BaseHandler:
 class LifecycleLogger:
     """The lifecycle part of a feed's ``LoggingHandler``: one line per event, at the right level.
 
-    A disconnect that will be retried is a WARNING, a normal stop is INFO; suspensions caused by
-    that stop are not worth a line of their own.
+    A lost connection and late heartbeats are WARNINGs; a normal stop (``stop()``, Ctrl-C), and
+    every market suspended because of a disconnection (the disconnection is the news), are INFO,
+    so that a program that stops as it should logs no warning.
     """
 
     def __init__(self, logger: Optional[logging.Logger] = None) -> None:
@@ -87,8 +88,8 @@ class LifecycleLogger:
         self.log.warning("disconnected: %s%s", reason, when if reason.will_retry else "; not reconnecting")
 
     def on_suspend_all(self, reason: SuspendReason) -> None:
-        # A disconnect is logged by on_disconnect, right after: say it once.
-        level = logging.DEBUG if reason is SuspendReason.DISCONNECTED else logging.WARNING
+        # A disconnect is logged by on_disconnect, right after: the warning is said there, once.
+        level = logging.INFO if reason is SuspendReason.DISCONNECTED else logging.WARNING
         self.log.log(level, "all markets suspended: %s", reason)
 
     def on_resume_all(self) -> None:

@@ -40,13 +40,29 @@ from imgfeed.transport.base import DEFAULT_RECV_SIZE, Transport
 from imgfeed.transport.hostkeys import HostKeyPolicy
 from imgfeed.transport.resolve import resolve
 
-__all__ = ["SSHTransport", "load_private_key", "fingerprint"]
+__all__ = ["SSHTransport", "load_private_key", "fingerprint", "NOT_SSH_HINT"]
 
 log = logging.getLogger("imgfeed.transport.ssh")
 
 #: Preferred first when the server offers it: ~35 % faster reads than paramiko's default
 #: aes128-ctr + hmac-sha2-256 on loopback (paramiko-notes.md); the defaults follow as fallbacks.
 _FAST_CIPHER = "aes128-gcm@openssh.com"
+
+
+#: What a connection to a port where no SSH server listens (a web server, a database) comes to.
+NOT_SSH_HINT = "is this an SSH server? nothing answered with an SSH banner; check the host and port"
+
+
+def _not_ssh(exc: BaseException) -> bool:
+    """Whether paramiko failed reading the server's first line, ``SSH-2.0-...`` (RFC 4253 4.2).
+
+    paramiko says so only in words: "Error reading SSH protocol banner" (EOF or timeout before an
+    ``SSH-`` line) or "Indecipherable protocol version" (lines, but none of them ``SSH-``).
+    """
+    text = str(exc)
+    return isinstance(exc, paramiko.SSHException) and (
+        text.startswith(("Error reading SSH protocol banner", "Indecipherable protocol version"))
+    )
 
 
 def fingerprint(key: paramiko.PKey) -> str:
@@ -152,10 +168,18 @@ class SSHTransport(Transport):
             raise
         except Exception as exc:
             self.close()
+            # A timeout with the TCP connection up and no banner read is a silent non-SSH port too.
+            no_banner = self._transport is not None and not getattr(self._transport, "remote_version", "")
+            not_ssh = _not_ssh(exc) or (self._timed_out and no_banner)
             if self._timed_out:
-                raise ConnectError(f"connecting to {self.describe()} timed out after {timeout} s") from exc
+                hint = f": {NOT_SSH_HINT}" if not_ssh else ""
+                raise ConnectError(
+                    f"connecting to {self.describe()} timed out after {timeout} s{hint}"
+                ) from exc
             if isinstance(exc, ConnectError):
                 raise
+            if not_ssh:
+                raise ConnectError(f"cannot connect to {self.describe()}: {NOT_SSH_HINT}") from exc
             raise ConnectError(f"cannot connect to {self.describe()}: {type(exc).__name__}: {exc}") from exc
         finally:
             guard.cancel()
@@ -205,7 +229,9 @@ class SSHTransport(Transport):
             # paramiko also reports a connection that died, or timed out, during authentication as
             # an AuthenticationException; that is a network failure to retry, not a rejected key.
             if not t.is_active() or "timeout" in str(exc).lower():
-                raise ConnectError(f"the connection to {self.describe()} failed during authentication: {exc}") from exc
+                raise ConnectError(
+                    f"the connection to {self.describe()} failed during authentication: {exc}"
+                ) from exc
             raise AuthenticationError(
                 f"{self.describe()} rejected the key {fingerprint(self._pkey)} for user {self.username!r}"
             ) from exc
@@ -270,7 +296,9 @@ class SSHTransport(Transport):
             )
         if self.host_key_policy is HostKeyPolicy.ACCEPT_NEW:
             self._add_known_host(name, key)
-            log.warning("added %s's host key %s %s to %s (accept-new)", name, key.get_name(), fp, self.known_hosts)
+            log.warning(
+                "added %s's host key %s %s to %s (accept-new)", name, key.get_name(), fp, self.known_hosts
+            )
             return
         raise UnknownHostKeyError(
             f"unknown host key for {name}: {key.get_name()} {fp} is not in {self.known_hosts}. Verify the "
@@ -310,7 +338,8 @@ class SSHTransport(Transport):
         except TransportError:
             raise
         except Exception as exc:
-            raise TransportError(f"send failed: {type(exc).__name__}: {exc}") from (self.saved_exception or exc)
+            cause = self.saved_exception or exc
+            raise TransportError(f"send failed: {type(exc).__name__}: {exc}") from cause
 
     def recv(self, max_bytes: int = DEFAULT_RECV_SIZE) -> Optional[bytes]:
         channel = self._channel
@@ -324,7 +353,8 @@ class SSHTransport(Transport):
         except Exception as exc:
             if self._closed:
                 return b""
-            raise TransportError(f"receive failed: {type(exc).__name__}: {exc}") from (self.saved_exception or exc)
+            cause = self.saved_exception or exc
+            raise TransportError(f"receive failed: {type(exc).__name__}: {exc}") from cause
 
     def close(self) -> None:
         with self._lock:

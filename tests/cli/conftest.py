@@ -80,13 +80,24 @@ class Process:
     With ``merge_stderr`` its log lines (stderr) are collected too, in order with stdout.
     """
 
-    def __init__(self, args: List[str], merge_stderr: bool = False) -> None:
+    def __init__(
+        self,
+        args: List[str],
+        merge_stderr: bool = False,
+        env: Optional[dict] = None,
+        cwd: Optional[str] = None,
+        program: str = sys.executable,
+    ) -> None:
+        full_env = dict(os.environ)
+        full_env.update(env or {})
         self.proc = subprocess.Popen(
-            [sys.executable, *args],
+            [program, *args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
             text=True,
+            env=full_env,
+            cwd=cwd,
         )
         self.lines: List[str] = []
         self._cond = threading.Condition()

@@ -159,7 +159,11 @@ def test_truncated_recording(run_cli: "object", tmp_path: Path) -> None:
 def test_bad_speed(run_cli: "object", tmp_path: Path) -> None:
     result = run_cli("replay", str(_recording(tmp_path / "r.jsonl")), "--speed", "0")  # type: ignore[operator]
     assert result.code == 2
-    assert "--speed" in single_error_line(result)
+    assert single_error_line(result) == (
+        "imgfeed replay: error: argument --speed: expected a number greater than 0, got '0' "
+        "(--as-fast-as-possible replays without pacing) (see `imgfeed replay --help`)"
+    )
+    assert "None" not in result.err
 
 
 @pytest.mark.parametrize(
@@ -167,7 +171,11 @@ def test_bad_speed(run_cli: "object", tmp_path: Path) -> None:
     [
         (["tail", "--host", "h", "--user", "u", "--port", "ab"], "argument --port: not a whole number: 'ab'"),
         (["replay"], "the following arguments are required: FILE"),
-        (["demo", "--duration", "soon"], "argument --duration: invalid float value: 'soon'"),
+        (["demo", "--duration", "soon"], "argument --duration: not a number: 'soon'"),
+        (["demo", "--duration", "-5"], "--duration: expected a number of seconds greater than 0, got '-5'"),
+        (["tail", "--host", "h", "--user", "u", "--duration", "0"], "argument --duration: expected a number"),
+        (["record", "--host", "h", "--user", "u", "--out", "f", "--duration", "-5"], "than 0, got '-5'"),
+        (["simulate", "--duration", "-1"], "--duration: expected a number of seconds greater than 0"),
         (["keygen", "--type", "dsa"], "argument --type: invalid choice: 'dsa'"),
     ],
 )
@@ -186,3 +194,42 @@ def test_commands_restore_the_logging_levels_they_change(run_cli: "object", tmp_
     result = run_cli("replay", str(path), "--fast", "--format", "summary")  # type: ignore[operator]
     assert result.code == 0
     assert {name: logging.getLogger(name).level for name in before} == before
+
+
+@pytest.mark.parametrize(
+    "args, line",
+    [
+        (
+            ["tail", "--host", "h", "--user", "u", "--duration", "-5"],
+            "imgfeed tail: error: argument --duration: expected a number of seconds greater than 0, got '-5' "
+            "(see `imgfeed tail --help`)",
+        ),
+        (
+            ["replay", "r.jsonl", "--speed", "0"],
+            "imgfeed replay: error: argument --speed: expected a number greater than 0, got '0' "
+            "(--as-fast-as-possible replays without pacing) (see `imgfeed replay --help`)",
+        ),
+        (
+            ["check", "--host", "h", "--user", "u", "--reconnect-interval", "nan"],
+            "imgfeed check: error: argument --reconnect-interval: not a finite number: 'nan' "
+            "(see `imgfeed check --help`)",
+        ),
+    ],
+)
+def test_numbers_out_of_range_as_a_subprocess(args: List[str], line: str) -> None:
+    from tests.cli.conftest import run_subprocess
+
+    result = run_subprocess(args)
+    assert result.code == 2 and result.out == ""
+    assert single_error_line(result) == line
+
+
+def test_accept_new_needs_the_known_hosts_directory(run_cli: "object", key: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "no_such_dir" / "known_hosts"
+    result = run_cli("check", *_connect_args(key, missing, "--accept-new-host-key"))  # type: ignore[operator]
+    assert result.code == 2
+    assert single_error_line(result) == (
+        f"imgfeed: error: bad --known-hosts '{missing}': expected a path in an existing directory "
+        f"({missing.parent} does not exist)"
+    )
+    assert not missing.parent.exists()

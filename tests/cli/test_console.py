@@ -6,8 +6,8 @@ import io
 from typing import List
 
 from imgfeed.cli.console import FeedHealth, LiveView, RateMeter, render, summary_line
-from imgfeed.feeds.img.protocol.codec import decode_line
 from imgfeed.feeds.img.book import MarketBook
+from imgfeed.feeds.img.protocol.codec import decode_line
 
 
 def _push(kind: str, msg: str) -> bytes:
@@ -106,20 +106,75 @@ def test_summary_line_for_pipes() -> None:
     assert "LIVE" in text and "Win Only: Golfer 1 3.25, Golfer 3 4" in text
 
 
-def test_live_view_redraws_in_place_on_a_terminal_only() -> None:
+def test_live_view_draws_on_the_alternate_screen_and_restores_it() -> None:
     snapshot = _book().snapshot()
     tty = io.StringIO()
-    view = LiveView(tty, tty=True)
+    view = LiveView(tty, tty=True, size=(80, 24))
     view.draw(snapshot, HEALTH, now=100.0)
     view.draw(snapshot, HEALTH, now=101.0)
+    view.close(["bye"])
+    out = tty.getvalue()
+    assert out.startswith("\x1b[?1049h\x1b[?25l")  # alternate screen, cursor hidden, once
+    assert out.count("\x1b[?1049h") == 1 and out.count("\x1b[H") == 2  # then redrawn in place
+    assert out.endswith("\x1b[?25h\x1b[?1049l" + "bye\n")  # restored before the last words
     view.close()
-    assert tty.getvalue().count("\x1b[H\x1b[2J") == 2
+    assert tty.getvalue().count("\x1b[?1049l") == 1  # close is idempotent
+
+
+def test_summary_mode_gives_every_second_its_line() -> None:
+    snapshot = _book().snapshot()
     pipe = io.StringIO()
     view = LiveView(pipe, tty=False, summary_every=1.0)
-    for now in (100.0, 100.5, 101.0):
-        view.draw(snapshot, HEALTH, now=now)
+    # Draws every 0.6 s, as the demo's loop does: each second of the run still gets its line.
+    for step in range(11):
+        view.draw(snapshot, HEALTH, now=HEALTH.started_at + 0.6 * step)
     assert "\x1b" not in pipe.getvalue()
-    assert len(pipe.getvalue().splitlines()) == 2
+    labels = [line.split("]")[0] for line in pipe.getvalue().splitlines()]
+    assert labels == [f"[{n:>4}s" for n in range(7)]
+
+
+def _many_events(n: int, markets_each: int) -> MarketBook:
+    book = MarketBook()
+    book.session_started()
+    lines = [_push("sport", '{"id": "sp.golf", "name": "Golf"}')]
+    for e in range(n):
+        lines.append(_push("event", '{"id": "ev.%d", "name": "Tournament %d", "stage": "in_play"}' % (e, e)))
+        for m in range(markets_each):
+            market = '{"id": "m.%d.%d", "name": "Market %d", "event_id": "ev.%d"}' % (e, m, m, e)
+            lines.append(_push("market", market))
+    book.apply(decode_line(line, 1.0) for line in lines)
+    return book
+
+
+def test_at_80x24_every_tournament_keeps_its_line() -> None:
+    lines = render(_many_events(4, 32).snapshot(), HEALTH, now=100.0, width=80, height=22, max_events=1000)
+    assert len(lines) <= 22 and all(len(line) <= 80 for line in lines)
+    assert all(any(f"Tournament {e}" in line for line in lines) for e in range(4))
+    assert sum("more" in line for line in lines) == 4  # each tournament says how many markets are not shown
+
+
+def test_tournaments_that_do_not_fit_are_counted_not_dropped() -> None:
+    lines = render(_many_events(12, 5).snapshot(), HEALTH, now=100.0, width=80, height=22, max_events=1000)
+    assert len(lines) <= 22
+    shown = sum(1 for line in lines if line.startswith("Tournament "))
+    assert 0 < shown < 12
+    assert lines[-1] == f"... and {12 - shown} more tournaments"
+
+
+def test_an_ascii_only_terminal_gets_ascii() -> None:
+    book = _book()
+    event = '{"id": "ev.1", "name": "Ciudad de México — Open", "stage": "in_play"}'
+    book.apply([decode_line(_push("event", event), 3.0)])
+    stream = io.TextIOWrapper(io.BytesIO(), encoding="ascii")
+    view = LiveView(stream, tty=True, size=(40, 24))  # narrow: the title is cut with "..."
+    assert view.ascii_only
+    view.draw(book.snapshot(), HEALTH, now=100.0)
+    view.close(["Åsa"])
+    stream.flush()
+    out = stream.buffer.getvalue().decode("ascii")  # type: ignore[attr-defined]
+    assert "M\\xe9xico \\u2014 Open" in out and "imgfeed - simulator" in out and "..." in out
+    assert "\\xc5sa" in out
+    assert not view.ascii_only or LiveView(io.StringIO(), tty=False).ascii_only is False
 
 
 def test_rate_meter_counts_a_window() -> None:

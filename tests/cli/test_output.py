@@ -7,11 +7,12 @@ from typing import Any, Dict, List
 
 import ujson
 
-from imgfeed.cli._output import JsonlHandler, LinePrinter, PrettyHandler, record_json
+from imgfeed.cli._output import JsonlHandler, LinePrinter, record_json
+from imgfeed.cli._pretty import PrettyHandler
 from imgfeed.errors import ProtocolError
-from imgfeed.runtime.events import Disconnected, DisconnectReason, Session, SuspendReason
 from imgfeed.feeds.img.handler import dispatch
 from imgfeed.feeds.img.protocol.codec import decode_line
+from imgfeed.runtime.events import Disconnected, DisconnectReason, Session, SuspendReason
 
 UPDATE = (
     '{"mode": "push", "type": "market_update", "publish_time": "2025-03-14 08:50:11.331473", '

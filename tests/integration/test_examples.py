@@ -14,6 +14,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 def test_price_table_example_prints_prices_and_stops(sim: Sim, tmp_path: Path) -> None:
     key = tmp_path / "client_key"
     sim.key.write_private_key_file(str(key))
+    (tmp_path / "empty").write_text("")
     result = subprocess.run(
         [sys.executable, str(EXAMPLES / "price_table.py"), "--host", sim.server.host, "--port", str(sim.server.port),
          "--user", "demo", "--key", str(key), "--known-hosts", str(sim.known_hosts), "--seconds", "1"],
@@ -29,6 +30,7 @@ def test_price_table_example_prints_prices_and_stops(sim: Sim, tmp_path: Path) -
 def test_price_table_example_explains_an_unknown_host_key(sim: Sim, tmp_path: Path) -> None:
     key = tmp_path / "client_key"
     sim.key.write_private_key_file(str(key))
+    (tmp_path / "empty").write_text("")
     result = subprocess.run(
         [sys.executable, str(EXAMPLES / "price_table.py"), "--host", sim.server.host, "--port", str(sim.server.port),
          "--user", "demo", "--key", str(key), "--known-hosts", str(tmp_path / "empty"), "--seconds", "5"],

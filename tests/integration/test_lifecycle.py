@@ -138,6 +138,7 @@ def test_a_changed_host_key_is_a_clear_error_and_not_retried(sim: Sim) -> None:
 
 
 def test_an_unknown_host_key_is_rejected_by_default(sim: Sim, tmp_path: Path) -> None:
+    (tmp_path / "empty_known_hosts").write_text("")
     client = sim.client(known_hosts=str(tmp_path / "empty_known_hosts"))
     with pytest.raises(UnknownHostKeyError, match="unknown host key"):
         client.join(timeout=10)
@@ -145,6 +146,7 @@ def test_an_unknown_host_key_is_rejected_by_default(sim: Sim, tmp_path: Path) ->
 
 def test_accept_new_trusts_on_first_use_and_remembers(sim: Sim, tmp_path: Path) -> None:
     known_hosts = tmp_path / "ssh" / "known_hosts"
+    known_hosts.parent.mkdir()  # accept-new creates the file, in a directory that must exist
     rec = Recorder()
     client = sim.client(rec, known_hosts=str(known_hosts), host_key_policy="accept-new")
     rec.wait_for(called("on_connect"))

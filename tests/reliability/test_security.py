@@ -213,7 +213,7 @@ def test_pretty_output_never_passes_terminal_escapes_through() -> None:
     """A server can name a market or golfer anything (protocol.md 3), including escape sequences
     that retitle, clear or rewrite a terminal; ``imgfeed tail --format pretty`` must show them
     escaped. (``--format jsonl`` is safe: JSON escapes control characters.)"""
-    from imgfeed.cli._output import pretty_record
+    from imgfeed.cli._pretty import pretty_record
     from imgfeed.feeds.img.protocol.codec import decode_line
 
     escape = "\x1b]0;owned\x07\x1b[2J"

@@ -155,3 +155,25 @@ def test_hand_controls_reach_subscribed_clients(make_server, connect):
     server.scenario.remove_markets([mid])
     removed = client.expect(lambda r: isinstance(r, RemoveMarkets))[-1]
     assert removed.market_ids == (mid,)
+
+
+def test_authorized_keys_are_read_on_every_connection(make_server, connect, client_key, tmp_path):
+    """As sshd does: a key added to authorized_keys while the simulator runs is let in next time."""
+    import paramiko
+    import pytest
+
+    from imgfeed.feeds.img.simulator.keys import generate_ed25519, public_line
+
+    newcomer = generate_ed25519()
+    authorized = tmp_path / "authorized_keys"
+    authorized.write_text(public_line(client_key) + " first\n")
+    server = make_server(authorized_keys=[authorized])
+    init(connect(server))  # the key listed at start
+    with pytest.raises(paramiko.AuthenticationException):
+        connect(server, key=newcomer)
+    with authorized.open("a") as f:
+        f.write(public_line(newcomer) + " added while running\n")
+    init(connect(server, key=newcomer))
+    authorized.write_text(public_line(newcomer) + " the first one removed\n")
+    with pytest.raises(paramiko.AuthenticationException):
+        connect(server)  # a removed key is refused from the next connection too

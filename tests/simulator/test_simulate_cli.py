@@ -31,7 +31,9 @@ def test_run_prints_commands_and_keeps_the_host_key(tmp_path: Path) -> None:
     parser = build_parser()
     outputs = []
     for _ in range(2):
-        args = parser.parse_args(["simulate", "--port", "0", "--state-dir", str(state), "--size", "tiny", "--duration", "0"])
+        args = parser.parse_args(
+            ["simulate", "--port", "0", "--state-dir", str(state), "--size", "tiny", "--duration", "0.01"]
+        )
         out = io.StringIO()
         assert run(args, out=out) == 0
         outputs.append(out.getvalue())
@@ -56,7 +58,9 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen(1)
         port = busy.getsockname()[1]
-        args = build_parser().parse_args(["simulate", "--port", str(port), "--state-dir", str(tmp_path), "--duration", "0"])
+        args = build_parser().parse_args(
+            ["simulate", "--port", str(port), "--state-dir", str(tmp_path), "--duration", "0.01"]
+        )
         with pytest.raises(ImgFeedError, match="--port 0"):
             run(args, out=io.StringIO())
 
@@ -67,3 +71,33 @@ def test_loopback_check_behind_the_non_loopback_warning() -> None:
 
     assert all(map(ipaddress_is_loopback, ["127.0.0.1", "127.0.0.2", "::1", "localhost"]))
     assert not any(map(ipaddress_is_loopback, ["0.0.0.0", "::", "192.168.1.10", "example.com"]))
+
+
+def test_a_key_added_while_simulate_runs_is_accepted_on_the_next_connection(tmp_path: Path) -> None:
+    """The banner says "add your own keys there": as with sshd, no restart is needed."""
+    import re
+    import shlex
+    import signal
+
+    from imgfeed.cli.keygen import generate_key_pair
+    from tests.cli.conftest import Process, run_subprocess
+
+    state = tmp_path / "sim"
+    sim = Process(["-m", "imgfeed", "simulate", "--port", "0", "--state-dir", str(state), "--size", "tiny"])
+    try:
+        line = sim.wait_for_line(lambda line: line.strip().startswith("imgfeed tail "))
+        assert line, sim.lines
+        args = shlex.split(line.strip())[2:-1]  # the connection options, without --subscribe-all
+        mine = tmp_path / "my_key"
+        generate_key_pair(str(mine), comment="mine")
+        args[args.index("--key") + 1] = str(mine)
+        refused = run_subprocess(["check", *args, "--timeout", "20"])
+        assert refused.code == 2 and "rejected the key" in refused.err, refused
+        with open(state / "authorized_keys", "a", encoding="ascii") as f:
+            f.write((tmp_path / "my_key.pub").read_text(encoding="ascii"))
+        accepted = run_subprocess(["check", *args, "--timeout", "20"])
+    finally:
+        code, err = sim.finish(signal.SIGTERM)
+    assert accepted.code == 0, accepted
+    assert re.match(r"ok: session [0-9a-f-]{36} on 127\.0\.0\.1:\d+", accepted.out)
+    assert code == 0, err

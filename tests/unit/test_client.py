@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from typing import Iterator
 
@@ -471,7 +472,10 @@ def test_overflow_policy_disconnect_drops_the_connection_and_reconnects() -> Non
 def test_a_missing_key_file_is_reported_and_stops_the_client(tmp_path: object) -> None:
     from imgfeed.feeds.img.client import ssh_transport_factory
 
-    config = fast_config(pkey=None, key_filename=str(tmp_path) + "/no_such_key")  # type: ignore[operator]
+    key = str(tmp_path) + "/no_such_key"  # type: ignore[operator]
+    open(key, "w").close()  # FeedConfig checks that the file exists ...
+    config = fast_config(pkey=None, key_filename=key)
+    os.unlink(key)  # ... and it is gone by the time the client connects
     rec = Recorder()
     client = FeedClient(config, handlers=[rec], transport_factory=ssh_transport_factory(config)).start()
     with pytest.raises(AuthenticationError, match="not found"):

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
+from typing import Any, Dict
 
 import paramiko
 import pytest
 
 from imgfeed import ConfigError, FeedConfig, HostKeyPolicy, OverflowPolicy, ReconnectPolicy
 
-BASE = dict(host="127.0.0.1", username="trader", key_filename="/keys/id_ed25519", known_hosts="/kh")
+#: The required settings; the autouse fixture below points the paths at files that exist.
+BASE: Dict[str, Any] = dict(host="127.0.0.1", username="trader")
+
+
+@pytest.fixture(autouse=True)
+def _existing_key_and_known_hosts(tmp_path: Path) -> None:
+    """FeedConfig checks that its paths exist: give it a key file and a known_hosts file."""
+    (tmp_path / "id_ed25519").write_text("")
+    (tmp_path / "known_hosts").write_text("")
+    BASE.update(key_filename=str(tmp_path / "id_ed25519"), known_hosts=str(tmp_path / "known_hosts"))
 
 
 def test_defaults_follow_the_service_documentation() -> None:
@@ -34,11 +45,40 @@ def test_strings_become_enums() -> None:
     assert config.overflow_policy is OverflowPolicy.BLOCK
 
 
-def test_paths_are_expanded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HOME", "/home/trader")
+def test_paths_are_expanded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / ".ssh").mkdir()
+    (tmp_path / ".ssh" / "id").write_text("")
+    (tmp_path / ".ssh" / "known_hosts").write_text("")
     config = FeedConfig(**{**BASE, "key_filename": "~/.ssh/id", "known_hosts": "~/.ssh/known_hosts"})
-    assert config.key_filename == "/home/trader/.ssh/id"
-    assert config.known_hosts == "/home/trader/.ssh/known_hosts"
+    assert config.key_filename == str(tmp_path / ".ssh" / "id")
+    assert config.known_hosts == str(tmp_path / ".ssh" / "known_hosts")
+
+
+def test_a_missing_key_file_fails_at_construction(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        FeedConfig(**{**BASE, "key_filename": str(tmp_path / "typo")})
+    assert info.value.field == "key_filename" and "existing private key file" in str(info.value)
+
+
+def test_a_missing_known_hosts_fails_at_construction_unless_accept_new_creates_it(tmp_path: Path) -> None:
+    missing = str(tmp_path / "known_hosts_typo")
+    with pytest.raises(ConfigError) as info:
+        FeedConfig(**{**BASE, "known_hosts": missing})
+    assert info.value.field == "known_hosts" and "accept-new" in str(info.value)
+    assert FeedConfig(**{**BASE, "known_hosts": missing}, host_key_policy="accept-new").known_hosts == missing
+    # accept-new creates the file, not its directory: a typo in the directory is still caught
+    with pytest.raises(ConfigError, match="does not exist"):
+        FeedConfig(**{**BASE, "known_hosts": str(tmp_path / "nodir" / "kh")}, host_key_policy="accept-new")
+    # insecure-accept-any reads no known_hosts at all
+    FeedConfig(**{**BASE, "known_hosts": missing}, host_key_policy="insecure-accept-any")
+
+
+def test_a_port_given_as_a_string_says_so() -> None:
+    with pytest.raises(ConfigError) as info:
+        FeedConfig(**BASE, port="2093")
+    assert info.value.field == "port"
+    assert "an int, not a string" in str(info.value) and "port=2093" in str(info.value)
 
 
 @pytest.mark.parametrize(
@@ -76,7 +116,7 @@ def test_an_invalid_value_fails_at_construction_naming_the_field(field: str, val
 
 def test_a_key_is_required_and_only_one() -> None:
     with pytest.raises(ConfigError, match="key_filename"):
-        FeedConfig(host="h", username="u", known_hosts="/kh")
+        FeedConfig(host="h", username="u", known_hosts=BASE["known_hosts"])
     key = paramiko.RSAKey.generate(1024)
     with pytest.raises(ConfigError, match="pkey"):
         FeedConfig(**BASE, pkey=key)

@@ -94,3 +94,15 @@ def test_logging_handler_says_why(caplog: pytest.LogCaptureFixture) -> None:
     dispatch(h, SuspendedAll(SuspendReason.HEARTBEAT_LATE))
     assert "disconnected: server closing: slow reader" in caplog.text
     assert "heartbeat late" in caplog.text
+
+
+def test_logging_handler_logs_a_normal_stop_without_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="imgfeed.feed")
+    h = LoggingHandler()
+    dispatch(h, SuspendedAll(SuspendReason.DISCONNECTED))
+    dispatch(h, Disconnected(DisconnectReason.USER_STOP, will_retry=False))
+    assert [r.levelno for r in caplog.records] == [logging.INFO, logging.INFO]
+    caplog.clear()
+    dispatch(h, Disconnected(DisconnectReason.EOF))
+    dispatch(h, SuspendedAll(SuspendReason.HEARTBEAT_LATE))
+    assert [r.levelno for r in caplog.records] == [logging.WARNING, logging.WARNING]

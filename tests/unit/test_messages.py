@@ -38,6 +38,7 @@ from imgfeed.feeds.img.protocol import (
     decode_market_id,
     messages,
 )
+from imgfeed.feeds.img.protocol.messages import raw_market_id
 from imgfeed import framing
 from tests.unit.strategies import SLUG, property_settings
 
@@ -262,6 +263,46 @@ def test_decode_market_id_inverts_the_escaping(text: str) -> None:
     safe = set(SLUG) - {"~"}
     escaped = "".join(ch if ch in safe else "".join(f"~{b:02x}" for b in ch.encode()) for ch in text)
     assert decode_market_id(escaped) == text
+
+
+def _escape_as_the_server_does(text: str) -> str:
+    """Escape every byte outside the slug alphabet; "~" is in it (protocol.md section 5)."""
+    return "".join(ch if ch in SLUG else "".join(f"~{b:02x}" for b in ch.encode()) for ch in text)
+
+
+@property_settings
+@given(st.text(st.characters(codec="utf-8"), max_size=30))
+def test_raw_market_id_inverts_decode_market_id_for_raw_ids(text: str) -> None:
+    raw = _escape_as_the_server_does(text)
+    shown = decode_market_id(raw)
+    assert raw_market_id(raw) == raw  # a raw id is never altered
+    if shown == text:  # a "~" before two hex digits in the text makes the raw form ambiguous
+        assert raw_market_id(shown) == raw
+
+
+@property_settings
+@given(st.text(st.characters(codec="utf-8"), max_size=30))
+def test_raw_market_id_always_gives_an_id_that_decodes_to_the_text(text: str) -> None:
+    raw = raw_market_id(text)
+    assert all(ch in SLUG for ch in raw)
+    if any(ch not in SLUG for ch in text):
+        assert decode_market_id(raw) == text
+
+
+@pytest.mark.parametrize(
+    "given_id, raw",
+    [
+        ("golf_6005_matchbet~7cgolfer_ids~3d9548~2c14689", "golf_6005_matchbet~7cgolfer_ids~3d9548~2c14689"),
+        ("golf_6005_matchbet|golfer_ids=9548,14689", "golf_6005_matchbet~7cgolfer_ids~3d9548~2c14689"),
+        ("golf_1100_winonly", "golf_1100_winonly"),
+        ("a~7Cb", "a~7Cb"),  # raw, with upper-case hex: kept exactly as given
+        ("a~|b", "a~~7cb"),  # a lone "~" stays a "~"
+        ("x~7c|", "x~7e7c~7c"),  # a "~" that would read as an escape is escaped itself
+        ("café|1", "caf~c3~a9~7c1"),
+    ],
+)
+def test_raw_market_id(given_id: str, raw: str) -> None:
+    assert raw_market_id(given_id) == raw
 
 
 @pytest.mark.parametrize("module", [messages, framing], ids=lambda m: m.__name__)

@@ -148,6 +148,9 @@ class FeedConfig:
 
     @port.validator
     def _check_port(self, attribute: "attrs.Attribute[Any]", value: Any) -> None:
+        if isinstance(value, str):
+            example = f"port={value.strip()}, not port={value!r}"
+            raise ConfigError(attribute.name, value, f"an int, not a string ({example})")
         if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
             raise ConfigError(attribute.name, value, "a TCP port number between 1 and 65535")
 
@@ -182,6 +185,31 @@ class FeedConfig:
         if self.host_key_policy is not HostKeyPolicy.INSECURE_ACCEPT_ANY and self.known_hosts is None:
             raise ConfigError(
                 "known_hosts", None, f"a known_hosts path (host_key_policy={self.host_key_policy.value!r} needs one)"
+            )
+        self._check_paths_exist()
+
+    def _check_paths_exist(self) -> None:
+        """A path that names nothing fails here, at construction, not at the first connection.
+
+        Under ``accept-new`` the known_hosts file may be missing (the first host key creates it),
+        but its directory must exist: a typo in it would otherwise create a stray directory.
+        ``insecure-accept-any`` reads no known_hosts, so its path is not checked.
+        """
+        if self.key_filename is not None and not os.path.exists(self.key_filename):
+            raise ConfigError("key_filename", self.key_filename, "the path of an existing private key file")
+        known_hosts = self.known_hosts
+        if known_hosts is None or os.path.exists(known_hosts):
+            return
+        if self.host_key_policy is HostKeyPolicy.REJECT:
+            raise ConfigError(
+                "known_hosts",
+                known_hosts,
+                "an existing known_hosts file (or host_key_policy='accept-new' to create it on first use)",
+            )
+        directory = os.path.dirname(known_hosts) or "."
+        if self.host_key_policy is HostKeyPolicy.ACCEPT_NEW and not os.path.isdir(directory):
+            raise ConfigError(
+                "known_hosts", known_hosts, f"a path in an existing directory ({directory} does not exist)"
             )
 
     @property

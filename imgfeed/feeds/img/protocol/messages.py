@@ -51,6 +51,7 @@ __all__ = [
     "ServerClosing",
     "Unknown",
     "decode_market_id",
+    "raw_market_id",
 ]
 
 
@@ -465,3 +466,41 @@ def decode_market_id(market_id: str) -> str:
     # that unquote also joins multi-byte UTF-8 sequences such as "~c3~a9".
     quoted = _ESCAPE.sub(r"%\1", market_id.replace("%", "%25"))
     return urllib.parse.unquote(quoted, errors="replace")
+
+
+#: The characters of a long market id as the server sends it (protocol.md section 5: the slug
+#: alphabet "0-9 a-z A-Z - _ . ~"); anything else is escaped as "~" and two hex digits.
+_RAW_ID_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_.~")
+#: The bytes written unescaped when a decoded id is turned back into its raw form.
+_UNESCAPED_BYTES = frozenset(b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_.")
+#: A "~" that, written as it is, would read as an escape.
+_TILDE_BEFORE_HEX = re.compile(r"~(?=[0-9A-Fa-f]{2})")
+
+
+def raw_market_id(text: str) -> str:
+    """The market id as the server sends it, from either form a person may have copied.
+
+    ``decode_market_id`` shows ``golf_6005_matchbet~7cgolfer_ids~3d9548~2c14689`` as
+    ``golf_6005_matchbet|golfer_ids=9548,14689``; this turns either back into the raw form, the
+    one ids are compared in (subscriptions, the book). Text made only of slug characters is
+    already raw and is returned unchanged, so a raw id is never altered; any other text is read as
+    the decoded form and every byte outside the slug alphabet is escaped, as the server does. A
+    ``~`` of the decoded form stays as it is unless two hex digits follow it (then it is escaped as
+    ``~7e``, or it would read as an escape).
+
+    Known weakness: a decoded form made only of slug characters and holding a ``~`` before two hex
+    digits is ambiguous (it is also a raw id) and is taken as raw.
+
+    >>> raw_market_id("golf_6005_matchbet|golfer_ids=9548,14689")
+    'golf_6005_matchbet~7cgolfer_ids~3d9548~2c14689'
+    >>> raw_market_id("golf_6005_matchbet~7cgolfer_ids~3d9548~2c14689")
+    'golf_6005_matchbet~7cgolfer_ids~3d9548~2c14689'
+    """
+    if all(ch in _RAW_ID_CHARS for ch in text):
+        return text
+    parts = _TILDE_BEFORE_HEX.split(text)
+    escaped = [
+        "".join(chr(b) if b in _UNESCAPED_BYTES or b == 0x7E else f"~{b:02x}" for b in part.encode("utf-8"))
+        for part in parts
+    ]
+    return "~7e".join(escaped)

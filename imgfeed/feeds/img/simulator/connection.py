@@ -103,7 +103,9 @@ class _Interface(paramiko.ServerInterface):
 class Connection:
     """One client: the SSH transport, its channel, its session, and its two threads."""
 
-    def __init__(self, server: "SimulatorServer", sock: socket.socket, number: int, reject: Optional[str]) -> None:
+    def __init__(
+        self, server: "SimulatorServer", sock: socket.socket, number: int, reject: Optional[str]
+    ) -> None:
         self.server = server
         self.sock = sock
         self.number = number
@@ -163,7 +165,7 @@ class Connection:
         transport = paramiko.Transport(self.sock)
         self.transport = transport
         transport.add_server_key(self.server.host_key)
-        interface = _Interface(self.server._allowed_keys)
+        interface = _Interface(self.server.allowed_keys())
         # Every wait of the set-up (key exchange, authentication, channel, shell) is done in short
         # slices, so that a client that goes silent or leaves, or a server stop, ends it at once.
         deadline = time.monotonic() + SETUP_TIMEOUT
@@ -193,7 +195,10 @@ class Connection:
                 session.close(self._close_requested[0], time.time())
         log.info(
             "simulator connection %d: user %r, session %s%s",
-            self.number, self.username, session.session_id, f", refused: {self.reject}" if self.reject else "",
+            self.number,
+            self.username,
+            session.session_id,
+            f", refused: {self.reject}" if self.reject else "",
         )
         channel.settimeout(POLL_INTERVAL)
         self._reader = threading.Thread(target=self._read, name=f"imgfeed-sim-conn-{self.number}-reader")
@@ -297,7 +302,8 @@ class Connection:
             if room <= 0:
                 break
             if sizes:
-                piece, self._chunk_index = next(chunked(bytes(buffer[: max(sizes)]), sizes, self._chunk_index))
+                window = bytes(buffer[: max(sizes)])
+                piece, self._chunk_index = next(chunked(window, sizes, self._chunk_index))
                 want = min(len(piece), room)
             else:
                 # paramiko sends at most one packet per call; slicing more would only be copied.

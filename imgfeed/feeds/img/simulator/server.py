@@ -5,6 +5,7 @@ Contract:
 - ``start()`` returns once the socket listens (on ``127.0.0.1`` and a free port by default);
   ``stop()`` closes every connection and joins every thread it started, within its timeout.
 - Authentication is public-key only, against the authorized keys; any username is accepted.
+  authorized_keys files are read again for every connection, as sshd does.
 - Threads, all named and non-daemon: ``imgfeed-sim-accept``, ``imgfeed-sim-ticker`` (only when
   ``updates_per_second > 0``), and two per connection (see :mod:`imgfeed.feeds.img.simulator.connection`).
 - Limits (protocol.md section 7) are applied when a connection is accepted: "max connections
@@ -23,7 +24,7 @@ import select
 import socket
 import threading
 import time
-from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Union
+from typing import Any, Callable, Deque, Dict, FrozenSet, Iterable, List, Optional, Set, Union
 
 import attrs
 import paramiko
@@ -70,8 +71,9 @@ class SimulatorServer:
         scenario_config: Optional[ScenarioConfig] = None,
         scenario: Optional[Scenario] = None,
     ) -> None:
-        self._allowed_keys = keys.load_authorized_keys(authorized_keys)
-        if not self._allowed_keys:
+        self._key_sources = tuple(authorized_keys)
+        # Read once now, so that a bad file fails at construction; then again on every connection.
+        if not keys.load_authorized_keys(self._key_sources):
             log.warning("simulator has no authorized keys: every login will be refused")
         self.host_key = keys.host_key_from(host_key)
         self.host = host
@@ -195,6 +197,22 @@ class SimulatorServer:
         """Wait until exactly ``n`` connections are open (e.g. 0: every client was closed)."""
         with self._changed:
             return self._changed.wait_for(lambda: len(self._connections) == n, timeout)
+
+    def allowed_keys(self) -> FrozenSet[keys.PublicKeyId]:
+        """The keys allowed to log in now: the given keys, and each authorized_keys file read again.
+
+        Called for every new connection, as OpenSSH's sshd reads ``authorized_keys`` on each
+        login, so a key added (or removed) while the simulator runs counts from the next
+        connection. A file that has become unreadable or malformed admits no key from it (the
+        safe side) and is logged with its line.
+        """
+        allowed: Set[keys.PublicKeyId] = set()
+        for source in self._key_sources:
+            try:
+                allowed |= keys.load_authorized_keys([source])
+            except (OSError, ValueError) as exc:  # ConfigError: a malformed line
+                log.warning("simulator: ignoring authorized keys from %s: %s", source, exc)
+        return frozenset(allowed)
 
     def _initialised(self) -> int:
         return sum(1 for c in self._connections if c.session is not None and c.session.is_initialised)
