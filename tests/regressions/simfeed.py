@@ -22,23 +22,20 @@ once the fence is answered every earlier response and image has been read and ap
 
 from __future__ import annotations
 
+import json
 import threading
 import time
-from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, FrozenSet, Iterable, List, NamedTuple, Optional, Tuple
 
 import pytest
 
-from imgfeed import FeedClient, FeedConfig, ReconnectPolicy, RequestError
-from imgfeed.errors import ConnectError, TransportError
-from imgfeed.protocol.framing import LineBuffer
-from imgfeed.protocol.requests import Request, decode_request
-from imgfeed.simulator.config import ScenarioConfig, SessionConfig
-from imgfeed.simulator.scenario import MarketInfo, Scenario
-from imgfeed.simulator.session import ServerSession
+from imgfeed import ConnectError, FeedClient, FeedConfig, ReconnectPolicy, RequestError, TransportError
+from imgfeed.simulator import MarketInfo, Scenario, ScenarioConfig, ServerSession, SessionConfig
 from imgfeed.transport.base import DEFAULT_RECV_SIZE, Transport
 from tests.unit.memory_feed import test_key
 
 __all__ = [
+    "Request",
     "SimFeed",
     "SimTransport",
     "FilterKey",
@@ -57,6 +54,19 @@ FilterKey = FrozenSet[Tuple[str, FrozenSet[str]]]
 
 #: The scenario's clock: fixed, so that images and publish times are the same on every run.
 _EPOCH = 1_700_000_000.0
+
+
+class Request(NamedTuple):
+    """One request as the server received it (decoded here, so the tests need no client internals)."""
+
+    name: str
+    msg: Dict[str, Any]
+    request_id: Optional[str]
+
+    @classmethod
+    def from_line(cls, line: bytes) -> "Request":
+        obj = json.loads(line)
+        return cls(obj["request"], obj.get("msg") or {}, obj.get("request_id"))
 
 
 def filter_key(msg: Dict[str, Any]) -> FilterKey:
@@ -119,7 +129,7 @@ class SimTransport(Transport):
         self.session: Optional[ServerSession] = None
         #: Every request this connection received, in order (the fence and init included).
         self.requests: List[Request] = []
-        self._lines = LineBuffer()
+        self._partial = b""  # a request line not complete yet
         self._cond = threading.Condition()
         self._pending = b""
         self._closed = False
@@ -143,10 +153,12 @@ class SimTransport(Transport):
             session = self.session
             if session is None or self._closed or session.closed:
                 raise TransportError("the connection is closed")
-            for line in self._lines.feed(data):
-                if not isinstance(line, bytes) or not line.strip():
+            lines = (self._partial + data).split(b"\n")
+            self._partial = lines.pop()
+            for line in lines:
+                if not line.strip():
                     continue
-                request = decode_request(line)
+                request = Request.from_line(line)
                 self.requests.append(request)
                 hook = self.feed.on_request
                 if hook is not None:

@@ -15,12 +15,11 @@ from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 
-from imgfeed import DisconnectReason, FeedClient, SuspendReason
-from imgfeed.errors import ConnectError
-from imgfeed.protocol.codec import encode_message
+from imgfeed import ConnectError, DisconnectReason, FeedClient, SuspendReason
 from imgfeed.transport.memory import MemoryTransport
+from tests.reliability import wire
 from tests.reliability.support import Recorder
-from tests.unit.memory_feed import FakeFeed, fast_config, market_update, push
+from tests.unit.memory_feed import FakeFeed, fast_config
 
 #: The longest a test waits for something it expects (seconds); only reached when it fails.
 WAIT = 5.0
@@ -59,8 +58,7 @@ def stuck() -> Iterator[StuckHandler]:
 def flap(i: int) -> bytes:
     """The ``i``-th image of a market that alternates between open and suspended, with a heartbeat."""
     status = "open" if i % 2 == 0 else "suspended"
-    heartbeat = push("heartbeat", {"timestamp": "2025-03-14 08:50:11.331473"})
-    return encode_message(market_update("m1", status, price=1.0 + i)) + encode_message(heartbeat)
+    return wire.market_update("m1", status, price=1.0 + i) + wire.heartbeat()
 
 
 def last_price(client: FeedClient) -> float:
@@ -72,7 +70,7 @@ def last_price(client: FeedClient) -> float:
 def test_conflate_keeps_reading_a_flapping_market_behind_a_stuck_handler(stuck: StuckHandler) -> None:
     # Observed on main: the status notifications fill the queue past its bound, the reader then
     # waits for room on the next update and reads nothing more: "AssertionError: the reader
-    # stopped at price 45.0 of 2001.0 (bytes read 14 kB of 633 kB); queue_depth=50".
+    # stopped at price 45.0 of 2001.0 (bytes read 16 kB of 702 kB); queue_depth=50".
     feed = FakeFeed(markets=("m1",))
     config = fast_config(
         queue_size=QUEUE_SIZE,
@@ -138,9 +136,9 @@ def test_late_heartbeats_are_detected_while_the_reader_waits_for_room(stuck: Stu
         assert stuck.wait_for(lambda r: r.count("on_connect") == 1, WAIT)
         t = feed.connections[0]
         # Fill the queue behind the stuck handler, then keep the server quiet.
-        t.push(encode_message(market_update("m1", price=1.0)))
+        t.push(wire.market_update("m1", price=1.0))
         assert stuck.stuck.wait(WAIT)
-        t.push(b"".join(encode_message(market_update(f"x{i}", price=2.0)) for i in range(QUEUE_SIZE * 2)))
+        t.push(b"".join(wire.market_update(f"x{i}", price=2.0) for i in range(QUEUE_SIZE * 2)))
         seen: List[Any] = []
 
         def late_or_gone() -> bool:

@@ -16,8 +16,8 @@ import pytest
 
 import imgfeed
 from imgfeed import SuspendReason
-from imgfeed.protocol.codec import encode_message
 from imgfeed.recording import RecordingWriter
+from tests.reliability import wire
 from tests.reliability.support import Recorder
 
 #: The recorded clock's origin (seconds since the epoch).
@@ -26,33 +26,23 @@ T0 = 1_700_000_000.0
 REPLAY_QUEUE = 100_000
 
 
-def _line(obj: Any) -> bytes:
-    return encode_message(obj)[:-1]  # a recording keeps lines without their "\n"
-
-
-def _push(kind: str, msg: Any) -> bytes:
-    return _line({"mode": "push", "type": kind, "publish_time": "2025-03-14 08:50:11.331473", "msg": msg})
+def _line(data: bytes) -> bytes:
+    return data[:-1]  # a recording keeps lines without their "\n"
 
 
 def write_recording(path: Path, heartbeats: List[float]) -> None:
     """One recorded session: init answered, a one-market snapshot and image, then ``heartbeats``."""
     writer = RecordingWriter(path, source="test")
     try:
+        writer.write(_line(wire.init_response("s1")), T0)
+        writer.write(_line(wire.push("sport", {"id": "sp.golf", "name": "Golf"})), T0)
+        writer.write(_line(wire.push("event", {"id": "ev.1", "name": "The Players"})), T0)
         writer.write(
-            _line({"mode": "resp", "status": "session initialized", "session_id": "s1", "reason": None}), T0
+            _line(wire.push("market", {"id": "m1", "name": "Winner", "event_id": "ev.1", "tags": ["ev.1"]})),
+            T0,
         )
-        writer.write(_push("sport", {"id": "sp.golf", "name": "Golf"}), T0)
-        writer.write(_push("event", {"id": "ev.1", "name": "The Players"}), T0)
-        writer.write(
-            _push("market", {"id": "m1", "name": "Winner", "event_id": "ev.1", "tags": ["ev.1"]}), T0
-        )
-        image = {
-            "id": "m1",
-            "status": "open",
-            "selections": [{"id": "g:1", "name": "A", "price": 2.5, "status": "open"}],
-        }
-        writer.write(_push("market_update", image), T0)
-        heartbeat = _push("heartbeat", {"timestamp": "2025-03-14 08:50:11.331473"})
+        writer.write(_line(wire.market_update("m1", "open", price=2.5)), T0)
+        heartbeat = _line(wire.heartbeat())
         for t in heartbeats:
             writer.write(heartbeat, T0 + t)
     finally:

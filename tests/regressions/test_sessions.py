@@ -17,9 +17,9 @@ from typing import Any, List, Optional
 import pytest
 
 from imgfeed import DisconnectReason, FeedClient, ReconnectPolicy, SuspendReason
-from imgfeed.protocol.codec import encode_message
 from imgfeed.transport.base import DEFAULT_RECV_SIZE
 from imgfeed.transport.memory import MemoryTransport
+from tests.reliability import wire
 from tests.reliability.support import Recorder
 from tests.unit.memory_feed import FakeFeed, fast_config, market_update, push
 
@@ -85,7 +85,7 @@ def test_a_late_read_of_a_closed_connection_never_reaches_the_next_session() -> 
     # on to session 2, and the old reader's late chunk is applied to the book and queued:
     # "AssertionError: the old connection's update made m1 tradable on session 2".
     markets = ["m1"]
-    stale = encode_message(market_update("m1", "open", price=9.9))
+    stale = wire.market_update("m1", "open", price=9.9)
     first = LingeringTransport(markets, stale)
     made: List[MemoryTransport] = []
 

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
 from imgfeed import FeedClient
-from imgfeed.simulator.scenario import MarketInfo
+from imgfeed.simulator import MarketInfo
 from tests.regressions.simfeed import WAIT, SimFeed, fence, sim_config, tiny_scenario
 from tests.reliability.support import Recorder
 

@@ -23,8 +23,16 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 import pytest
 
 from imgfeed import FeedClient
-from imgfeed.protocol.requests import Request
-from tests.regressions.simfeed import WAIT, SimFeed, SimTransport, fence, filter_key, sim_config, strings_in
+from tests.regressions.simfeed import (
+    WAIT,
+    Request,
+    SimFeed,
+    SimTransport,
+    fence,
+    filter_key,
+    sim_config,
+    strings_in,
+)
 from tests.reliability.support import Recorder
 
 
