@@ -2,8 +2,8 @@
 
 :class:`SimFeed` is a transport factory for :class:`~imgfeed.FeedClient`. Each connection attempt
 gets a :class:`SimTransport` that carries a fresh
-:class:`~imgfeed.simulator.session.ServerSession` (the sans-IO server the SSH simulator runs) over
-one shared, static :class:`~imgfeed.simulator.scenario.Scenario`: what the client sends is fed to
+:class:`~imgfeed.feeds.img.simulator.session.ServerSession` (the sans-IO server the SSH simulator runs) over
+one shared, static :class:`~imgfeed.feeds.img.simulator.scenario.Scenario`: what the client sends is fed to
 the session as bytes, and what the session writes is what ``recv`` returns. The session's clock is
 ``time.time()`` (heartbeats flow on their own, at ``heartbeat_interval``); the scenario never steps,
 so every market keeps its status and image unless a test changes it.
@@ -30,7 +30,7 @@ from typing import Any, Callable, Dict, FrozenSet, Iterable, List, NamedTuple, O
 import pytest
 
 from imgfeed import ConnectError, FeedClient, FeedConfig, ReconnectPolicy, RequestError, TransportError
-from imgfeed.simulator import MarketInfo, Scenario, ScenarioConfig, ServerSession, SessionConfig
+from imgfeed.feeds.img.simulator import MarketInfo, Scenario, ScenarioConfig, ServerSession, SessionConfig
 from imgfeed.transport.base import DEFAULT_RECV_SIZE, Transport
 from tests.unit.memory_feed import test_key
 
@@ -115,7 +115,7 @@ def fence(client: FeedClient, timeout: float = WAIT) -> None:
 
 
 class SimTransport(Transport):
-    """One connection to a :class:`~imgfeed.simulator.session.ServerSession`, in memory.
+    """One connection to a :class:`~imgfeed.feeds.img.simulator.session.ServerSession`, in memory.
 
     Args:
         feed: the factory that made it (shared scenario, settings, hooks).

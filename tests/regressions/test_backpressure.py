@@ -66,9 +66,8 @@ def last_price(client: FeedClient) -> float:
     return -1.0 if image is None else float(image.selections[0].price or -1.0)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11.4: overflow_policy='conflate' degrades into 'block'")
 def test_conflate_keeps_reading_a_flapping_market_behind_a_stuck_handler(stuck: StuckHandler) -> None:
-    # Observed on main: the status notifications fill the queue past its bound, the reader then
+    # Observed before the runtime rewrite (commit 09e6303): the status notifications fill the queue past its bound, the reader then
     # waits for room on the next update and reads nothing more: "AssertionError: the reader
     # stopped at price 45.0 of 2001.0 (bytes read 16 kB of 702 kB); queue_depth=50".
     feed = FakeFeed(markets=("m1",))
@@ -115,11 +114,8 @@ class NoSecondConnection(FakeFeed):
         return super().__call__()
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 11.5: the watchdog freezes behind a reader blocked on a full queue"
-)
 def test_late_heartbeats_are_detected_while_the_reader_waits_for_room(stuck: StuckHandler) -> None:
-    # Observed on main: the reader waits for room holding the emit lock; the watchdog's heartbeat
+    # Observed before the runtime rewrite (commit 09e6303): the reader waits for room holding the emit lock; the watchdog's heartbeat
     # check waits for that lock, so neither heartbeat lateness nor silence is ever noticed:
     # "AssertionError: book.suspended stayed None with no byte read for 2.0 s". (A request from
     # another thread does end: RequestTimeoutError after its own timeout.)

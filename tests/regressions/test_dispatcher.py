@@ -41,15 +41,12 @@ class RaisesOnce(Recorder):
             raise self.exc_type("raised by a handler (test)")
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 11.6: a handler raising BaseException ends the dispatcher silently"
-)
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 @pytest.mark.parametrize("exc_type", [SystemExit, HandlerBug], ids=["SystemExit", "BaseException-subclass"])
 def test_a_handler_raising_base_exception_is_reported_or_fails_the_client(
     exc_type: Type[BaseException],
 ) -> None:
-    # Observed on main (both parameters): the exception ends the imgfeed-dispatcher thread; the
+    # Observed before the runtime rewrite (commit 09e6303) (both parameters): the exception ends the imgfeed-dispatcher thread; the
     # client stays RUNNING, nothing more is dispatched and join() just times out:
     # "AssertionError: the dispatcher stopped silently: state=running, handler_errors=0,
     # updates delivered after the error: [], join() returned False".

@@ -16,7 +16,7 @@ import pytest
 
 import imgfeed
 from imgfeed import SuspendReason
-from imgfeed.recording import RecordingWriter
+from imgfeed.recording.format import RecordingWriter
 from tests.reliability import wire
 from tests.reliability.support import Recorder
 
@@ -64,11 +64,8 @@ def heartbeat_late_positions(calls: List[Tuple[str, Tuple[Any, ...]]]) -> List[T
     return out
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 11.7: replay measures liveness by the wall clock (a recorded gap)"
-)
 def test_a_recorded_heartbeat_gap_suspends_the_replay_as_it_did_live(tmp_path: Path) -> None:
-    # Observed on main: the 12 s gap takes no wall time at speed=None, so nothing is suspended:
+    # Observed before the runtime rewrite (commit 09e6303): the 12 s gap takes no wall time at speed=None, so nothing is suspended:
     # "AssertionError: heartbeat-late suspensions between recorded heartbeats: [] (expected one
     # between 30 s and 42 s)".
     path = tmp_path / "gap.rec"
@@ -83,9 +80,8 @@ def test_a_recorded_heartbeat_gap_suspends_the_replay_as_it_did_live(tmp_path: P
     assert "on_resume_all" in after  # the heartbeat at 42 s lifts it, as live
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11.7: a slow handler invents suspensions in a replay")
 def test_a_slow_handler_invents_no_suspension_in_a_replay(tmp_path: Path) -> None:
-    # Observed on main: the handler's first call takes 2.5 s; the reader fills the queue and waits
+    # Observed before the runtime rewrite (commit 09e6303): the handler's first call takes 2.5 s; the reader fills the queue and waits
     # for room meanwhile, and that wall time counts as heartbeat silence: "AssertionError:
     # suspensions the recording does not have: [(102.394, 102.395)]" (recorded seconds around it).
     # The recording's heartbeats are 1 ms apart and the rule is 0.2 s: it never suspended live.

@@ -15,6 +15,7 @@ import threading
 from typing import Any, List, Optional
 
 import pytest
+import ujson
 
 from imgfeed import DisconnectReason, FeedClient, ReconnectPolicy, SuspendReason
 from imgfeed.transport.base import DEFAULT_RECV_SIZE
@@ -28,8 +29,13 @@ WAIT = 5.0
 
 
 def serve_init(transport: MemoryTransport, line: bytes, markets: List[str]) -> None:
-    """Answer ``init`` as the service does: response, snapshot, first heartbeat."""
-    if b'"init"' not in line:
+    """Answer ``init`` as the service does (response, snapshot, first heartbeat), and a subscribe
+    with "ok" only: the test pushes the images itself."""
+    request = ujson.loads(line)
+    if request["request"] == "subscribe":
+        transport.push_message({"mode": "resp", "status": "ok", "request_id": request.get("request_id")})
+        return
+    if request["request"] != "init":
         return
     n = transport.describe()
     transport.push_message({"mode": "resp", "status": "session initialized", "session_id": n, "reason": None})
@@ -77,11 +83,8 @@ class PlainTransport(MemoryTransport):
         return self.name
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 11.1: a reader that outlives its join feeds the old connection's data"
-)
 def test_a_late_read_of_a_closed_connection_never_reaches_the_next_session() -> None:
-    # Observed on main: the client gives the old reader 1 s (max(1.0, read_timeout * 4)), moves
+    # Observed before the runtime rewrite (commit 09e6303): the client gives the old reader 1 s (max(1.0, read_timeout * 4)), moves
     # on to session 2, and the old reader's late chunk is applied to the book and queued:
     # "AssertionError: the old connection's update made m1 tradable on session 2".
     markets = ["m1"]
@@ -99,6 +102,7 @@ def test_a_late_read_of_a_closed_connection_never_reaches_the_next_session() -> 
     client = FeedClient(config, handlers=[rec], transport_factory=factory).start()
     try:
         assert rec.wait_for(lambda r: r.count("on_connect") == 1, WAIT)
+        assert client.subscribe().is_ok  # images of unsubscribed markets are never trusted
         first.push_message(market_update("m1", "open", price=2.5))
         assert client.book.wait_for(lambda: client.book.is_tradable("m1"), WAIT)
         # The server closes session 1 (its error push); the client closes the transport while the
@@ -124,9 +128,8 @@ def test_a_late_read_of_a_closed_connection_never_reaches_the_next_session() -> 
         client.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11.3: silence before the session is up is not detected")
 def test_a_server_that_says_nothing_after_init_is_dropped_for_silence() -> None:
-    # Observed on main: the only deadline before the init response is init_timeout, so the
+    # Observed before the runtime rewrite (commit 09e6303): the only deadline before the init response is init_timeout, so the
     # connection ends 3 s later with "AssertionError: [<DisconnectReason.INIT_TIMEOUT: 'init
     # timeout'>]" instead of SILENCE after 0.3 s.
     feed, rec = FakeFeed(answer_init=False), Recorder()
@@ -146,11 +149,8 @@ def test_a_server_that_says_nothing_after_init_is_dropped_for_silence() -> None:
         client.stop()
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 11.8: MarketStatusChanged(tradable=True) while the feed is suspended"
-)
 def test_no_market_is_announced_tradable_while_heartbeats_are_late() -> None:
-    # Observed on main: m2's first image arrives while heartbeats are late; the book keeps it
+    # Observed before the runtime rewrite (commit 09e6303): m2's first image arrives while heartbeats are late; the book keeps it
     # untradable but announces it as tradable: "AssertionError: announced tradable while
     # suspended: [('m2', True)]" (book.is_tradable('m2') was False at that moment).
     feed, rec = FakeFeed(markets=("m1", "m2")), Recorder()
@@ -159,6 +159,8 @@ def test_no_market_is_announced_tradable_while_heartbeats_are_late() -> None:
     try:
         assert rec.wait_for(lambda r: r.count("on_connect") == 1, WAIT)
         t = feed.connections[0]
+        feed.markets = []  # subscribe to everything, but let the test push the images itself
+        assert client.subscribe().is_ok
         t.push_message(market_update("m1"))
         assert rec.wait_for(lambda r: ("m1", True) in r.statuses_since_connect(1), WAIT)
         # No heartbeat: after heartbeat_timeout every market is suspended.

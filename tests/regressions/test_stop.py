@@ -108,11 +108,8 @@ print(json.dumps({"stop": time.monotonic() - started}), flush=True)
 """
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 11.10c: an abandoned non-daemon dispatcher keeps the interpreter alive"
-)
 def test_the_interpreter_exits_after_stop_leaves_a_stuck_handler_behind(tmp_path: Path) -> None:
-    # Observed on main: stop(0.2) returns after ~0.4 s (it abandons the dispatcher), but the
+    # Observed before the runtime rewrite (commit 09e6303): stop(0.2) returns after ~0.4 s (it abandons the dispatcher), but the
     # imgfeed-dispatcher thread is not a daemon and the handler never returns, so the process
     # does not end: "AssertionError: the interpreter did not exit within 3.0 s after stop()
     # returned".
@@ -146,9 +143,8 @@ def _namespaces_available() -> bool:
     return probe.returncode == 0
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11.10b: DNS resolution cannot be interrupted by stop()")
 def test_the_interpreter_exits_after_stop_during_a_hung_dns_lookup(tmp_path: Path) -> None:
-    # Observed on main: stop(0.5) returns after ~0.5 s, leaving the imgfeed-watchdog thread (not
+    # Observed before the runtime rewrite (commit 09e6303): stop(0.5) returns after ~0.5 s, leaving the imgfeed-watchdog thread (not
     # a daemon) inside getaddrinfo; the process then waits for the resolver's 30 s timeout:
     # "AssertionError: the interpreter did not exit within 3.0 s after stop() returned".
     if not _namespaces_available():

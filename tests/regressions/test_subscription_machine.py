@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
 from imgfeed import FeedClient
-from imgfeed.simulator import MarketInfo
+from imgfeed.feeds.img.simulator import MarketInfo
 from tests.regressions.simfeed import WAIT, SimFeed, fence, sim_config, tiny_scenario
 from tests.reliability.support import Recorder
 
@@ -130,11 +130,8 @@ class SubscriptionMachine(RuleBasedStateMachine):
         self.client.stop()
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 11.2: subscriptions across reconnects do not follow the service's rule"
-)
 def test_subscriptions_follow_the_service_rule_across_reconnects() -> None:
-    # Observed on main (derandomized, the same every run), shrunk to issue 11's first example:
+    # Observed before the runtime rewrite (commit 09e6303) (derandomized, the same every run), shrunk to issue 11's first example:
     # first_subscribe({}), unsubscribe({"event_ids": [E1]}), a drop: "AssertionError: tradable but not
     # subscribed: ['golf_..._top3', 'golf_..._winonly']". With the drop rule disabled the same
     # machine passes 200 examples on main: the model and the in-session behaviour agree.

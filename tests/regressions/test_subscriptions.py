@@ -78,14 +78,10 @@ def wait_tradable(client: FeedClient, market_ids: List[str]) -> None:
     assert ok, f"expected tradable: {market_ids}; tradable: {sorted(book.tradable_market_ids())}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11.2a: unsubscribe(event_ids=[E1]) after subscribe() is undone by a reconnect",
-)
 def test_an_unsubscribed_event_stays_untradable_after_a_reconnect(
     client: FeedClient, feed: SimFeed, rec: Recorder
 ) -> None:
-    # Observed on main: after the reconnect the client re-sends subscribe {} and then
+    # Observed before the runtime rewrite (commit 09e6303): after the reconnect the client re-sends subscribe {} and then
     # unsubscribe {E1}; the server's images for E1 (sent for the subscribe) make E1's markets
     # tradable on session 2, and they stay so with no update since:
     # "AssertionError: E1 tradable on session 2: ['golf_..._top3', 'golf_..._winonly']".
@@ -103,14 +99,10 @@ def test_an_unsubscribed_event_stays_untradable_after_a_reconnect(
     assert [s for s in rec.statuses_since_connect(2) if s[0] in feed.market_ids(e1) and s[1]] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11.2b: unsubscribe(event_ids=[E1]) after subscribe(event_ids=[E1, E2]) is undone",
-)
 def test_a_partly_unsubscribed_filter_keeps_the_rest_only(
     client: FeedClient, feed: SimFeed, rec: Recorder
 ) -> None:
-    # Observed on main: "AssertionError: client.subscriptions still names E1: [{'event_ids':
+    # Observed before the runtime rewrite (commit 09e6303): "AssertionError: client.subscriptions still names E1: [{'event_ids':
     # [E1, E2]}]"; and both requests are re-sent on the reconnect, so E1's markets are tradable on
     # session 2 as in 2a (the assertion after this one fails the same way when the first is fixed).
     e1, e2 = feed.event_ids()
@@ -129,14 +121,10 @@ def test_a_partly_unsubscribed_filter_keeps_the_rest_only(
     assert [s for s in rec.statuses_since_connect(2) if s[0] in feed.market_ids(e1) and s[1]] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11.2c: filters are compared as ordered lists",
-)
 def test_a_filter_in_another_order_cancels_the_subscription(
     client: FeedClient, feed: SimFeed, rec: Recorder
 ) -> None:
-    # Observed on main: "AssertionError: still subscribed: [{'event_ids': [a, b]}]" -- the
+    # Observed before the runtime rewrite (commit 09e6303): "AssertionError: still subscribed: [{'event_ids': [a, b]}]" -- the
     # unsubscribe of [b, a] is kept beside the subscribe of [a, b] (and both are re-sent on every
     # reconnect).
     a, b = feed.event_ids()
@@ -169,10 +157,6 @@ def _stray_unsubscribes(client: FeedClient, ids: List[str]) -> None:
         client.unsubscribe(market_ids=[x])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11.2d: an unmatched unsubscribe is kept forever and re-sent on every reconnect",
-)
 @pytest.mark.parametrize(
     "history, in_force_requests",
     [(_toggle_every_market, 1), (_stray_unsubscribes, 0)],
@@ -185,7 +169,7 @@ def test_the_resubscription_is_bounded_by_what_is_in_force(
     history: Callable[[FeedClient, List[str]], None],
     in_force_requests: int,
 ) -> None:
-    # Observed on main: toggled-back-on re-sends 101 requests on the reconnect (subscribe {} and
+    # Observed before the runtime rewrite (commit 09e6303): toggled-back-on re-sends 101 requests on the reconnect (subscribe {} and
     # every unsubscribe/subscribe pair): "AssertionError: 101 requests re-sent for 1 filter(s) in
     # force"; never-subscribed re-sends the 50 stray unsubscribes: "50 requests re-sent for 0".
     ids = [f"x{i}" for i in range(50)]
@@ -206,14 +190,10 @@ def test_the_resubscription_is_bounded_by_what_is_in_force(
     assert client.book.tradable_market_ids() == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11.2e: a rate-limited re-subscription re-sends the whole log",
-)
 def test_only_the_rate_limited_resubscription_is_sent_again(
     client: FeedClient, feed: SimFeed, rec: Recorder
 ) -> None:
-    # Observed on main: the server rate-limits the third re-sent request; a second later the client
+    # Observed before the runtime rewrite (commit 09e6303): the server rate-limits the third re-sent request; a second later the client
     # re-sends all three: "AssertionError: sent again although it succeeded: {"event_ids: [E1]": 2,
     # "market_type_ids: ['mt.winonly']": 2}".
     e1, _ = feed.event_ids()
@@ -309,14 +289,10 @@ class _ParkCallerAfterWake:
         return self._local
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11.2f: the subscription state is updated on the caller's thread, after the response",
-)
 def test_a_subscription_answered_just_before_a_drop_is_in_force_on_the_next_session(
     client: FeedClient, feed: SimFeed, rec: Recorder
 ) -> None:
-    # Observed on main: the caller is parked right after "ok" woke it; meanwhile the client reads
+    # Observed before the runtime rewrite (commit 09e6303): the caller is parked right after "ok" woke it; meanwhile the client reads
     # the end of the stream, reconnects and re-subscribes without it (the log is written by the
     # caller, later), so subscribe() returns ok for a subscription session 2 never got:
     # "AssertionError: session 2 does not have the subscription subscribe() reported done:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any, Dict
 
 import pytest
@@ -20,7 +21,7 @@ def rec(obj: dict) -> Any:
 
 def adapter(**overrides: Any) -> ImgAdapter:
     values: Dict[str, Any] = dict(
-        host="h", username="u", key_filename="/k", known_hosts=None, host_key_policy="insecure-accept-any"
+        host="h", username="u", key_filename=os.devnull, known_hosts=None, host_key_policy="insecure-accept-any"
     )
     values.update(overrides)
     return ImgAdapter(FeedConfig(**values))

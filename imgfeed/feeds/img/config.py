@@ -12,6 +12,7 @@ reconnects, and reconnection is retried "at a 30 s interval", the first attempt 
 
 from __future__ import annotations
 
+import os
 from typing import Any, Optional
 
 import attrs
