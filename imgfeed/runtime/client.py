@@ -44,6 +44,7 @@ from imgfeed.runtime.queue import DispatchQueue
 from imgfeed.runtime.requests import PendingRequest, RequestSpec, RequestTracker
 from imgfeed.runtime.session import End, Phase
 from imgfeed.runtime.stats import ClientState, ClientStats
+from imgfeed.runtime.tap import Tap
 from imgfeed.runtime.watchdog import Watchdog
 from imgfeed.transport.base import Transport
 
@@ -129,6 +130,14 @@ class RuntimeClient:
     def handlers(self) -> Tuple[Any, ...]:
         """The registered handlers, in call order."""
         return self._dispatcher.handlers
+
+    def add_tap(self, tap: Tap) -> None:
+        """Let ``tap`` see every received byte and every lifecycle notification, in wire order,
+        before any conflation (see :mod:`imgfeed.runtime.tap`). Thread-safe."""
+        self._ingest.add_tap(tap)
+
+    def remove_tap(self, tap: Tap) -> None:
+        self._ingest.remove_tap(tap)
 
     # --- lifecycle ---------------------------------------------------------------------------------
 

@@ -22,17 +22,18 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Callable, List, Optional, TypeVar
+from typing import Any, Callable, List, Optional, Set, Tuple, TypeVar
 
 from imgfeed.errors import ProtocolError
 from imgfeed.runtime.adapter import FeedAdapter, Role
 from imgfeed.runtime.clock import Clock, RecordedClock
 from imgfeed.runtime.connection import Connection, bounded_error
-from imgfeed.runtime.events import Connected
+from imgfeed.runtime.events import Connected, Notification
 from imgfeed.runtime.events import Session as SessionInfo
 from imgfeed.runtime.queue import DispatchQueue, QueueClosedError
 from imgfeed.runtime.requests import RequestTracker
 from imgfeed.runtime.session import DONE, End, Phase
+from imgfeed.runtime.tap import Tap
 
 __all__ = ["Ingest"]
 
@@ -78,14 +79,21 @@ class Ingest:
         self.sessions = 0
         #: Records read from a retired connection and dropped.
         self.dropped = 0
+        #: Who sees the raw bytes and the notifications (copy on write; read under the lock).
+        self.taps: Tuple[Tap, ...] = ()
+        self.tap_errors = 0
+        self._failed_taps: Set[int] = set()
 
     def __repr__(self) -> str:
         return f"<Ingest current={self.current!r} sessions={self.sessions} dropped={self.dropped}>"
 
     # --- the reader's side -----------------------------------------------------------------------
 
-    def chunk(self, conn: Connection, records: List[Any], nbytes: int, mono: float) -> bool:
-        """Apply one received chunk. Returns True when the queue is now over its bound."""
+    def chunk(self, conn: Connection, records: List[Any], data: bytes, mono: float, received_at: float) -> bool:
+        """Apply one received chunk (``data``, decoded as ``records``).
+
+        Returns True when the queue is now over its bound.
+        """
         out: List[Any] = []
         adapter = self.adapter
         roles = self._roles
@@ -94,7 +102,9 @@ class Ingest:
             if session.retired or conn is not self.current:
                 self.dropped += len(records)
                 return False
-            self.bytes += nbytes
+            self.bytes += len(data)
+            if self.taps and data:
+                self._tap_bytes(conn.number, data, received_at)
             if not records:
                 return False
             self.messages += len(records)
@@ -243,9 +253,44 @@ class Ingest:
         with self.lock:
             self._put(items)
 
+    # --- taps (module imgfeed.runtime.tap) --------------------------------------------------------
+
+    def add_tap(self, tap: Tap) -> None:
+        with self.lock:
+            self.taps = self.taps + (tap,)
+
+    def remove_tap(self, tap: Tap) -> None:
+        with self.lock:
+            self.taps = tuple(t for t in self.taps if t is not tap)
+
+    def _tap_bytes(self, connection: int, data: bytes, received_at: float) -> None:
+        for tap in self.taps:
+            try:
+                tap.on_bytes(connection, data, received_at)
+            except Exception:
+                self._tap_failed(tap, f"{len(data)} bytes")
+
+    def _tap_notifications(self, out: List[Any]) -> None:
+        for item in out:
+            if isinstance(item, Notification):
+                for tap in self.taps:
+                    try:
+                        tap.on_notification(item)
+                    except Exception:
+                        self._tap_failed(tap, repr(item))
+
+    def _tap_failed(self, tap: Tap, what: str) -> None:
+        """Count every failure; log a tap's first one, with its traceback (said once, not per chunk)."""
+        self.tap_errors += 1
+        if id(tap) not in self._failed_taps:
+            self._failed_taps.add(id(tap))
+            log.exception("tap %r failed on %s; the feed goes on (its further failures are counted)", tap, what)
+
     def _put(self, out: List[Any]) -> bool:
         if not out:
             return False
+        if self.taps:
+            self._tap_notifications(out)
         try:
             return self.queue.put_many(out)
         except QueueClosedError:

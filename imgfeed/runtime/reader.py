@@ -56,7 +56,8 @@ def run_reader(
                 if not conn.closing:
                     # The peer ended the stream: a cut-off last line is the peer's error. When we
                     # closed it ourselves, a half-received line is nobody's error.
-                    ingest.chunk(conn, decoder.feed(b"", clock.time()), 0, mono)
+                    now = clock.time()
+                    ingest.chunk(conn, decoder.feed(b"", now), b"", mono, now)
                 if conn.closing:
                     ingest.retire(conn, End(DisconnectReason.USER_STOP))
                 else:
@@ -66,8 +67,9 @@ def run_reader(
                     else:
                         ingest.retire(conn, End(DisconnectReason.EOF, "the server closed the connection"))
                 break
-            records = decoder.feed(data, clock.time())
-            if ingest.chunk(conn, records, len(data), mono):
+            received_at = clock.time()
+            records = decoder.feed(data, received_at)
+            if ingest.chunk(conn, records, data, mono, received_at):
                 if policy is OverflowPolicy.BLOCK:
                     queue.wait_for_room(should_stop)
                 else:
