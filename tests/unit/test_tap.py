@@ -27,6 +27,10 @@ class Collecting(Tap):
             self.cond.notify_all()
 
 
+def _updates(tap: Collecting) -> List[Tuple[int, bytes]]:
+    return [e[1] for e in tap.events if e[0] == "line" and b"market_update" in e[1][1]]
+
+
 class Broken(Tap):
     def on_bytes(self, connection: int, data: bytes, received_at: float) -> None:
         raise RuntimeError("a bug in a tap")
@@ -44,12 +48,13 @@ def test_a_tap_sees_bytes_and_notifications_in_order_and_a_broken_tap_harms_noth
             feed.connections[0].push_message(market_update("m1", price=2 + price / 100))
         feed.connections[0].eof()
         rec.wait_for(called("on_connect", 2))
+        with tap.cond:  # the restored subscription's images, on the second connection
+            assert tap.cond.wait_for(lambda: len(_updates(tap)) == 2 + 100 + 2, 5)
     kinds = [type(e[1]).__name__ if e[0] == "note" else "line" for e in tap.events]
     first_up = kinds.index("Connected")
     assert kinds[:first_up] == ["line"]  # the init response came first, then the session was up
     assert isinstance(tap.events[first_up + 1][1], ResumedAll)
-    updates = [e for e in tap.events if e[0] == "line" and b"market_update" in e[1][1]]
-    assert len(updates) == 2 + 100 + 2  # every update, though the handlers' queue conflated them
+    assert [c for c, _ in _updates(tap)] == [1] * 102 + [2] * 2  # every update, on its connection
     lost = kinds.index("SuspendedAll")
     assert kinds[lost + 1] == "Disconnected"
     assert all(e[1][0] == 1 for e in tap.events[:lost] if e[0] == "line")  # connection numbers
