@@ -137,11 +137,12 @@ class SegmentAssembler:
             return SegmentError(f"unknown segmentType {segment_type!r}", _raw_bytes(message), dropped)
         if not self._segments:
             return SegmentError(f"{segment_type} without a SEG_START", _raw_bytes(message))
-        if message.id != self._segments[0].id:
+        open_id = self._segments[0].id
+        if message.id != open_id:
             dropped = self.reset()
             return SegmentError(
                 f"{segment_type} for subscription id {message.id} inside a segmented change of id "
-                f"{self._segments[0].id}; the {dropped} segment(s) collected were discarded",
+                f"{open_id}; the {dropped} segment(s) collected were discarded",
                 _raw_bytes(message),
                 dropped,
             )
