@@ -58,20 +58,15 @@ def open_historical(path: PathLike) -> IO[bytes]:
     """
     name = os.fspath(path)
     try:
-        raw = open(name, "rb")
+        with open(name, "rb") as probe:
+            magic = probe.read(3)
+        if magic.startswith(_GZIP_MAGIC):
+            return gzip.open(name, "rb")  # type: ignore[return-value]
+        if magic.startswith(_BZIP2_MAGIC):
+            return bz2.open(name, "rb")
+        return open(name, "rb")
     except OSError as exc:
         raise ReplayError(f"cannot open {name}: {exc.strerror or exc}", name) from exc
-    try:
-        magic = raw.read(3)
-        raw.seek(0)
-    except OSError as exc:
-        raw.close()
-        raise ReplayError(f"cannot read {name}: {exc.strerror or exc}", name) from exc
-    if magic.startswith(_GZIP_MAGIC):
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
-    if magic.startswith(_BZIP2_MAGIC):
-        return bz2.BZ2File(raw, "rb")
-    return raw
 
 
 def iter_lines(path: PathLike) -> Iterator[Tuple[bytes, int]]:
