@@ -31,19 +31,20 @@ frozen object: a reader on another thread may keep it while the writer moves on.
 only thing that sorts ladders or builds records, so a market nobody asks about costs only its
 dict updates.
 
-Thread-safety: one writer (the reader thread calls :meth:`~MarketCache.apply`); :meth:`book` may be
-called from other threads, since it only reads state and publishes a finished record with one
-attribute store.
+Thread-safety. One thread writes (:meth:`~MarketCache.apply`, :meth:`~MarketCache.evict`). Building a
+snapshot touches the state (it sorts ladders and keeps what it built), so when other threads read
+books, pass a lock (``threading.Lock()``, or any context manager): every public method holds it.
+Without one (the default) the cache is for a single thread, e.g. a replay. The books themselves
+need no lock: they are frozen.
 """
 
 from __future__ import annotations
 
-import functools
-from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
+from contextlib import nullcontext
+from typing import Any, ContextManager, Dict, Iterator, List, Optional
 
 from imgfeed.errors import ConfigError
-from imgfeed.feeds.betfair.books import Ladder, MarketBook, MarketDefinition, RunnerBook, RunnerDefinition
-from imgfeed.feeds.betfair.cache.convert import market_definition, runner_definition, starting_price
+from imgfeed.feeds.betfair.books import MarketBook
 from imgfeed.feeds.betfair.cache.ladders import (
     DESCENDING,
     LEVEL_LADDERS,
@@ -51,8 +52,8 @@ from imgfeed.feeds.betfair.cache.ladders import (
     LevelLadder,
     PriceLadder,
 )
+from imgfeed.feeds.betfair.cache.market_state import MarketState, RunnerState, market_book
 from imgfeed.feeds.betfair.protocol.messages import ChangeType, MarketChangeMessage
-from imgfeed.feeds.betfair.protocol.times import epoch_ms_to_datetime
 
 __all__ = ["MarketCache", "DEFAULT_CLOSED_RETENTION"]
 
@@ -68,43 +69,6 @@ _KIND: Dict[str, int] = {
     **dict.fromkeys(("ltp", "tv", "spn", "spf"), _SCALAR),
 }
 _NEVER = float("inf")
-# The books of one message share its publish time: convert each pt once (0.1 us instead of 0.6).
-_publish_time = functools.lru_cache(maxsize=64)(epoch_ms_to_datetime)
-_ALL_LADDERS = PRICE_LADDERS + LEVEL_LADDERS
-Ladders = Union[PriceLadder, LevelLadder]
-
-
-class _Runner:
-    __slots__ = ("key", "definition", "ladders", "snaps", "scalars", "book")
-
-    def __init__(self, key: Tuple[int, float]) -> None:
-        self.key = key
-        self.definition: Optional[Dict[str, Any]] = None  # the raw runners[] entry
-        self.ladders: Dict[str, Ladders] = {}  # wire name -> its ladder, once sent
-        self.snaps: Dict[str, Ladder] = {}  # wire name -> snapshot, for ladders unchanged since
-        self.scalars: Dict[str, Any] = {}  # ltp, tv, spn, spf as sent
-        self.book: Optional[RunnerBook] = None
-
-
-class _Market:
-    __slots__ = (
-        "market_id", "definition", "definition_record", "runner_definitions", "status", "version",
-        "tv", "runners", "conflated", "pt", "clk", "book",
-    )
-
-    def __init__(self, market_id: str) -> None:
-        self.market_id = market_id
-        self.definition: Optional[Dict[str, Any]] = None
-        self.definition_record: Optional[MarketDefinition] = None
-        self.runner_definitions: Dict[Tuple[int, float], RunnerDefinition] = {}
-        self.status: Optional[str] = None
-        self.version: Optional[int] = None
-        self.tv: Optional[float] = None
-        self.runners: Dict[Tuple[int, float], _Runner] = {}
-        self.conflated = False
-        self.pt: Optional[int] = None
-        self.clk: Optional[str] = None
-        self.book: Optional[MarketBook] = None
 
 
 def _definition_version(market_change: Dict[str, Any]) -> Optional[int]:
@@ -117,18 +81,22 @@ class MarketCache:
 
     Args:
         closed_retention: seconds a CLOSED market is kept before :meth:`evict` drops it.
+        lock: held by every public method; give one when books are read from other threads.
 
     Raises:
         ConfigError: ``closed_retention`` is negative or not a number.
     """
 
-    def __init__(self, closed_retention: float = DEFAULT_CLOSED_RETENTION) -> None:
+    def __init__(
+        self, closed_retention: float = DEFAULT_CLOSED_RETENTION, lock: Optional[ContextManager[Any]] = None
+    ) -> None:
         if isinstance(closed_retention, bool) or not isinstance(closed_retention, (int, float)) or not (
             0 <= closed_retention < _NEVER
         ):
             raise ConfigError("closed_retention", closed_retention, "a number of seconds >= 0")
         self.closed_retention = float(closed_retention)
-        self._markets: Dict[str, _Market] = {}
+        self._lock: ContextManager[Any] = nullcontext() if lock is None else lock
+        self._markets: Dict[str, MarketState] = {}
         self._closed: Dict[str, float] = {}  # market id -> received_at of the change that closed it
         self._next_eviction = _NEVER
 
@@ -142,14 +110,19 @@ class MarketCache:
         return market_id in self._markets
 
     def __iter__(self) -> Iterator[str]:
-        return iter(list(self._markets))
+        return iter(self.market_ids())
 
     def market_ids(self) -> List[str]:
         """The ids of the cached markets, in the order they were first seen."""
-        return list(self._markets)
+        with self._lock:
+            return list(self._markets)
 
     def clear(self) -> None:
         """Forget every market (``INVALID_CLOCK``: a fresh image follows)."""
+        with self._lock:
+            self._clear()
+
+    def _clear(self) -> None:
         self._markets.clear()
         self._closed.clear()
         self._next_eviction = _NEVER
@@ -170,11 +143,13 @@ class MarketCache:
         """
         if change.segment_type is not None:
             raise ValueError(f"apply() takes assembled changes, not a {change.segment_type} segment")
+        with self._lock:
+            return self._apply(change)
+
+    def _apply(self, change: MarketChangeMessage) -> List[str]:
         markets = self._markets
         if change.ct == ChangeType.SUB_IMAGE:
-            markets.clear()
-            self._closed.clear()
-            self._next_eviction = _NEVER
+            self._clear()
         pt = change.pt
         clk = change.clk
         changed: List[str] = []
@@ -188,7 +163,7 @@ class MarketCache:
                     version = _definition_version(market_change)
                     if version is not None and market.version is not None and version < market.version:
                         continue  # a duplicate with an older definition: keep the newer one
-                market = markets[market_id] = _Market(market_id)
+                market = markets[market_id] = MarketState(market_id)
                 if market_change.get("img"):
                     if imaged is None:
                         imaged = {}
@@ -214,7 +189,7 @@ class MarketCache:
             changed = list(dict.fromkeys(changed))
         return changed
 
-    def _apply_definition(self, market: _Market, definition: Dict[str, Any]) -> None:
+    def _apply_definition(self, market: MarketState, definition: Dict[str, Any]) -> None:
         market.definition = definition
         market.definition_record = None
         market.runner_definitions = {}
@@ -225,18 +200,18 @@ class MarketCache:
             key = (runner_definition_["id"], runner_definition_.get("hc") or 0)
             runner = runners.get(key)
             if runner is None:
-                runner = runners[key] = _Runner(key)
+                runner = runners[key] = RunnerState(key)
             runner.definition = runner_definition_
             runner.book = None
 
-    def _apply_runners(self, market: _Market, runner_changes: List[Dict[str, Any]]) -> None:
+    def _apply_runners(self, market: MarketState, runner_changes: List[Dict[str, Any]]) -> None:
         runners = market.runners
         kinds = _KIND
         for runner_change in runner_changes:
             key = (runner_change["id"], runner_change.get("hc") or 0)
             runner = runners.get(key)
             if runner is None:
-                runner = runners[key] = _Runner(key)
+                runner = runners[key] = RunnerState(key)
             ladders = runner.ladders
             snaps = runner.snaps
             for name, value in runner_change.items():
@@ -258,7 +233,7 @@ class MarketCache:
                 snaps.pop(name, None)
             runner.book = None
 
-    def _track_closed(self, market: _Market, received_at: float) -> None:
+    def _track_closed(self, market: MarketState, received_at: float) -> None:
         market_id = market.market_id
         if market.status == "CLOSED":
             if market_id not in self._closed:
@@ -280,6 +255,10 @@ class MarketCache:
         """
         if now < self._next_eviction:
             return []
+        with self._lock:
+            return self._evict(now)
+
+    def _evict(self, now: float) -> List[str]:
         retention = self.closed_retention
         evicted = [market_id for market_id, closed_at in self._closed.items() if closed_at + retention <= now]
         for market_id in evicted:
@@ -296,89 +275,24 @@ class MarketCache:
         Raises:
             KeyError: the market is not in the cache.
         """
-        market = self._markets.get(market_id)
-        if market is None:
-            raise KeyError(f"market {market_id!r} is not in the cache")
-        book = market.book
+        book = self.get(market_id)
         if book is None:
-            book = market.book = _market_book(market)
+            raise KeyError(f"market {market_id!r} is not in the cache")
         return book
 
     def get(self, market_id: str) -> Optional[MarketBook]:
         """Like :meth:`book`, but ``None`` for a market not in the cache."""
-        return self.book(market_id) if market_id in self._markets else None
+        with self._lock:
+            market = self._markets.get(market_id)
+            if market is None:
+                return None
+            book = market.book
+            if book is None:
+                book = market.book = market_book(market)
+            return book
 
     def is_closed(self, market_id: str) -> bool:
         """True when the market's definition says CLOSED (and it has not been evicted yet)."""
         return market_id in self._closed
 
 
-def _market_book(market: _Market) -> MarketBook:
-    definition = market.definition_record
-    if definition is None and market.definition is not None:
-        definition = market.definition_record = market_definition(market.definition)
-        market.runner_definitions = {(r.selection_id, r.handicap): r for r in definition.runners}
-    definitions = market.runner_definitions
-    runners = tuple(
-        [runner.book or _runner_book(runner, definitions) for runner in list(market.runners.values())]
-    )
-    pt = market.pt
-    return MarketBook(
-        market_id=market.market_id,
-        status=market.status,
-        inplay=None if definition is None else definition.in_play,
-        total_matched=market.tv,
-        version=market.version,
-        definition=definition,
-        runners=runners,
-        conflated=market.conflated,
-        publish_time=None if pt is None else _publish_time(pt),
-        clk=market.clk,
-    )
-
-
-def _snapshots(runner: _Runner) -> Dict[str, Ladder]:
-    """Every ladder's snapshot, rebuilding only those changed since the last call."""
-    snaps = runner.snaps
-    if len(snaps) < len(_ALL_LADDERS):
-        ladders = runner.ladders
-        for name in _ALL_LADDERS:
-            if name not in snaps:
-                ladder = ladders.get(name)
-                snaps[name] = () if ladder is None else ladder.snapshot()
-    return snaps
-
-
-def _runner_book(runner: _Runner, definitions: Dict[Tuple[int, float], RunnerDefinition]) -> RunnerBook:
-    """Build the runner's book and keep it on the runner until the runner changes."""
-    snaps = _snapshots(runner)
-    selection_id, handicap = runner.key
-    raw_definition = runner.definition
-    definition: Optional[RunnerDefinition] = None
-    if raw_definition is not None:
-        definition = definitions.get(runner.key)
-        if definition is None or definition.raw is not raw_definition:
-            definition = runner_definition(raw_definition)  # kept from an older definition
-    scalars = runner.scalars
-    spn = scalars.get("spn")
-    spf = scalars.get("spf")
-    book = runner.book = RunnerBook(
-        selection_id=selection_id,
-        handicap=float(handicap),
-        status=None if raw_definition is None else raw_definition.get("status"),
-        last_price_traded=scalars.get("ltp"),
-        total_matched=scalars.get("tv"),
-        available_to_back=snaps["atb"],
-        available_to_lay=snaps["atl"],
-        best_available_to_back=snaps["batb"],
-        best_available_to_lay=snaps["batl"],
-        best_display_available_to_back=snaps["bdatb"],
-        best_display_available_to_lay=snaps["bdatl"],
-        traded_volume=snaps["trd"],
-        starting_price_near=spn if spn is None or type(spn) is float else starting_price(spn),
-        starting_price_far=spf if spf is None or type(spf) is float else starting_price(spf),
-        starting_price_back=snaps["spb"],
-        starting_price_lay=snaps["spl"],
-        definition=definition,
-    )
-    return book

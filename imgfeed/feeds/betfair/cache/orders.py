@@ -23,12 +23,14 @@ differ, which and why):
 Times are the changes' ``received_at`` (the cache never reads a clock). Snapshots are built lazily
 and kept until the market changes, as in :mod:`.markets`.
 
-Thread-safety: one writer (the reader thread); :meth:`OrderCache.book` may be called from others.
+Thread-safety: as :mod:`.markets`: one writer, and a lock (any context manager) to give when other
+threads read books; every public method holds it.
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from contextlib import nullcontext
+from typing import Any, ContextManager, Dict, Iterator, List, Optional, Tuple
 
 from imgfeed.errors import ConfigError
 from imgfeed.feeds.betfair.books import Order, OrderBook, RunnerOrders, StrategyMatches
@@ -101,6 +103,7 @@ class OrderCache:
         closed_retention: seconds a closed market is kept before :meth:`evict` drops it.
         complete_retention: seconds an execution-complete order is kept before :meth:`evict`
             drops it.
+        lock: held by every public method; give one when books are read from other threads.
 
     Raises:
         ConfigError: a retention is negative or not a number.
@@ -110,9 +113,11 @@ class OrderCache:
         self,
         closed_retention: float = DEFAULT_ORDER_CLOSED_RETENTION,
         complete_retention: float = DEFAULT_COMPLETE_RETENTION,
+        lock: Optional[ContextManager[Any]] = None,
     ) -> None:
         self.closed_retention = _check_retention("closed_retention", closed_retention)
         self.complete_retention = _check_retention("complete_retention", complete_retention)
+        self._lock: ContextManager[Any] = nullcontext() if lock is None else lock
         self._markets: Dict[str, _Market] = {}
         self._closed: Dict[str, float] = {}  # market id -> when it closed
         self._complete: Dict[Tuple[str, _Key, str], float] = {}  # (market, runner, bet) -> when EC
@@ -128,14 +133,19 @@ class OrderCache:
         return market_id in self._markets
 
     def __iter__(self) -> Iterator[str]:
-        return iter(list(self._markets))
+        return iter(self.market_ids())
 
     def market_ids(self) -> List[str]:
         """The ids of the markets with orders in the cache."""
-        return list(self._markets)
+        with self._lock:
+            return list(self._markets)
 
     def clear(self) -> None:
         """Forget everything (``INVALID_CLOCK``: a fresh image follows)."""
+        with self._lock:
+            self._clear()
+
+    def _clear(self) -> None:
         self._markets.clear()
         self._closed.clear()
         self._complete.clear()
@@ -157,8 +167,12 @@ class OrderCache:
         """
         if change.segment_type is not None:
             raise ValueError(f"apply() takes assembled changes, not a {change.segment_type} segment")
+        with self._lock:
+            return self._apply(change)
+
+    def _apply(self, change: OrderChangeMessage) -> List[str]:
         if change.ct == ChangeType.SUB_IMAGE:
-            self.clear()
+            self._clear()
         markets = self._markets
         received_at = change.received_at
         changed: List[str] = []
@@ -239,6 +253,10 @@ class OrderCache:
         """
         if now < self._next_eviction:
             return []
+        with self._lock:
+            return self._evict(now)
+
+    def _evict(self, now: float) -> List[str]:
         affected: Dict[str, None] = {}
         for market_id, closed_at in list(self._closed.items()):
             if closed_at + self.closed_retention <= now:
@@ -271,17 +289,21 @@ class OrderCache:
         Raises:
             KeyError: the market is not in the cache.
         """
-        market = self._markets.get(market_id)
-        if market is None:
-            raise KeyError(f"market {market_id!r} has no orders in the cache")
-        book = market.book
+        book = self.get(market_id)
         if book is None:
-            book = market.book = _order_book(market)
+            raise KeyError(f"market {market_id!r} has no orders in the cache")
         return book
 
     def get(self, market_id: str) -> Optional[OrderBook]:
         """Like :meth:`book`, but ``None`` for a market not in the cache."""
-        return self.book(market_id) if market_id in self._markets else None
+        with self._lock:
+            market = self._markets.get(market_id)
+            if market is None:
+                return None
+            book = market.book
+            if book is None:
+                book = market.book = _order_book(market)
+            return book
 
 
 def _order_book(market: _Market) -> OrderBook:
