@@ -571,3 +571,48 @@ def test_splitting_an_image_into_segments_anywhere_gives_the_same_cache(seed, se
     assert split.errors == whole.errors == []
     assert _state(split.cache) == _state(whole.cache) == _truth(generator)
     assert split.stream.is_image_complete and split.stream.initial_clk is not None
+
+
+class _BookEveryChange(Pipeline):
+    """A pipeline that takes the book of every changed market after every line, as handlers will."""
+
+    def feed(self, lines, received_at=0.0):
+        for line in lines:
+            before = len(self.changed)
+            super().feed([line], received_at)
+            for market_id in self.changed[before:]:
+                if market_id in self.cache:
+                    self.cache.book(market_id)
+        return self
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 10_000))
+def test_books_taken_after_every_change_end_as_books_taken_once(seed):
+    generator = MarketStreamGenerator(seed=seed, markets=2, runners=4)
+    first = sorted(generator.markets)[0]
+    lines = generator.image() + [generator.delta(markets=2) for _ in range(60)]
+    lines += generator.add_runner(first) + [generator.remove_runner(first), generator.clear_traded(first)]
+    lines += [generator.delta(markets=2) for _ in range(60)] + generator.add_runner(
+        first, before_definition=False
+    )
+    lines += [generator.close(first)] + [generator.delta(markets=2) for _ in range(20)]
+    eager = _BookEveryChange().feed(lines)
+    lazy = Pipeline().feed(lines)
+    assert _state(eager.cache) == _state(lazy.cache) == _truth(generator)
+
+
+def test_a_runner_added_after_a_book_appears_in_the_next():
+    cache = _cache(mcm(mc=[{"id": "1.1", "marketDefinition": _definition(runners=((1, 0),))}]))
+    first = cache.book("1.1")
+    cache.apply(mcm(mc=[{"id": "1.1", "rc": [{"id": 2, "ltp": 5}]}]))
+    second = cache.book("1.1")
+    assert [r.selection_id for r in second.runners] == [1, 2] and second.runners[0] is first.runners[0]
+    cache.apply(
+        mcm(mc=[{"id": "1.1", "marketDefinition": _definition("SUSPENDED", 2, runners=((1, 0), (2, 0)))}])
+    )
+    third = cache.book("1.1")
+    assert [r.status for r in third.runners] == ["ACTIVE", "ACTIVE"] and third.runners[
+        1
+    ].last_price_traded == 5
+    assert third.runners[1] is not second.runners[1]  # its definition arrived

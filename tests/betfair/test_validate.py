@@ -74,17 +74,22 @@ def test_historical_file_passes():
         (
             {"id": "1.1", "rc": [{"id": 7, "batl": [[0.5, 2.5, 1]]}]},
             "mc[0].rc[0].batl[0][0]",
-            "a level (an integer >= 0)",
+            "a level (an integer 0..99)",
         ),
         (
             {"id": "1.1", "rc": [{"id": 7, "bdatb": [[-1, 2.5, 1]]}]},
             "mc[0].rc[0].bdatb[0][0]",
-            "a level (an integer >= 0)",
+            "a level (an integer 0..99)",
         ),
         (
             {"id": "1.1", "rc": [{"id": 7, "bdatl": [[0, 2.5, None]]}]},
             "mc[0].rc[0].bdatl[0][2]",
             "a finite size",
+        ),
+        (
+            {"id": "1.1", "rc": [{"id": 7, "batb": [[10**9, 2.5, 1]]}]},
+            "mc[0].rc[0].batb[0][0]",
+            "a level (an integer 0..99)",
         ),
         ({"id": "1.1", "marketDefinition": []}, "mc[0].marketDefinition", "an object"),
         ({"id": "1.1", "marketDefinition": {"version": "1"}}, "mc[0].marketDefinition.version", "an integer"),

@@ -14,11 +14,13 @@ An empty delta list changes nothing, with one exception each side, decided by th
 carry it), and the order stream's ``mb: []``/``ml: []`` mean the matched ladder is empty. An empty
 ``bdatb: []`` is **not** a clear: it reports a change outside ``ladderLevels``.
 
-Cost. The state is a dict from key to a ready :class:`~imgfeed.feeds.betfair.books.PriceSize`, kept
-in sorted order: a delta costs one dict store per row, and re-sorts only when a row adds a key the
-ladder did not have (sizes changing at known prices are the common case). A snapshot is the tuple of
-the dict's values, built once and kept until the next delta, so a ladder nobody reads is never
-copied and a ladder read twice is copied once.
+Cost. A price ladder is a dict from price to a ready
+:class:`~imgfeed.feeds.betfair.books.PriceSize` plus the list of its prices kept sorted with
+:mod:`bisect`: a delta costs one dict store per row, and an insertion into the list only when the
+row adds a price the ladder did not have (sizes changing at known prices are the common case). A
+level ladder is a short list indexed by level. A snapshot is built in C (``map``/``filter`` into a
+tuple), once, and kept until the next delta: a ladder nobody reads is never copied, and a ladder
+read twice is copied once.
 
 The rows come from the codec already checked (:mod:`..protocol.validate`), so nothing here checks
 types.
@@ -26,6 +28,7 @@ types.
 
 from __future__ import annotations
 
+from bisect import insort
 from typing import Any, Dict, List, Optional
 
 from imgfeed.feeds.betfair.books import Ladder, PriceSize
@@ -45,12 +48,12 @@ _new = tuple.__new__  # PriceSize from a 2-item row, without NamedTuple.__new__'
 class PriceLadder:
     """A ``[price, size]`` ladder: back side sorted by price descending, others ascending."""
 
-    __slots__ = ("_rows", "_descending", "_sorted", "_snapshot")
+    __slots__ = ("_rows", "_prices", "_descending", "_snapshot")
 
     def __init__(self, descending: bool = False) -> None:
         self._rows: Dict[float, PriceSize] = {}
+        self._prices: List[float] = []  # the keys of _rows, ascending
         self._descending = descending
-        self._sorted = True
         self._snapshot: Optional[Ladder] = ()
 
     def __repr__(self) -> str:
@@ -66,25 +69,23 @@ class PriceLadder:
             price = row[0]
             if row[1]:
                 if price not in ladder:
-                    self._sorted = False
+                    insort(self._prices, price)
                 ladder[price] = _new(PriceSize, row)
-            else:
-                ladder.pop(price, None)
+            elif ladder.pop(price, None) is not None:
+                self._prices.remove(price)
         self._snapshot = None
 
     def clear(self) -> None:
         self._rows = {}
-        self._sorted = True
+        self._prices = []
         self._snapshot = ()
 
     def snapshot(self) -> Ladder:
         """The ladder as a tuple of :class:`PriceSize`, sorted."""
         snapshot = self._snapshot
         if snapshot is None:
-            if not self._sorted:
-                self._rows = dict(sorted(self._rows.items(), reverse=self._descending))
-                self._sorted = True
-            snapshot = self._snapshot = tuple(self._rows.values())
+            prices = reversed(self._prices) if self._descending else self._prices
+            snapshot = self._snapshot = tuple(map(self._rows.__getitem__, prices))
         return snapshot
 
     def sizes(self) -> Dict[float, float]:
@@ -95,42 +96,39 @@ class PriceLadder:
 class LevelLadder:
     """A ``[level, price, size]`` ladder, snapshot in level order (best first)."""
 
-    __slots__ = ("_rows", "_sorted", "_snapshot")
+    __slots__ = ("_rows", "_snapshot")
 
     def __init__(self) -> None:
-        self._rows: Dict[int, PriceSize] = {}
-        self._sorted = True
+        self._rows: List[Optional[PriceSize]] = []  # index = level; None where nothing sits
         self._snapshot: Optional[Ladder] = ()
 
     def __repr__(self) -> str:
         return f"<LevelLadder {self.snapshot()!r}>"
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return sum(row is not None for row in self._rows)
 
     def apply(self, rows: List[List[Any]]) -> None:
         """Fold ``[level, price, size]`` rows in; size 0 removes the level."""
         ladder = self._rows
         for row in rows:
             level = row[0]
-            if row[2]:
-                if level not in ladder:
-                    self._sorted = False
-                ladder[level] = _new(PriceSize, row[1:])
-            else:
-                ladder.pop(level, None)
+            if level >= len(ladder):
+                if not row[2]:
+                    continue
+                ladder.extend([None] * (level + 1 - len(ladder)))
+            ladder[level] = _new(PriceSize, row[1:]) if row[2] else None
+        while ladder and ladder[-1] is None:
+            ladder.pop()
         self._snapshot = None
 
     def snapshot(self) -> Ladder:
         """The ladder as a tuple of :class:`PriceSize` in level order (levels themselves dropped)."""
         snapshot = self._snapshot
         if snapshot is None:
-            if not self._sorted:
-                self._rows = dict(sorted(self._rows.items()))
-                self._sorted = True
-            snapshot = self._snapshot = tuple(self._rows.values())
+            snapshot = self._snapshot = tuple(filter(None, self._rows))  # a PriceSize is never falsy
         return snapshot
 
     def levels(self) -> Dict[int, PriceSize]:
         """``{level: PriceSize}``: the state as a plain dict (for tests and debugging)."""
-        return dict(self._rows)
+        return {level: row for level, row in enumerate(self._rows) if row is not None}

@@ -11,7 +11,7 @@ Not thread-safe on its own: :class:`~.markets.MarketCache` serialises access.
 from __future__ import annotations
 
 import functools
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union, cast
 
 from imgfeed.feeds.betfair.books import Ladder, MarketBook, MarketDefinition, RunnerBook, RunnerDefinition
 from imgfeed.feeds.betfair.cache.convert import market_definition, runner_definition, starting_price
@@ -28,10 +28,11 @@ _publish_time = functools.lru_cache(maxsize=64)(epoch_ms_to_datetime)
 
 
 class RunnerState:
-    __slots__ = ("key", "definition", "ladders", "snaps", "scalars", "book")
+    __slots__ = ("key", "index", "definition", "ladders", "snaps", "scalars", "book")
 
-    def __init__(self, key: RunnerKey) -> None:
+    def __init__(self, key: RunnerKey, index: int) -> None:
         self.key = key
+        self.index = index  # position in the market's runners, in the order first seen
         self.definition: Optional[Dict[str, Any]] = None  # the raw runners[] entry
         self.ladders: Dict[str, Ladders] = {}  # wire name -> its ladder, once sent
         self.snaps: Dict[str, Ladder] = {}  # wire name -> snapshot, for ladders unchanged since
@@ -42,7 +43,7 @@ class RunnerState:
 class MarketState:
     __slots__ = (
         "market_id", "definition", "definition_record", "runner_definitions", "status", "version",
-        "tv", "runners", "conflated", "pt", "clk", "book",
+        "tv", "runners", "runner_books", "stale", "conflated", "pt", "clk", "book",
     )
 
     def __init__(self, market_id: str) -> None:
@@ -54,10 +55,24 @@ class MarketState:
         self.version: Optional[int] = None
         self.tv: Optional[float] = None
         self.runners: Dict[RunnerKey, RunnerState] = {}
+        self.runner_books: List[Optional[RunnerBook]] = []  # by runner index, as last built
+        self.stale: List[RunnerState] = []  # runners changed since their book was built
         self.conflated = False
         self.pt: Optional[int] = None
         self.clk: Optional[str] = None
         self.book: Optional[MarketBook] = None
+
+    def add_runner(self, key: RunnerKey) -> RunnerState:
+        runner = self.runners[key] = RunnerState(key, len(self.runner_books))
+        self.runner_books.append(None)
+        self.stale.append(runner)
+        return runner
+
+    def touch(self, runner: RunnerState) -> None:
+        """The runner changed: its book must be rebuilt at the next snapshot."""
+        if runner.book is not None:
+            runner.book = None
+            self.stale.append(runner)
 
 
 def market_book(market: MarketState) -> MarketBook:
@@ -66,10 +81,13 @@ def market_book(market: MarketState) -> MarketBook:
     if definition is None and market.definition is not None:
         definition = market.definition_record = market_definition(market.definition)
         market.runner_definitions = {(r.selection_id, r.handicap): r for r in definition.runners}
-    definitions = market.runner_definitions
-    runners = tuple(
-        [runner.book or _runner_book(runner, definitions) for runner in list(market.runners.values())]
-    )
+    books = market.runner_books
+    if market.stale:
+        definitions = market.runner_definitions
+        for runner in market.stale:
+            books[runner.index] = runner.book or _runner_book(runner, definitions)
+        market.stale = []
+    runners = cast(Tuple[RunnerBook, ...], tuple(books))  # every None was stale, and is filled above
     pt = market.pt
     return MarketBook(
         market_id=market.market_id,

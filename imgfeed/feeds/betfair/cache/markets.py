@@ -52,7 +52,7 @@ from imgfeed.feeds.betfair.cache.ladders import (
     LevelLadder,
     PriceLadder,
 )
-from imgfeed.feeds.betfair.cache.market_state import MarketState, RunnerState, market_book
+from imgfeed.feeds.betfair.cache.market_state import MarketState, market_book
 from imgfeed.feeds.betfair.protocol.messages import ChangeType, MarketChangeMessage
 
 __all__ = ["MarketCache", "DEFAULT_CLOSED_RETENTION"]
@@ -200,9 +200,9 @@ class MarketCache:
             key = (runner_definition_["id"], runner_definition_.get("hc") or 0)
             runner = runners.get(key)
             if runner is None:
-                runner = runners[key] = RunnerState(key)
+                runner = market.add_runner(key)
             runner.definition = runner_definition_
-            runner.book = None
+            market.touch(runner)
 
     def _apply_runners(self, market: MarketState, runner_changes: List[Dict[str, Any]]) -> None:
         runners = market.runners
@@ -211,7 +211,7 @@ class MarketCache:
             key = (runner_change["id"], runner_change.get("hc") or 0)
             runner = runners.get(key)
             if runner is None:
-                runner = runners[key] = RunnerState(key)
+                runner = market.add_runner(key)
             ladders = runner.ladders
             snaps = runner.snaps
             for name, value in runner_change.items():
@@ -231,7 +231,9 @@ class MarketCache:
                 elif isinstance(ladder, PriceLadder) and name == "trd":
                     ladder.clear()  # trd: [] clears traded volume (see .ladders)
                 snaps.pop(name, None)
-            runner.book = None
+            if runner.book is not None:  # market.touch(runner), inline: this is the hot path
+                runner.book = None
+                market.stale.append(runner)
 
     def _track_closed(self, market: MarketState, received_at: float) -> None:
         market_id = market.market_id

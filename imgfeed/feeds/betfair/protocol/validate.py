@@ -14,7 +14,8 @@ Rules (the schema's types; where it is silent, what Betfair sends):
   ``spf`` and a runner definition's ``bsp``, which may also be ``NaN``/``Infinity`` (as numbers or
   as the strings Betfair writes) before reconciliation.
 - Ladder rows are ``[price, size]`` (``atb``, ``atl``, ``trd``, ``spb``, ``spl``, ``mb``, ``ml``)
-  or ``[level, price, size]`` with an integer level (``batb``, ``batl``, ``bdatb``, ``bdatl``).
+  or ``[level, price, size]`` with an integer level 0..:data:`MAX_LEVEL` (``batb``, ``batl``,
+  ``bdatb``, ``bdatl``).
 - Times are epoch milliseconds within datetime's range, or ISO 8601 strings
   (:mod:`.times`), so converting them later cannot fail.
 
@@ -28,7 +29,11 @@ from typing import Any, Callable, Dict, List
 
 from imgfeed.feeds.betfair.protocol.times import MAX_EPOCH_MS, MIN_EPOCH_MS, parse_iso_time
 
-__all__ = ["FieldError", "check_market_changes", "check_order_changes", "SP_SPECIAL_STRINGS"]
+__all__ = ["FieldError", "check_market_changes", "check_order_changes", "SP_SPECIAL_STRINGS", "MAX_LEVEL"]
+
+#: The highest ladder level accepted. Betfair's ``ladderLevels`` is 1..10, so levels are 0..9; the
+#: margin allows for growth, and the bound keeps a hostile level from sizing a ladder's list.
+MAX_LEVEL = 99
 
 #: How Betfair writes a starting price it cannot state as a finite number.
 SP_SPECIAL_STRINGS = frozenset({"NaN", "Infinity", "-Infinity"})
@@ -149,8 +154,8 @@ def _level_rows(rows: Any) -> None:
         if type(row) is not list or len(row) != 3:
             raise _Bad("[level, price, size]", row, f"[{i}]")
         level, price, size = row
-        if type(level) is not int or level < 0:
-            raise _Bad("a level (an integer >= 0)", level, f"[{i}][0]")
+        if type(level) is not int or not 0 <= level <= MAX_LEVEL:
+            raise _Bad(f"a level (an integer 0..{MAX_LEVEL})", level, f"[{i}][0]")
         if (type(price) is not float and type(price) is not int) or price - price != 0:
             raise _Bad("a finite price", price, f"[{i}][1]")
         if (type(size) is not float and type(size) is not int) or size - size != 0:
@@ -289,7 +294,7 @@ def _runner_change_fast(rc: Dict[str, Any]) -> None:
             if type(value) is not list:
                 raise _Slow
             for level, price, size in value:
-                if type(level) is not int or level < 0 or price - price + size - size:
+                if type(level) is not int or not 0 <= level <= MAX_LEVEL or price - price + size - size:
                     raise _Slow
         elif kind == _RC_NUMBER:
             if value - value:
