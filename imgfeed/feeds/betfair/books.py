@@ -12,6 +12,9 @@ Conventions:
   ``starting_price_back``, ``matched_backs``) by price descending, lay-side and traded ladders by
   price ascending, level ladders (``best_*``) by level, best first. An empty ladder is ``()``.
 - Times are aware UTC datetimes, whatever the wire used (epoch ms or ISO strings).
+- Numbers in ladders and scalars are as the wire had them: a JSON integer stays an ``int`` (a price
+  of ``1000``), which compares equal to the float; converting every row would cost more than it
+  gives.
 - A value the server never sent is ``None`` (never a made-up 0): a ``total_matched`` of ``None``
   means the subscription does not carry ``EX_TRADED_VOL``, not that nothing traded.
 - Starting prices (``spn``/``spf``, a definition's ``bsp``) may be ``nan`` or ``inf``: Betfair
