@@ -1,0 +1,1 @@
+"""Betfair's Exchange Stream API (ESA): the protocol, the caches and a local emulator."""
