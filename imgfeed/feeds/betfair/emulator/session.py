@@ -139,6 +139,11 @@ class ServerSession:
         return self.state is SessionState.AUTHENTICATED
 
     @property
+    def output_blocked(self) -> bool:
+        """True while the connection cannot write (the client reads too slowly): changes are held."""
+        return self._blocked
+
+    @property
     def pending(self) -> int:
         """Bytes waiting in :meth:`data_to_send`."""
         return self._out_size
