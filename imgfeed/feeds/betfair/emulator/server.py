@@ -86,7 +86,8 @@ class EmulatorServer:
         self.certificates: Optional[CertificatePaths] = None
         self.faults = FaultController(self)
         self.registry = ConnectionRegistry()
-        self._lock = threading.Lock()
+        # Reentrant: a wait_until predicate may call connections() / sessions().
+        self._lock = threading.RLock()
         self._condition = threading.Condition(self._lock)
         self._connections: List[Connection] = []
         self._numbers = itertools.count(1)
