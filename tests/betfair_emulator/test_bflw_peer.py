@@ -321,3 +321,23 @@ def test_conflation_on(make_server: Any, peers: List[Peer]) -> None:
     peer.caught_up()
     assert any('"con":true' in line for line in peer.listener.raw)
     assert_same_books(peer)
+
+
+def test_bflw_holds_back_complete_lines_until_a_read_ends_at_crlf(make_server: Any, peers: List[Peer]) -> None:
+    """bflw's ``_receive_all`` returns only when a read ends with CRLF: a complete line followed by
+    the first byte of the next one in the same TLS record is not delivered until more arrives."""
+    server = make_server(FAST, SCENARIO)
+    peer = Peer(server, {}, ALL_FIELDS)
+    peers.append(peer)
+    peer.connect()
+    peer.caught_up()
+    server.faults.stop_heartbeats()
+    held = '{"op":"mcm","id":%d,"clk":"HELD","pt":1,"ct":"HEARTBEAT"}\r\n' % peer.listener.stream_unique_id
+    server.faults.send_raw(held.encode() + b"{")  # one write: a whole line and one byte more
+    assert server.wait_for_flush(WAIT)
+    listener = peer.listener
+    with listener.changed:  # bounded wait that must time out: the line is on the client's socket
+        assert not listener.changed.wait_for(lambda: listener.clk == "HELD", 1.0)
+    server.faults.send_raw(b'"op":"mcm","id":%d,"ct":"HEARTBEAT"}\r\n' % peer.listener.stream_unique_id)
+    with listener.changed:
+        assert listener.changed.wait_for(lambda: listener.clk == "HELD", WAIT)
