@@ -36,7 +36,9 @@ AUTH = {"op": "authentication", "id": 1, "appKey": DEFAULT_APP_KEY, "session": D
 class EsaClient:
     """A minimal verifying TLS client of the emulator that parses what it receives."""
 
-    def __init__(self, server: EmulatorServer, host: str = "localhost", timeout: float = WAIT, ragged: bool = True) -> None:
+    def __init__(
+        self, server: EmulatorServer, host: str = "localhost", timeout: float = WAIT, ragged: bool = True
+    ) -> None:
         context = ssl.create_default_context(cafile=server.cafile)
         raw = socket.create_connection(("127.0.0.1", server.port), timeout=timeout)
         self.sock = context.wrap_socket(raw, server_hostname=host, suppress_ragged_eofs=ragged)

@@ -37,8 +37,15 @@ from tests.betfair_emulator.conftest import FAST, WAIT  # noqa: E402
 
 ALL_FIELDS = {
     "fields": [
-        "EX_BEST_OFFERS_DISP", "EX_BEST_OFFERS", "EX_ALL_OFFERS", "EX_TRADED", "EX_TRADED_VOL",
-        "EX_LTP", "EX_MARKET_DEF", "SP_TRADED", "SP_PROJECTED",
+        "EX_BEST_OFFERS_DISP",
+        "EX_BEST_OFFERS",
+        "EX_ALL_OFFERS",
+        "EX_TRADED",
+        "EX_TRADED_VOL",
+        "EX_LTP",
+        "EX_MARKET_DEF",
+        "SP_TRADED",
+        "SP_PROJECTED",
     ],
     "ladderLevels": 10,
 }
@@ -54,7 +61,9 @@ class VerifiedStream(BetfairStream):
 
     def _create_socket(self) -> socket.socket:
         context = ssl.create_default_context(cafile=self._cafile)
-        sock = context.wrap_socket(socket.socket(socket.AF_INET, socket.SOCK_STREAM), server_hostname="localhost")
+        sock = context.wrap_socket(
+            socket.socket(socket.AF_INET, socket.SOCK_STREAM), server_hostname="localhost"
+        )
         sock.settimeout(self.timeout)
         sock.connect(("127.0.0.1", self._emulator_port))
         return sock
@@ -79,7 +88,9 @@ class RecordingListener(StreamListener):
 class Peer:
     """One bflw listener kept across connections, each connection's read loop on its own thread."""
 
-    def __init__(self, server: EmulatorServer, market_filter: Dict[str, Any], data_filter: Dict[str, Any], **sub: Any) -> None:
+    def __init__(
+        self, server: EmulatorServer, market_filter: Dict[str, Any], data_filter: Dict[str, Any], **sub: Any
+    ) -> None:
         self.server = server
         self.market_filter = market_filter
         self.data_filter = data_filter
@@ -93,16 +104,28 @@ class Peer:
     def connect(self, resume: bool = False) -> None:
         self.connections += 1
         stream = VerifiedStream(
-            self.server.port, self.server.cafile, unique_id=1000 * self.connections, listener=self.listener,
-            app_key=DEFAULT_APP_KEY, session_token=DEFAULT_SESSION_TOKEN, timeout=WAIT, buffer_size=1024, host=None,
+            self.server.port,
+            self.server.cafile,
+            unique_id=1000 * self.connections,
+            listener=self.listener,
+            app_key=DEFAULT_APP_KEY,
+            session_token=DEFAULT_SESSION_TOKEN,
+            timeout=WAIT,
+            buffer_size=1024,
+            host=None,
         )
         clocks = {"initial_clk": self.listener.initial_clk, "clk": self.listener.clk} if resume else {}
         stream.subscribe_to_markets(self.market_filter, self.data_filter, **clocks, **self.sub)
         self.stream = stream
         self.error = None
-        self.thread = threading.Thread(target=self._read, args=(stream,), name=f"test-bflw-read-{self.connections}")
+        self.thread = threading.Thread(
+            target=self._read, args=(stream,), name=f"test-bflw-read-{self.connections}"
+        )
         self.thread.start()
-        assert self.server.wait_until(lambda: self._session() is not None, WAIT), (self.server.sessions(), self.error)
+        assert self.server.wait_until(lambda: self._session() is not None, WAIT), (
+            self.server.sessions(),
+            self.error,
+        )
 
     def _session(self) -> Any:
         return next((s for s in self.server._sessions_locked() if s.subscription("mcm") is not None), None)
@@ -132,7 +155,9 @@ class Peer:
         listener = self.listener
         with listener.changed:
             assert listener.changed.wait_for(lambda: listener.clk == session.last_clk("mcm"), WAIT), (
-                listener.clk, session.last_clk("mcm"), self.error,
+                listener.clk,
+                session.last_clk("mcm"),
+                self.error,
             )
 
 
@@ -147,22 +172,35 @@ def bflw_books(listener: StreamListener, market_ids: List[str]) -> Dict[str, Any
         runners = {}
         for r in cache.runners:
             runners[(r.selection_id, r.handicap or 0)] = {
-                "status": r.definition.get("status"), "ltp": r.last_price_traded, "tv": r.total_matched,
-                "spn": r.starting_price_near, "spf": r.starting_price_far,
-                "atb": _rows(r.available_to_back), "atl": _rows(r.available_to_lay), "trd": _rows(r.traded),
-                "batb": _rows(r.best_available_to_back), "batl": _rows(r.best_available_to_lay),
-                "bdatb": _rows(r.best_display_available_to_back), "bdatl": _rows(r.best_display_available_to_lay),
-                "spb": _rows(r.starting_price_back), "spl": _rows(r.starting_price_lay),
+                "status": r.definition.get("status"),
+                "ltp": r.last_price_traded,
+                "tv": r.total_matched,
+                "spn": r.starting_price_near,
+                "spf": r.starting_price_far,
+                "atb": _rows(r.available_to_back),
+                "atl": _rows(r.available_to_lay),
+                "trd": _rows(r.traded),
+                "batb": _rows(r.best_available_to_back),
+                "batl": _rows(r.best_available_to_lay),
+                "bdatb": _rows(r.best_display_available_to_back),
+                "bdatl": _rows(r.best_display_available_to_lay),
+                "spb": _rows(r.starting_price_back),
+                "spl": _rows(r.starting_price_lay),
             }
         definition = cache.market_definition
         out[market_id] = {
-            "status": definition.get("status"), "inplay": definition.get("inPlay"),
-            "version": definition.get("version"), "tv": cache.total_matched, "runners": runners,
+            "status": definition.get("status"),
+            "inplay": definition.get("inPlay"),
+            "version": definition.get("version"),
+            "tv": cache.total_matched,
+            "runners": runners,
         }
     return out
 
 
-def emulator_books(server: EmulatorServer, market_ids: List[str], data_filter: Dict[str, Any]) -> Dict[str, Any]:
+def emulator_books(
+    server: EmulatorServer, market_ids: List[str], data_filter: Dict[str, Any]
+) -> Dict[str, Any]:
     columns = MarketDataFilter.from_json(data_filter)
     out = {}
     with server.scenario.lock:
@@ -184,8 +222,11 @@ def emulator_books(server: EmulatorServer, market_ids: List[str], data_filter: D
                 for key in ("atb", "atl", "trd", "batb", "batl", "bdatb", "bdatl", "spb", "spl"):
                     entry.setdefault(key, [])
             out[market_id] = {
-                "status": definition.get("status"), "inplay": definition.get("inPlay"),
-                "version": definition.get("version"), "tv": image.get("tv", 0), "runners": runners,
+                "status": definition.get("status"),
+                "inplay": definition.get("inPlay"),
+                "version": definition.get("version"),
+                "tv": image.get("tv", 0),
+                "runners": runners,
             }
     return out
 
@@ -205,7 +246,9 @@ def assert_same_books(peer: Peer) -> List[str]:
     return market_ids
 
 
-SCENARIO = ScenarioConfig(seed=11, markets=12, pre_play_steps=6, in_play_steps=6, closed_steps=2, start_time=1.7e9)
+SCENARIO = ScenarioConfig(
+    seed=11, markets=12, pre_play_steps=6, in_play_steps=6, closed_steps=2, start_time=1.7e9
+)
 
 
 @pytest.fixture
@@ -227,12 +270,19 @@ def test_plain_run_ends_with_the_emulators_books(make_server: Any, peers: List[P
     market_ids = assert_same_books(peer)
     statuses = {b["status"] for b in bflw_books(peer.listener, market_ids).values()}
     assert statuses >= {"OPEN"}
-    assert any(r["ltp"] is not None for b in bflw_books(peer.listener, market_ids).values() for r in b["runners"].values())
+    assert any(
+        r["ltp"] is not None
+        for b in bflw_books(peer.listener, market_ids).values()
+        for r in b["runners"].values()
+    )
 
 
 def test_fewer_ladder_levels_and_fields(make_server: Any, peers: List[Peer]) -> None:
     server = make_server(FAST, SCENARIO)
-    data_filter = {"fields": ["EX_BEST_OFFERS", "EX_BEST_OFFERS_DISP", "EX_LTP", "EX_MARKET_DEF"], "ladderLevels": 2}
+    data_filter = {
+        "fields": ["EX_BEST_OFFERS", "EX_BEST_OFFERS_DISP", "EX_LTP", "EX_MARKET_DEF"],
+        "ladderLevels": 2,
+    }
     peer = Peer(server, {"eventTypeIds": ["7"]}, data_filter)
     peers.append(peer)
     peer.connect()
@@ -260,8 +310,14 @@ def test_drop_then_resubscribe_with_clocks_gets_a_resub_delta(make_server: Any, 
     peer.connect(resume=True)
     peer.caught_up()
     assert any('"ct":"RESUB_DELTA"' in line for line in peer.listener.raw)
-    assert not any('"ct":"SUB_IMAGE"' in line for line in peer.listener.raw[peer.listener.raw.index(
-        next(line for line in peer.listener.raw if '"ct":"RESUB_DELTA"' in line)):])
+    assert not any(
+        '"ct":"SUB_IMAGE"' in line
+        for line in peer.listener.raw[
+            peer.listener.raw.index(
+                next(line for line in peer.listener.raw if '"ct":"RESUB_DELTA"' in line)
+            ) :
+        ]
+    )
     assert_same_books(peer)
 
 
@@ -284,7 +340,8 @@ def test_two_drops(make_server: Any, peers: List[Peer]) -> None:
         server.scenario.step()
     peer.caught_up()
     starts = [
-        line for line in peer.listener.raw
+        line
+        for line in peer.listener.raw
         if '"ct":"RESUB_DELTA"' in line and ('"segmentType"' not in line or '"SEG_START"' in line)
     ]
     assert len(starts) == 2
@@ -323,7 +380,9 @@ def test_conflation_on(make_server: Any, peers: List[Peer]) -> None:
     assert_same_books(peer)
 
 
-def test_bflw_holds_back_complete_lines_until_a_read_ends_at_crlf(make_server: Any, peers: List[Peer]) -> None:
+def test_bflw_holds_back_complete_lines_until_a_read_ends_at_crlf(
+    make_server: Any, peers: List[Peer]
+) -> None:
     """bflw's ``_receive_all`` returns only when a read ends with CRLF: a complete line followed by
     the first byte of the next one in the same TLS record is not delivered until more arrives."""
     server = make_server(FAST, SCENARIO)

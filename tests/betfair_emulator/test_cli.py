@@ -41,7 +41,10 @@ def test_bad_settings_name_the_field(tmp_path: Path) -> None:
 
 def test_help_runs_as_a_module() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "imgfeed.feeds.betfair.emulator", "--help"], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "imgfeed.feeds.betfair.emulator", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0 and "--cert-dir" in result.stdout
 

@@ -13,8 +13,12 @@ from imgfeed.feeds.betfair.emulator import CLOSES, ERROR_CODES, EmulatorConfig, 
 from imgfeed.feeds.betfair.emulator.faults import next_piece
 from tests.betfair_emulator.conftest import AUTH, FAST, WAIT, EsaClient
 
-SUB = {"op": "marketSubscription", "id": 2, "marketDataFilter": {"fields": ["EX_ALL_OFFERS", "EX_LTP", "EX_MARKET_DEF"]},
-       "heartbeatMs": 500}
+SUB = {
+    "op": "marketSubscription",
+    "id": 2,
+    "marketDataFilter": {"fields": ["EX_ALL_OFFERS", "EX_LTP", "EX_MARKET_DEF"]},
+    "heartbeatMs": 500,
+}
 
 
 def subscribed(server: Any, clients: List[EsaClient], sub: Any = SUB) -> EsaClient:
@@ -70,7 +74,9 @@ def test_drop_rst_is_a_reset(make_server: Any) -> None:
                 sock.sendall(outgoing.read())
                 incoming.write(sock.recv(65536))
         sock.sendall(outgoing.read())
-        assert server.wait_for_connection_count(1, WAIT) and server.wait_until(lambda: server.sessions() != [], WAIT)
+        assert server.wait_for_connection_count(1, WAIT) and server.wait_until(
+            lambda: server.sessions() != [], WAIT
+        )
         server.faults.drop("rst")
         with pytest.raises(ConnectionResetError):
             while True:
@@ -163,7 +169,10 @@ def test_stall_then_resume(make_server: Any, clients: List[EsaClient]) -> None:
         client.line()
     client.sock.settimeout(WAIT)
     server.faults.resume()
-    assert client.until(lambda m: m["op"] == "mcm" and "ct" not in m)["clk"] == server.scenario.markets_log.clock()
+    assert (
+        client.until(lambda m: m["op"] == "mcm" and "ct" not in m)["clk"]
+        == server.scenario.markets_log.clock()
+    )
 
 
 def test_stop_heartbeats(make_server: Any, clients: List[EsaClient]) -> None:
@@ -222,23 +231,33 @@ def test_straddle_reads_end_one_byte_into_the_next_line(make_server: Any, client
     client = subscribed(server, clients)
     # The status and the image are queued together: the read with the status goes one byte into
     # the image, so a reader that waits for a read ending in CRLF holds the complete status back.
-    assert any(r.endswith(b'\r\n{') for r in client.reads)
+    assert any(r.endswith(b"\r\n{") for r in client.reads)
 
 
 def test_slow_reader_gets_con_true(make_server: Any, clients: List[EsaClient]) -> None:
-    server = make_server(EmulatorConfig(auth_timeout=5.0, send_buffer_size=4096), ScenarioConfig(seed=4, markets=20))
+    server = make_server(
+        EmulatorConfig(auth_timeout=5.0, send_buffer_size=4096), ScenarioConfig(seed=4, markets=20)
+    )
     raw = socket.socket()
     raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     raw.settimeout(WAIT)
     raw.connect(("127.0.0.1", server.port))
     client = EsaClient.__new__(EsaClient)
-    client.sock = ssl.create_default_context(cafile=server.cafile).wrap_socket(raw, server_hostname="localhost")
+    client.sock = ssl.create_default_context(cafile=server.cafile).wrap_socket(
+        raw, server_hostname="localhost"
+    )
     client._buffer, client.reads = b"", []
     clients.append(client)
     client.handshake(AUTH)
-    full = {"op": "marketSubscription", "id": 2, "marketDataFilter": {"fields": ["EX_ALL_OFFERS", "EX_TRADED"]}}
+    full = {
+        "op": "marketSubscription",
+        "id": 2,
+        "marketDataFilter": {"fields": ["EX_ALL_OFFERS", "EX_TRADED"]},
+    }
     client.send(full)  # and read nothing more for a while
-    assert server.wait_until(lambda: server.sessions() and server.sessions()[0].subscription("mcm") is not None, WAIT)
+    assert server.wait_until(
+        lambda: server.sessions() and server.sessions()[0].subscription("mcm") is not None, WAIT
+    )
     session = server.sessions()[0]
     steps = 0
     while not session.output_blocked and steps < 2000:

@@ -22,12 +22,21 @@ def ladder(reverse: bool) -> Any:
 
 
 def levels() -> Any:
-    return st.lists(st.tuples(prices, sizes), max_size=5).map(lambda rows: [[i, p, s] for i, (p, s) in enumerate(rows)])
+    return st.lists(st.tuples(prices, sizes), max_size=5).map(
+        lambda rows: [[i, p, s] for i, (p, s) in enumerate(rows)]
+    )
 
 
 runner = st.fixed_dictionaries(
-    {"atb": ladder(True), "atl": ladder(False), "trd": ladder(False), "batb": levels(), "bdatl": levels(),
-     "ltp": prices, "tv": sizes}
+    {
+        "atb": ladder(True),
+        "atl": ladder(False),
+        "trd": ladder(False),
+        "batb": levels(),
+        "bdatl": levels(),
+        "ltp": prices,
+        "tv": sizes,
+    }
 )
 
 
@@ -36,9 +45,14 @@ def market(runners: List[Dict[str, Any]], status: str) -> Dict[str, Any]:
     return {"id": "1.1", "img": True, "marketDefinition": {"status": status}, "tv": 1.0, "rc": rc}
 
 
-@given(st.lists(runner, min_size=2, max_size=2), st.lists(runner, min_size=2, max_size=2),
-       st.sampled_from(["OPEN", "SUSPENDED"]))
-def test_merge_of_diff_gives_the_new_image(old: List[Dict[str, Any]], new: List[Dict[str, Any]], status: str) -> None:
+@given(
+    st.lists(runner, min_size=2, max_size=2),
+    st.lists(runner, min_size=2, max_size=2),
+    st.sampled_from(["OPEN", "SUSPENDED"]),
+)
+def test_merge_of_diff_gives_the_new_image(
+    old: List[Dict[str, Any]], new: List[Dict[str, Any]], status: str
+) -> None:
     a, b = market(old, "OPEN"), market(new, status)
     delta = diff(a, b)
     assert "img" not in delta
@@ -46,18 +60,24 @@ def test_merge_of_diff_gives_the_new_image(old: List[Dict[str, Any]], new: List[
 
 
 @given(st.lists(st.lists(runner, min_size=2, max_size=2), min_size=2, max_size=5))
-def test_accumulated_deltas_keep_removals_and_patch_like_the_sequence(images: List[List[Dict[str, Any]]]) -> None:
+def test_accumulated_deltas_keep_removals_and_patch_like_the_sequence(
+    images: List[List[Dict[str, Any]]],
+) -> None:
     states = [market(r, "OPEN") for r in images]
     acc = None
-    for before, after in zip(states, states[1:]):
+    for before, after in zip(states, states[1:]):  # noqa: B905 (python_requires 3.9: no strict=)
         acc = merge(acc, diff(before, after))
     assert acc is not None
     assert merge(copy.deepcopy(states[0]), acc) == states[-1]  # one conflated delta == the sequence
 
 
 def test_the_change_log_image_is_the_fold_of_the_published_deltas() -> None:
-    scenario = Scenario(ScenarioConfig(seed=3, markets=8, pre_play_steps=3, in_play_steps=3, closed_steps=1,
-                                       start_time=1.7e9), clock=lambda: 1.7e9)
+    scenario = Scenario(
+        ScenarioConfig(
+            seed=3, markets=8, pre_play_steps=3, in_play_steps=3, closed_steps=1, start_time=1.7e9
+        ),
+        clock=lambda: 1.7e9,
+    )
     for _ in range(30):
         scenario.step()
         for info in scenario.market_infos():

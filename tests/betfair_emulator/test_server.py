@@ -44,7 +44,9 @@ def test_subscribe_image_and_deltas_over_tls(make_server: Any, clients: List[Esa
     client = EsaClient(server)
     clients.append(client)
     client.handshake()
-    client.send({"op": "marketSubscription", "id": 2, "marketDataFilter": {"fields": ["EX_LTP", "EX_MARKET_DEF"]}})
+    client.send(
+        {"op": "marketSubscription", "id": 2, "marketDataFilter": {"fields": ["EX_LTP", "EX_MARKET_DEF"]}}
+    )
     assert client.message()["id"] == 2
     image = client.message()
     assert image["ct"] == "SUB_IMAGE" and len(image["mc"]) == 8

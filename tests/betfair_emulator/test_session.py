@@ -22,17 +22,29 @@ from imgfeed.feeds.betfair.emulator.registry import ConnectionRegistry
 
 T0 = 1_700_000_000.0
 AUTH = {"op": "authentication", "id": 1, "appKey": DEFAULT_APP_KEY, "session": DEFAULT_SESSION_TOKEN}
-ALL = {"fields": ["EX_ALL_OFFERS", "EX_BEST_OFFERS", "EX_LTP", "EX_TRADED_VOL", "EX_MARKET_DEF"], "ladderLevels": 3}
+ALL = {
+    "fields": ["EX_ALL_OFFERS", "EX_BEST_OFFERS", "EX_LTP", "EX_TRADED_VOL", "EX_MARKET_DEF"],
+    "ladderLevels": 3,
+}
 
 
 class Pair:
     """A session with its scenario, and helpers to talk to it."""
 
-    def __init__(self, config: Optional[EmulatorConfig] = None, scenario: Optional[Scenario] = None,
-                 registry: Optional[ConnectionRegistry] = None, forced: Any = None) -> None:
-        self.scenario = scenario or Scenario(ScenarioConfig(seed=5, markets=8, start_time=T0), clock=lambda: T0)
+    def __init__(
+        self,
+        config: Optional[EmulatorConfig] = None,
+        scenario: Optional[Scenario] = None,
+        registry: Optional[ConnectionRegistry] = None,
+        forced: Any = None,
+    ) -> None:
+        self.scenario = scenario or Scenario(
+            ScenarioConfig(seed=5, markets=8, start_time=T0), clock=lambda: T0
+        )
         self.registry = registry or ConnectionRegistry()
-        self.session = ServerSession(config or EmulatorConfig(), self.scenario, self.registry, T0, "001-test-1", forced)
+        self.session = ServerSession(
+            config or EmulatorConfig(), self.scenario, self.registry, T0, "001-test-1", forced
+        )
 
     def send(self, message: Any, now: float = T0) -> List[Dict[str, Any]]:
         raw = message if isinstance(message, bytes) else json.dumps(message).encode() + b"\r\n"
@@ -59,10 +71,18 @@ def test_connection_message_then_authentication_with_connections_available() -> 
     pair = Pair(EmulatorConfig(connection_limit=3))
     assert pair.out() == [{"op": "connection", "connectionId": "001-test-1"}]
     assert pair.send(AUTH) == [
-        {"op": "status", "id": 1, "statusCode": "SUCCESS", "connectionClosed": False, "connectionsAvailable": 2}
+        {
+            "op": "status",
+            "id": 1,
+            "statusCode": "SUCCESS",
+            "connectionClosed": False,
+            "connectionsAvailable": 2,
+        }
     ]
     assert pair.session.is_authenticated
-    assert pair.send({"op": "heartbeat", "id": 7}) == [{"op": "status", "id": 7, "statusCode": "SUCCESS", "connectionClosed": False}]
+    assert pair.send({"op": "heartbeat", "id": 7}) == [
+        {"op": "status", "id": 7, "statusCode": "SUCCESS", "connectionClosed": False}
+    ]
 
 
 @pytest.mark.parametrize(
@@ -163,8 +183,14 @@ def test_subscription_limit_keeps_the_connection_and_the_old_subscription() -> N
 
 def test_image_then_deltas_with_only_the_fields_asked_for() -> None:
     pair = Pair().authenticated()
-    sub = {"op": "marketSubscription", "id": 2, "marketFilter": {"eventTypeIds": ["1"]},
-           "marketDataFilter": {"fields": ["EX_LTP"]}, "heartbeatMs": 100, "conflateMs": 999_999}
+    sub = {
+        "op": "marketSubscription",
+        "id": 2,
+        "marketFilter": {"eventTypeIds": ["1"]},
+        "marketDataFilter": {"fields": ["EX_LTP"]},
+        "heartbeatMs": 100,
+        "conflateMs": 999_999,
+    }
     status, image = pair.send(sub)
     assert status == {"op": "status", "id": 2, "statusCode": "SUCCESS", "connectionClosed": False}
     assert image["ct"] == "SUB_IMAGE" and image["id"] == 2 and image["initialClk"] and image["clk"]
@@ -183,7 +209,14 @@ def test_image_then_deltas_with_only_the_fields_asked_for() -> None:
 def test_new_subscription_replaces_the_old_one() -> None:
     pair = Pair().authenticated()
     pair.send({"op": "marketSubscription", "id": 2, "marketFilter": {"eventTypeIds": ["7"]}})
-    pair.send({"op": "marketSubscription", "id": 3, "marketFilter": {"eventTypeIds": ["2"]}, "marketDataFilter": ALL})
+    pair.send(
+        {
+            "op": "marketSubscription",
+            "id": 3,
+            "marketFilter": {"eventTypeIds": ["2"]},
+            "marketDataFilter": ALL,
+        }
+    )
     tennis = {i.market_id for i in pair.scenario.market_infos() if i.event_type_id == "2"}
     changes = [m for m in pair.step(20) if m["op"] == "mcm"]
     assert changes and {m["id"] for m in changes} == {3}
@@ -192,12 +225,16 @@ def test_new_subscription_replaces_the_old_one() -> None:
 
 def test_heartbeat_after_heartbeat_ms_without_changes() -> None:
     pair = Pair().authenticated()
-    _, image = pair.send({"op": "marketSubscription", "id": 2, "marketFilter": {"marketIds": ["1.none"]}, "heartbeatMs": 1000})
+    _, image = pair.send(
+        {"op": "marketSubscription", "id": 2, "marketFilter": {"marketIds": ["1.none"]}, "heartbeatMs": 1000}
+    )
     assert pair.session.next_deadline() == T0 + 1.0
     pair.session.tick(T0 + 0.99)
     assert pair.out() == []
     pair.session.tick(T0 + 1.0)
-    assert pair.out() == [{"op": "mcm", "id": 2, "clk": image["clk"], "pt": int((T0 + 1.0) * 1000), "ct": "HEARTBEAT"}]
+    assert pair.out() == [
+        {"op": "mcm", "id": 2, "clk": image["clk"], "pt": int((T0 + 1.0) * 1000), "ct": "HEARTBEAT"}
+    ]
     pair.step(3)  # nothing for this client, but its clock moves on
     pair.session.tick(T0 + 2.0)
     (beat,) = pair.out()
@@ -210,13 +247,23 @@ def test_heartbeat_after_heartbeat_ms_without_changes() -> None:
 def test_segmented_image_with_clocks_on_the_last_segment() -> None:
     scenario = Scenario(ScenarioConfig(seed=2, markets=30, start_time=T0), clock=lambda: T0)
     pair = Pair(EmulatorConfig(segment_size=4096), scenario=scenario).authenticated()
-    _, *parts = pair.send({"op": "marketSubscription", "id": 2, "segmentationEnabled": True, "marketDataFilter": ALL})
+    _, *parts = pair.send(
+        {"op": "marketSubscription", "id": 2, "segmentationEnabled": True, "marketDataFilter": ALL}
+    )
     assert [p["segmentType"] for p in parts] == ["SEG_START"] + ["SEG"] * (len(parts) - 2) + ["SEG_END"]
     assert all(p["ct"] == "SUB_IMAGE" and p["id"] == 2 for p in parts)
-    assert "clk" not in parts[0] and "initialClk" in parts[-1] and "clk" in parts[-1] and "heartbeatMs" in parts[0]
+    assert (
+        "clk" not in parts[0]
+        and "initialClk" in parts[-1]
+        and "clk" in parts[-1]
+        and "heartbeatMs" in parts[0]
+    )
     assert sum(len(p["mc"]) for p in parts) == 30
-    _, image = Pair(EmulatorConfig(segment_size=4096), scenario=scenario).authenticated().send(
-        {"op": "marketSubscription", "id": 2, "marketDataFilter": ALL})  # segmentation off: one message
+    _, image = (
+        Pair(EmulatorConfig(segment_size=4096), scenario=scenario)
+        .authenticated()
+        .send({"op": "marketSubscription", "id": 2, "marketDataFilter": ALL})
+    )  # segmentation off: one message
     assert len(image["mc"]) == 30 and "segmentType" not in image
 
 
@@ -241,7 +288,11 @@ def test_resubscribe_with_clocks_gets_a_resub_delta_of_what_changed() -> None:
 def test_invalid_or_expired_clocks_are_invalid_clock() -> None:
     pair = Pair().authenticated()
     _, image = pair.send({"op": "marketSubscription", "id": 2})
-    for initial, clk in ((image["initialClk"], "AAAA"), (image["initialClk"], image["initialClk"]), (None, image["clk"])):
+    for initial, clk in (
+        (image["initialClk"], "AAAA"),
+        (image["initialClk"], image["initialClk"]),
+        (None, image["clk"]),
+    ):
         other = Pair(scenario=pair.scenario).authenticated()
         (status,) = other.send({"op": "marketSubscription", "id": 3, "initialClk": initial, "clk": clk})
         assert status["errorCode"] == "INVALID_CLOCK" and status["connectionClosed"], (initial, clk)
@@ -249,8 +300,11 @@ def test_invalid_or_expired_clocks_are_invalid_clock() -> None:
     old = Pair(scenario=scenario).authenticated()
     _, image = old.send({"op": "marketSubscription", "id": 2})
     old.step(3)
-    (status,) = Pair(scenario=scenario).authenticated().send(
-        {"op": "marketSubscription", "id": 3, "initialClk": image["initialClk"], "clk": image["clk"]})
+    (status,) = (
+        Pair(scenario=scenario)
+        .authenticated()
+        .send({"op": "marketSubscription", "id": 3, "initialClk": image["initialClk"], "clk": image["clk"]})
+    )
     assert status["errorCode"] == "INVALID_CLOCK" and "expired" in status["errorMessage"]
 
 
@@ -276,8 +330,10 @@ def test_slow_reader_gets_conflated_changes() -> None:
 
 
 def test_order_stream_image_of_executable_orders_then_deltas() -> None:
-    scenario = Scenario(ScenarioConfig(seed=9, markets=6, order_markets=3, order_probability=1.0, start_time=T0),
-                        clock=lambda: T0)
+    scenario = Scenario(
+        ScenarioConfig(seed=9, markets=6, order_markets=3, order_probability=1.0, start_time=T0),
+        clock=lambda: T0,
+    )
     for _ in range(15):
         scenario.step(now=T0)
     pair = Pair(scenario=scenario).authenticated()
@@ -290,9 +346,17 @@ def test_order_stream_image_of_executable_orders_then_deltas() -> None:
     updates = [o for m in deltas for mc in m["oc"] for r in mc.get("orc", []) for o in r.get("uo", [])]
     assert any(o["status"] == "EC" for o in updates)  # the transient to execution complete
     assert any("mb" in r or "ml" in r for m in deltas for mc in m["oc"] for r in mc.get("orc", []))
-    (_, filtered) = Pair(scenario=scenario).authenticated().send(
-        {"op": "orderSubscription", "id": 5,
-         "orderFilter": {"includeOverallPosition": False, "customerStrategyRefs": ["emu-strategy-a"]}})
+    (_, filtered) = (
+        Pair(scenario=scenario)
+        .authenticated()
+        .send(
+            {
+                "op": "orderSubscription",
+                "id": 5,
+                "orderFilter": {"includeOverallPosition": False, "customerStrategyRefs": ["emu-strategy-a"]},
+            }
+        )
+    )
     runners = [r for m in filtered.get("oc", []) for r in m.get("orc", [])]
     assert all("mb" not in r and "ml" not in r for r in runners)
     assert all(o["rfs"] == "emu-strategy-a" for r in runners for o in r.get("uo", []))

@@ -23,6 +23,7 @@ from typing import Iterable, List, Union
 
 import attrs
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -61,7 +62,9 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def _now() -> datetime.datetime:
@@ -93,9 +96,15 @@ def _make_ca(paths: CertificatePaths) -> None:
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
-                key_encipherment=False, data_encipherment=False, key_agreement=False,
-                encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -125,9 +134,15 @@ def _make_server(paths: CertificatePaths, hosts: List[str]) -> None:
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, key_cert_sign=False, crl_sign=False, content_commitment=False,
-                key_encipherment=False, data_encipherment=False, key_agreement=False,
-                encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                key_cert_sign=False,
+                crl_sign=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -150,7 +165,7 @@ def _server_ok(paths: CertificatePaths, hosts: List[str]) -> bool:
         ca = x509.load_pem_x509_certificate(paths.ca_cert.read_bytes())
         cert.verify_directly_issued_by(ca)
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except (ValueError, TypeError, x509.ExtensionNotFound, x509.InvalidSignature):
+    except (ValueError, TypeError, x509.ExtensionNotFound, InvalidSignature):
         return False
     if cert.not_valid_after_utc - RENEW_BEFORE < _now():
         return False
@@ -169,10 +184,15 @@ def ensure_certificates(
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(root, 0o700)
     paths = CertificatePaths(
-        directory=root, ca_cert=root / "ca.pem", ca_key=root / "ca.key",
-        server_cert=root / "server.pem", server_key=root / "server.key",
+        directory=root,
+        ca_cert=root / "ca.pem",
+        ca_key=root / "ca.key",
+        server_cert=root / "server.pem",
+        server_key=root / "server.key",
     )
-    wanted = list(DEFAULT_HOSTS) + [h for h in hosts if h and h not in DEFAULT_HOSTS and h not in ("0.0.0.0", "::")]
+    wanted = list(DEFAULT_HOSTS) + [
+        h for h in hosts if h and h not in DEFAULT_HOSTS and h not in ("0.0.0.0", "::")
+    ]
     if not (paths.ca_cert.exists() and paths.ca_key.exists()):
         _make_ca(paths)
         paths.server_cert.unlink(missing_ok=True)

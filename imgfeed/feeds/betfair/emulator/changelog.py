@@ -35,7 +35,9 @@ class ChangeLog:
         retention: how many batches back a clock is still accepted.
     """
 
-    def __init__(self, stream: str, epoch: int, image_flag: str, history_per_key: int, retention: int) -> None:
+    def __init__(
+        self, stream: str, epoch: int, image_flag: str, history_per_key: int, retention: int
+    ) -> None:
         self.stream = stream
         self.epoch = epoch
         self.image_flag = image_flag

@@ -48,7 +48,9 @@ def _sizes(text: str) -> tuple:
     try:
         sizes = tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated byte counts, e.g. 1,3,7; got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated byte counts, e.g. 1,3,7; got {text!r}"
+        ) from None
     if not sizes or min(sizes) < 1:
         raise argparse.ArgumentTypeError(f"chunk sizes must be integers >= 1, got {text!r}")
     return sizes
@@ -58,31 +60,77 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the emulator's options to ``parser``."""
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     parser.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help="port to listen on; 0 picks a free one (default: %(default)s)"
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help="port to listen on; 0 picks a free one (default: %(default)s)",
     )
     parser.add_argument(
-        "--cert-dir", default=DEFAULT_CERT_DIR, metavar="DIR",
+        "--cert-dir",
+        default=DEFAULT_CERT_DIR,
+        metavar="DIR",
         help="the CA and server certificate live here, made on first use (default: %(default)s)",
     )
-    parser.add_argument("--app-key", action="append", metavar="KEY", help=f"accepted app key (repeatable; default: {DEFAULT_APP_KEY})")
     parser.add_argument(
-        "--session-token", action="append", metavar="TOKEN",
+        "--app-key",
+        action="append",
+        metavar="KEY",
+        help=f"accepted app key (repeatable; default: {DEFAULT_APP_KEY})",
+    )
+    parser.add_argument(
+        "--session-token",
+        action="append",
+        metavar="TOKEN",
         help=f"accepted session token (repeatable; default: {DEFAULT_SESSION_TOKEN})",
     )
-    parser.add_argument("--seed", type=int, default=0, help="scenario seed: same seed, same markets (default: 0)")
-    parser.add_argument("--markets", type=int, default=12, metavar="N", help="markets open at once (default: 12)")
-    parser.add_argument("--order-markets", type=int, default=3, metavar="N", help="markets with the account's orders (default: 3)")
     parser.add_argument(
-        "--updates-per-second", type=float, default=5.0, metavar="N", help="scenario steps per second (default: 5)"
+        "--seed", type=int, default=0, help="scenario seed: same seed, same markets (default: 0)"
     )
-    parser.add_argument("--connection-limit", type=int, default=10, metavar="N", help="connections per app key (default: 10)")
-    parser.add_argument("--subscription-limit", type=int, default=200, metavar="N", help="markets per subscription (default: 200)")
-    parser.add_argument("--auth-timeout", type=float, default=15.0, metavar="S", help="seconds to authenticate (default: 15)")
     parser.add_argument(
-        "--segment-size", type=int, default=32 * 1024, metavar="BYTES", help="segment messages above this size (default: 32768)"
+        "--markets", type=int, default=12, metavar="N", help="markets open at once (default: 12)"
     )
-    parser.add_argument("--split", choices=SPLIT_MODES, help="cut every write inside CRLF, inside UTF-8 characters, or after CRLF")
-    parser.add_argument("--chunk-sizes", type=_sizes, metavar="N,N,...", help="write in pieces of these sizes, e.g. 1")
+    parser.add_argument(
+        "--order-markets",
+        type=int,
+        default=3,
+        metavar="N",
+        help="markets with the account's orders (default: 3)",
+    )
+    parser.add_argument(
+        "--updates-per-second",
+        type=float,
+        default=5.0,
+        metavar="N",
+        help="scenario steps per second (default: 5)",
+    )
+    parser.add_argument(
+        "--connection-limit", type=int, default=10, metavar="N", help="connections per app key (default: 10)"
+    )
+    parser.add_argument(
+        "--subscription-limit",
+        type=int,
+        default=200,
+        metavar="N",
+        help="markets per subscription (default: 200)",
+    )
+    parser.add_argument(
+        "--auth-timeout", type=float, default=15.0, metavar="S", help="seconds to authenticate (default: 15)"
+    )
+    parser.add_argument(
+        "--segment-size",
+        type=int,
+        default=32 * 1024,
+        metavar="BYTES",
+        help="segment messages above this size (default: 32768)",
+    )
+    parser.add_argument(
+        "--split",
+        choices=SPLIT_MODES,
+        help="cut every write inside CRLF, inside UTF-8 characters, or after CRLF",
+    )
+    parser.add_argument(
+        "--chunk-sizes", type=_sizes, metavar="N,N,...", help="write in pieces of these sizes, e.g. 1"
+    )
     parser.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this many seconds")
 
 
@@ -91,7 +139,10 @@ def _instructions(server: EmulatorServer, app_key: str, token: str) -> str:
     cafile = server.cafile
     host = "localhost" if server.host in ("127.0.0.1", "::1") else server.host
     auth = f'{{"op":"authentication","id":1,"appKey":"{app_key}","session":"{token}"}}'
-    sub = '{"op":"marketSubscription","id":2,"marketFilter":{},"marketDataFilter":{"fields":["EX_BEST_OFFERS","EX_LTP"]}}'
+    sub = (
+        '{"op":"marketSubscription","id":2,"marketFilter":{},'
+        '"marketDataFilter":{"fields":["EX_BEST_OFFERS","EX_LTP"]}}'
+    )
     return f"""\
 Betfair Exchange Stream API emulator listening on {server.host}:{server.port} (TLS)
   scenario:      seed {server.scenario.config.seed}, {server.scenario.config.markets} markets, \
@@ -113,7 +164,8 @@ Connect from Python:
   sock = ctx.wrap_socket(socket.create_connection(({host!r}, {server.port})), server_hostname={host!r})
 
 Connect with imgfeed:
-  imgfeed tail --feed betfair --host {host} --port {server.port} --app-key {q(app_key)} --session-token {q(token)} \
+  imgfeed tail --feed betfair --host {host} --port {server.port} --app-key {q(app_key)} \
+--session-token {q(token)} \
 --cafile {q(cafile)}
 
 Ctrl-C stops the emulator.
@@ -127,11 +179,17 @@ def run(args: argparse.Namespace, out: Optional[TextIO] = None) -> int:
     tokens = args.session_token or [DEFAULT_SESSION_TOKEN]
     try:
         config = EmulatorConfig(
-            app_keys=app_keys, session_tokens=tokens, connection_limit=args.connection_limit,
-            subscription_limit=args.subscription_limit, auth_timeout=args.auth_timeout, segment_size=args.segment_size,
+            app_keys=app_keys,
+            session_tokens=tokens,
+            connection_limit=args.connection_limit,
+            subscription_limit=args.subscription_limit,
+            auth_timeout=args.auth_timeout,
+            segment_size=args.segment_size,
         )
         scenario_config = ScenarioConfig(
-            seed=args.seed, markets=args.markets, order_markets=args.order_markets,
+            seed=args.seed,
+            markets=args.markets,
+            order_markets=args.order_markets,
             updates_per_second=args.updates_per_second,
         )
     except ValueError as exc:
@@ -144,10 +202,13 @@ def run(args: argparse.Namespace, out: Optional[TextIO] = None) -> int:
     try:
         server.start()
     except OSError as exc:
-        raise ImgFeedError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; try --port 0") from None
+        raise ImgFeedError(
+            f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; try --port 0"
+        ) from None
     if not is_loopback(server.host):
         sys.stderr.write(
-            f"warning: listening on {server.host}, not loopback: anyone who can reach this port and knows the "
+            f"warning: listening on {server.host}, not loopback: anyone who can reach this port and "
+            "knows the "
             "emulator's app key and session token can connect\n"
         )
     stop = threading.Event()

@@ -57,7 +57,12 @@ def decode_clock(token: object, stream: str, epoch: int, initial: bool = False) 
     tag = raw[1:2].decode("latin-1")
     want = stream.upper() if initial else stream
     if tag != want:
-        kinds = {"m": "a market clk", "M": "a market initialClk", "o": "an order clk", "O": "an order initialClk"}
+        kinds = {
+            "m": "a market clk",
+            "M": "a market initialClk",
+            "o": "an order clk",
+            "O": "an order initialClk",
+        }
         raise ClockError(f"{name} {token!r} is {kinds.get(tag, 'not a clock')}, not {kinds[want]}")
     token_epoch, seq = struct.unpack(">IQ", raw[2:])
     if token_epoch != epoch & 0xFFFFFFFF:

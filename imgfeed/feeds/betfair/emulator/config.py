@@ -33,8 +33,11 @@ def _number(minimum: float, strict: bool = True) -> Any:
 
 def _count(minimum: int, maximum: Optional[int] = None) -> Any:
     def check(instance: Any, attribute: "attrs.Attribute[Any]", value: Any) -> None:
-        if not isinstance(value, int) or isinstance(value, bool) or value < minimum or (
-            maximum is not None and value > maximum
+        if (
+            not isinstance(value, int)
+            or isinstance(value, bool)
+            or value < minimum
+            or (maximum is not None and value > maximum)
         ):
             upper = f" and <= {maximum}" if maximum is not None else ""
             raise ConfigError(attribute.name, value, f"an integer >= {minimum}{upper}")
@@ -95,7 +98,10 @@ class EmulatorConfig:
         default=frozenset({DEFAULT_APP_KEY}), converter=_strings, validator=_non_empty_strings, repr=False
     )
     session_tokens: FrozenSet[str] = attrs.field(
-        default=frozenset({DEFAULT_SESSION_TOKEN}), converter=_strings, validator=_non_empty_strings, repr=False
+        default=frozenset({DEFAULT_SESSION_TOKEN}),
+        converter=_strings,
+        validator=_non_empty_strings,
+        repr=False,
     )
     unauthorized_app_keys: FrozenSet[str] = attrs.field(default=frozenset(), converter=_strings, repr=False)
     auth_timeout: float = attrs.field(default=15.0, validator=_number(0))

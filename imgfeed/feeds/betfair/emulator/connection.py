@@ -112,7 +112,9 @@ class Connection:
 
     def _wait(self, read: list, write: list, timeout: float) -> list:
         try:
-            readable, _, _ = select.select(read + [self._wake_r], write, [], max(0.0, min(timeout, POLL_INTERVAL)))
+            readable, _, _ = select.select(
+                read + [self._wake_r], write, [], max(0.0, min(timeout, POLL_INTERVAL))
+            )
         except (OSError, ValueError):
             return []
         if self._wake_r in readable:

@@ -13,7 +13,7 @@ connection sends them. Each fault is described by what a client sees on the wire
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple, Union
 
 from imgfeed.feeds.betfair.emulator.wire import ERROR_CODES
 
@@ -31,7 +31,9 @@ DROP_MODES = ("fin", "rst")
 MAX_WRITE = 16 * 1024
 
 
-def next_piece(buffer: bytes, sizes: Optional[Sequence[int]], index: int, split: Optional[str]) -> Tuple[int, int]:
+def next_piece(
+    buffer: Union[bytes, bytearray], sizes: Optional[Sequence[int]], index: int, split: Optional[str]
+) -> Tuple[int, int]:
     """How many bytes of ``buffer`` the next write takes, and the next index into ``sizes``.
 
     ``sizes`` (cycled from ``index``) caps each write; ``split`` cuts at the first point of its

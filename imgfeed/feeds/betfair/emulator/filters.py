@@ -76,10 +76,14 @@ def _object(value: Any, name: str) -> Dict[str, Any]:
 def _unknown(obj: Dict[str, Any], allowed: Iterable[str], name: str) -> None:
     extra = sorted(set(obj) - set(allowed))
     if extra:
-        raise InvalidRequest(f"unknown key(s) in {name}: {', '.join(extra)} (allowed: {', '.join(sorted(allowed))})")
+        raise InvalidRequest(
+            f"unknown key(s) in {name}: {', '.join(extra)} (allowed: {', '.join(sorted(allowed))})"
+        )
 
 
-def _strings(obj: Dict[str, Any], key: str, name: str, choices: Optional[Iterable[str]] = None) -> Optional[FrozenSet[str]]:
+def _strings(
+    obj: Dict[str, Any], key: str, name: str, choices: Optional[Iterable[str]] = None
+) -> Optional[FrozenSet[str]]:
     value = obj.get(key)
     if value is None:
         return None
@@ -88,7 +92,9 @@ def _strings(obj: Dict[str, Any], key: str, name: str, choices: Optional[Iterabl
     if choices is not None:
         bad = sorted(set(value) - set(choices))
         if bad:
-            raise InvalidRequest(f"{name}.{key}: unknown value(s) {', '.join(bad)} (allowed: {', '.join(choices)})")
+            raise InvalidRequest(
+                f"{name}.{key}: unknown value(s) {', '.join(bad)} (allowed: {', '.join(choices)})"
+            )
     return frozenset(value)
 
 
@@ -232,10 +238,16 @@ class OrderFilter:
     @classmethod
     def from_json(cls, value: Any) -> "OrderFilter":
         obj = _object(value, "orderFilter")
-        allowed = ("includeOverallPosition", "customerStrategyRefs", "partitionMatchedByStrategyRef", "accountIds")
+        allowed = (
+            "includeOverallPosition",
+            "customerStrategyRefs",
+            "partitionMatchedByStrategyRef",
+            "accountIds",
+        )
         _unknown(obj, allowed, "orderFilter")
         if obj.get("accountIds") is not None:
-            # Schema: "Internal use only & should not be set on your filter ... If set subscription will fail."
+            # Schema: "Internal use only & should not be set on your filter ... If set subscription
+            # will fail."
             raise InvalidRequest("orderFilter.accountIds is for Betfair's internal use: leave it out")
         overall = _flag(obj, "includeOverallPosition", "orderFilter")
         partition = _flag(obj, "partitionMatchedByStrategyRef", "orderFilter")

@@ -93,7 +93,11 @@ class RunnerModel:
         return out
 
     def definition(self) -> Dict[str, Any]:
-        out: Dict[str, Any] = {"status": self.status, "sortPriority": self.sort_priority, "id": self.selection_id}
+        out: Dict[str, Any] = {
+            "status": self.status,
+            "sortPriority": self.sort_priority,
+            "id": self.selection_id,
+        }
         out["name"] = self.name
         if self.adjustment_factor is not None:
             out["adjustmentFactor"] = self.adjustment_factor
@@ -132,9 +136,15 @@ class MarketModel:
     def info(self) -> MarketInfo:
         event_type_id, market_type = KINDS[self.kind]
         return MarketInfo(
-            market_id=self.market_id, event_type_id=event_type_id, event_id=self.event_id,
-            market_type=market_type, country_code=self.country_code, venue=self.venue,
-            race_type=self.race_type, betting_type="ODDS", turn_in_play_enabled=self.turn_in_play,
+            market_id=self.market_id,
+            event_type_id=event_type_id,
+            event_id=self.event_id,
+            market_type=market_type,
+            country_code=self.country_code,
+            venue=self.venue,
+            race_type=self.race_type,
+            betting_type="ODDS",
+            turn_in_play_enabled=self.turn_in_play,
             bsp_market=self.bsp_market,
         )
 
@@ -149,7 +159,7 @@ class MarketModel:
         active = self.active_runners()
         weights = [math.exp(r.strength) for r in active]
         total = sum(weights) or 1.0
-        return {r.selection_id: w / total for r, w in zip(active, weights)}
+        return {r.selection_id: weights[i] / total for i, r in enumerate(active)}
 
     # --- rendering -------------------------------------------------------------------------------
 
@@ -255,7 +265,9 @@ class MarketModel:
 
     # --- life ------------------------------------------------------------------------------------
 
-    def advance(self, rng: random.Random, now: float, pre_play: int, in_play: int, suspend_p: float, removal_p: float) -> Set[str]:
+    def advance(
+        self, rng: random.Random, now: float, pre_play: int, in_play: int, suspend_p: float, removal_p: float
+    ) -> Set[str]:
         """One step of the market's life. Returns what happened: ``removed:<id>``, ``in_play``,
         ``suspended``, ``closed``, ``retire`` (closed long enough to be replaced)."""
         self.age += 1
@@ -306,7 +318,11 @@ class MarketModel:
     def _close(self, rng: random.Random, now: float) -> None:
         probabilities = self.probabilities()
         active = self.active_runners()
-        winner = rng.choices(active, weights=[probabilities[r.selection_id] for r in active])[0] if active else None
+        winner = (
+            rng.choices(active, weights=[probabilities[r.selection_id] for r in active])[0]
+            if active
+            else None
+        )
         for runner in self.runners:
             if runner.status == "ACTIVE":
                 runner.status = "WINNER" if runner is winner else "LOSER"

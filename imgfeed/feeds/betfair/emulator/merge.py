@@ -67,7 +67,9 @@ def _sort_rows(key: str, rows: Dict[Any, List[Any]]) -> List[List[Any]]:
     return [rows[k] for k in sorted(rows, reverse=reverse)]
 
 
-def _merge_ladder(key: str, old: Optional[List[List[Any]]], new: List[List[Any]], image: bool) -> List[List[Any]]:
+def _merge_ladder(
+    key: str, old: Optional[List[List[Any]]], new: List[List[Any]], image: bool
+) -> List[List[Any]]:
     size_at = 2 if key in LEVEL_LADDERS else 1
     rows: Dict[Any, List[Any]] = {row[0]: row for row in old or ()}
     for row in new:
@@ -197,7 +199,11 @@ def diff(old: Optional[Change], new: Change, new_child_flag: Optional[str] = Non
             refs: Dict[str, Change] = {}
             for ref, matches in value.items():
                 prior = (before or {}).get(ref)
-                sub = {k: v for k, v in diff({"id": 0, **(prior or {})}, {"id": 0, **matches}).items() if k != "id"}
+                sub = {
+                    k: v
+                    for k, v in diff({"id": 0, **(prior or {})}, {"id": 0, **matches}).items()
+                    if k != "id"
+                }
                 if sub:
                     refs[ref] = sub
             if refs:

@@ -23,22 +23,60 @@ VENUES = (
 )
 
 HORSES = (
-    "Sea Of Åland", "Ça Va Bien", "Königsberg Lad", "Café Olé", "Müller's Pride", "Niño Bonito",
-    "東京 Express", "Señor Trigo", "Fjørd Runner", "Zoë's Dream", "Hårek", "Crème Brûlée",
-    "Ōsaka Gold", "Dónal Óg", "Étoile Du Nord", "Grüne Welle", "Ἀθηνᾶ", "São Jorge",
-    "Smørrebrød", "Kilkenny Cat", "Déjà Vu", "Noël Coward", "Łódź Flyer", "Åsgårdsreia",
+    "Sea Of Åland",
+    "Ça Va Bien",
+    "Königsberg Lad",
+    "Café Olé",
+    "Müller's Pride",
+    "Niño Bonito",
+    "東京 Express",
+    "Señor Trigo",
+    "Fjørd Runner",
+    "Zoë's Dream",
+    "Hårek",
+    "Crème Brûlée",
+    "Ōsaka Gold",
+    "Dónal Óg",
+    "Étoile Du Nord",
+    "Grüne Welle",
+    "Ἀθηνᾶ",
+    "São Jorge",
+    "Smørrebrød",
+    "Kilkenny Cat",
+    "Déjà Vu",
+    "Noël Coward",
+    "Łódź Flyer",
+    "Åsgårdsreia",
 )
 
 #: Football teams (MATCH_ODDS markets: home, away, and "The Draw").
 TEAMS = (
-    "Atlético Madrid", "Bayern München", "Malmö FF", "Beşiktaş", "Olympiakós", "FC København",
-    "Saint-Étienne", "Brøndby IF", "Fenerbahçe", "Deportivo Alavés", "1. FC Köln", "Vitória SC",
+    "Atlético Madrid",
+    "Bayern München",
+    "Malmö FF",
+    "Beşiktaş",
+    "Olympiakós",
+    "FC København",
+    "Saint-Étienne",
+    "Brøndby IF",
+    "Fenerbahçe",
+    "Deportivo Alavés",
+    "1. FC Köln",
+    "Vitória SC",
 )
 
 #: Tennis players (MATCH_ODDS markets with two runners).
 PLAYERS = (
-    "Novak Đoković", "Iga Świątek", "Carlos Alcaraz", "Holger Rune", "Nicolás Jarry",
-    "Barbora Krejčíková", "Stan Wawrinka", "Naomi Ōsaka", "Gaël Monfils", "Jeļena Ostapenko",
+    "Novak Đoković",
+    "Iga Świątek",
+    "Carlos Alcaraz",
+    "Holger Rune",
+    "Nicolás Jarry",
+    "Barbora Krejčíková",
+    "Stan Wawrinka",
+    "Naomi Ōsaka",
+    "Gaël Monfils",
+    "Jeļena Ostapenko",
 )
 
 #: Country codes for football and tennis events.

@@ -69,8 +69,13 @@ class OrderBook:
             order.update(sc=money(order["sc"] + order["sr"]), sr=0.0, cd=_ms(now), status="EC")
         return False
 
-    def lapse(self, now: float, persistence: Optional[str] = None, selection_id: Optional[int] = None,
-              reason: Optional[str] = None) -> None:
+    def lapse(
+        self,
+        now: float,
+        persistence: Optional[str] = None,
+        selection_id: Optional[int] = None,
+        reason: Optional[str] = None,
+    ) -> None:
         """Lapse executable orders (all, those of one persistence type, or of one runner)."""
         for order in self.executable():
             if persistence is not None and order.get("pt") != persistence:
@@ -100,10 +105,23 @@ class OrderBook:
         size = money(rng.choice((2, 5, 10, 20, 50)) * 1.0)
         bid = str(bet_id)
         self.orders[bid] = {
-            "id": bid, "p": price, "s": size, "side": side, "status": "E",
-            "pt": rng.choice(("L", "P")), "ot": "L", "pd": _ms(now),
-            "sm": 0.0, "sr": size, "sl": 0.0, "sc": 0.0, "sv": 0.0,
-            "rac": "", "rc": "REG_GGC", "rfo": f"emu-{bet_id}", "rfs": rng.choice(STRATEGY_REFS),
+            "id": bid,
+            "p": price,
+            "s": size,
+            "side": side,
+            "status": "E",
+            "pt": rng.choice(("L", "P")),
+            "ot": "L",
+            "pd": _ms(now),
+            "sm": 0.0,
+            "sr": size,
+            "sl": 0.0,
+            "sc": 0.0,
+            "sv": 0.0,
+            "rac": "",
+            "rc": "REG_GGC",
+            "rfo": f"emu-{bet_id}",
+            "rfs": rng.choice(STRATEGY_REFS),
         }
         self._runner_of[bid] = runner.selection_id
         return True

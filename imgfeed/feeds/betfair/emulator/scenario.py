@@ -81,14 +81,20 @@ class Scenario:
         clock: the time (epoch seconds) for ``pt`` and dates; ``time.time`` by default.
     """
 
-    def __init__(self, config: Optional[ScenarioConfig] = None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, config: Optional[ScenarioConfig] = None, clock: Callable[[], float] = time.time
+    ) -> None:
         self.config = config if config is not None else ScenarioConfig()
         self.lock = threading.RLock()
         self._clock = clock
         self._rng = random.Random(self.config.seed)
         cfg = self.config
-        self.markets_log = ChangeLog(MARKET_STREAM, cfg.epoch, "img", cfg.history_per_market, cfg.clock_retention)
-        self.orders_log = ChangeLog(ORDER_STREAM, cfg.epoch, "fullImage", cfg.history_per_market, cfg.clock_retention)
+        self.markets_log = ChangeLog(
+            MARKET_STREAM, cfg.epoch, "img", cfg.history_per_market, cfg.clock_retention
+        )
+        self.orders_log = ChangeLog(
+            ORDER_STREAM, cfg.epoch, "fullImage", cfg.history_per_market, cfg.clock_retention
+        )
         self._listeners: List[Callable[[Batch], None]] = []
         self._markets: Dict[str, MarketModel] = {}
         self._books: Dict[str, OrderBook] = {}
@@ -163,7 +169,12 @@ class Scenario:
             if advance:
                 for market in list(self._markets.values()):
                     events = market.advance(
-                        rng, now, cfg.pre_play_steps, cfg.in_play_steps, cfg.suspend_probability, cfg.removal_probability
+                        rng,
+                        now,
+                        cfg.pre_play_steps,
+                        cfg.in_play_steps,
+                        cfg.suspend_probability,
+                        cfg.removal_probability,
                     )
                     if not events:
                         continue
@@ -212,7 +223,11 @@ class Scenario:
             book = self._books.get(market_id)
             if book is None or not book.orders:
                 continue
-            delta = diff(self.orders_log.image(market_id) or {"id": market_id}, book.render(), new_child_flag="fullImage")
+            delta = diff(
+                self.orders_log.image(market_id) or {"id": market_id},
+                book.render(),
+                new_child_flag="fullImage",
+            )
             if len(delta) > 1:
                 order_deltas[market_id] = delta
         market_seq = self.markets_log.publish(market_deltas) if market_deltas else None
@@ -270,13 +285,23 @@ class Scenario:
             used.add(sid)
             runners.append(RunnerModel(sid, name, rng.gauss(0.0, 0.8), priority))
         market = MarketModel(
-            market_id=market_id, kind=kind, event_id=event_id, country_code=country, venue=venue,
-            race_type=race_type, turn_in_play=turn_in_play, bsp_market=kind == "horse", market_time=start,
-            runners=runners, version=rng.randrange(1_000_000, 9_000_000), liquidity=rng.choice((80.0, 250.0, 900.0)),
+            market_id=market_id,
+            kind=kind,
+            event_id=event_id,
+            country_code=country,
+            venue=venue,
+            race_type=race_type,
+            turn_in_play=turn_in_play,
+            bsp_market=kind == "horse",
+            market_time=start,
+            runners=runners,
+            version=rng.randrange(1_000_000, 9_000_000),
+            liquidity=rng.choice((80.0, 250.0, 900.0)),
         )
         if kind == "horse":
-            for runner, p in zip(runners, market.probabilities().values()):
-                runner.adjustment_factor = round(p * 100, 3)
+            probabilities = market.probabilities()
+            for runner in runners:
+                runner.adjustment_factor = round(probabilities[runner.selection_id] * 100, 3)
         market.quote_all(rng)
         self._markets[market_id] = market
         return market

@@ -123,7 +123,9 @@ class EmulatorServer:
         if self._started:
             raise RuntimeError("EmulatorServer.start() called twice")
         if not is_loopback(self.host):
-            log.warning("emulator listening on %s, not loopback: anyone who can reach it can connect", self.host)
+            log.warning(
+                "emulator listening on %s, not loopback: anyone who can reach it can connect", self.host
+            )
         self.certificates = ensure_certificates(self.cert_dir, hosts=[self.host])
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -171,7 +173,9 @@ class EmulatorServer:
         for conn in conns:
             if conn.thread.ident is not None:
                 conn.thread.join(max(0.0, deadline - time.monotonic()))
-        alive = [t.name for t in self._threads if t.is_alive()] + [c.thread.name for c in conns if c.thread.is_alive()]
+        alive = [t.name for t in self._threads if t.is_alive()] + [
+            c.thread.name for c in conns if c.thread.is_alive()
+        ]
         if alive:
             log.warning("emulator threads still running after stop(): %s", ", ".join(alive))
 
@@ -209,7 +213,9 @@ class EmulatorServer:
 
     def wait_for_sessions(self, n: int, timeout: float) -> bool:
         """Wait until at least ``n`` open sessions are authenticated."""
-        return self.wait_until(lambda: sum(1 for s in self._sessions_locked() if s.is_authenticated) >= n, timeout)
+        return self.wait_until(
+            lambda: sum(1 for s in self._sessions_locked() if s.is_authenticated) >= n, timeout
+        )
 
     def wait_for_subscriptions(self, n: int, timeout: float, kind: str = "mcm") -> bool:
         """Wait until at least ``n`` open sessions have a ``kind`` (``mcm``/``ocm``) subscription."""
@@ -258,8 +264,12 @@ class EmulatorServer:
     def _new_session(self, conn: Connection) -> ServerSession:
         stamp = datetime.now(timezone.utc).strftime("%d%m%y%H%M%S")
         session = ServerSession(
-            self.config, self.scenario, self.registry, time.time(),
-            connection_id=f"001-{stamp}-{conn.number}", forced_failure=self.faults._take,
+            self.config,
+            self.scenario,
+            self.registry,
+            time.time(),
+            connection_id=f"001-{stamp}-{conn.number}",
+            forced_failure=self.faults._take,
         )
         session.heartbeats_enabled = not self.faults.heartbeats_stopped
         session.stale_streams = set(self.faults.stale_streams)

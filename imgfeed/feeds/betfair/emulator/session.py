@@ -31,22 +31,15 @@ from imgfeed.errors import ProtocolError
 from imgfeed.feeds.betfair.emulator import wire
 from imgfeed.feeds.betfair.emulator.clocks import ClockError
 from imgfeed.feeds.betfair.emulator.config import EmulatorConfig
-from imgfeed.feeds.betfair.emulator.filters import InvalidRequest, MarketDataFilter, MarketFilter, OrderFilter
+from imgfeed.feeds.betfair.emulator.filters import InvalidRequest
 from imgfeed.feeds.betfair.emulator.registry import ConnectionRegistry
 from imgfeed.feeds.betfair.emulator.scenario import Batch, Scenario
-from imgfeed.feeds.betfair.emulator.subscription import Message, Subscription
+from imgfeed.feeds.betfair.emulator.subscription import Message, Subscription, SubscriptionRequest
 from imgfeed.protocol.framing import LineBuffer
 
 __all__ = ["ServerSession", "SessionState"]
 
-#: heartbeatMs bounds ("bounds are 500 to 5000") and conflateMs bounds ("0 to 120000").
-HEARTBEAT_BOUNDS = (500, 5000)
-CONFLATE_BOUNDS = (0, 120_000)
-_SUBSCRIPTION_KEYS = {
-    "marketSubscription": ("marketFilter", "marketDataFilter"),
-    "orderSubscription": ("orderFilter",),
-}
-_COMMON_KEYS = ("op", "id", "segmentationEnabled", "heartbeatMs", "conflateMs", "initialClk", "clk")
+_OPS = ("authentication", "heartbeat", "marketSubscription", "orderSubscription")
 
 
 class SessionState(enum.Enum):
@@ -71,14 +64,6 @@ class _Failure(Exception):
         super().__init__(message or code)
         self.code = code
         self.message = message
-
-
-def _clamp(value: Any, name: str, bounds: Tuple[int, int], default: int) -> int:
-    if value is None:
-        return default
-    if type(value) is not int:
-        raise _Failure("INVALID_INPUT", f"{name} must be an integer, got {value!r}")
-    return min(bounds[1], max(bounds[0], value))
 
 
 class ServerSession:
@@ -206,7 +191,10 @@ class ServerSession:
         """Queue what a scenario step published, for this connection's subscriptions."""
         if self.state is not SessionState.AUTHENTICATED:
             return
-        for kind, seq, deltas in (("mcm", batch.market_seq, batch.markets), ("ocm", batch.order_seq, batch.orders)):
+        for kind, seq, deltas in (
+            ("mcm", batch.market_seq, batch.markets),
+            ("ocm", batch.order_seq, batch.orders),
+        ):
             sub = self.subscriptions.get(kind)
             if sub is None or seq is None:
                 continue
@@ -257,7 +245,9 @@ class ServerSession:
     def _send_change(self, sub: Subscription, message: Message, now: float) -> None:
         if sub.kind in self.stale_streams:
             message["status"] = 503
-        parts = wire.segments(message, sub.items_key, self.config.segment_size) if sub.segmentation else [message]
+        parts = (
+            wire.segments(message, sub.items_key, self.config.segment_size) if sub.segmentation else [message]
+        )
         for part in parts:
             self._write(part)
             sub.sent(part, now)
@@ -298,12 +288,16 @@ class ServerSession:
             op = request["op"]
             if self._rate_limited(now):
                 raise _Failure("TOO_MANY_REQUESTS")
-            forced = self._forced(op, bool(request.get("clk") or request.get("initialClk"))) if self._forced else None
+            forced = (
+                self._forced(op, bool(request.get("clk") or request.get("initialClk")))
+                if self._forced
+                else None
+            )
             if forced is not None:
                 raise _Failure(*forced)
             if op == "authentication":
                 self._authenticate(request, request_id)
-            elif op not in ("heartbeat", *_SUBSCRIPTION_KEYS):
+            elif op not in _OPS:
                 known = "authentication, heartbeat, marketSubscription, orderSubscription"
                 raise _Failure("INVALID_INPUT", f"unknown op {op!r} (known: {known})")
             elif self.state is not SessionState.AUTHENTICATED:
@@ -320,7 +314,9 @@ class ServerSession:
         app_key, token = request.get("appKey"), request.get("session")
         if not app_key:
             raise _Failure("NO_APP_KEY")
-        if type(app_key) is not str or (app_key not in config.app_keys and app_key not in config.unauthorized_app_keys):
+        if type(app_key) is not str or (
+            app_key not in config.app_keys and app_key not in config.unauthorized_app_keys
+        ):
             raise _Failure("INVALID_APP_KEY")
         if not token:
             raise _Failure("NO_SESSION")
@@ -344,26 +340,14 @@ class ServerSession:
         self._write(wire.status(request_id, connections_available=available))
 
     def _subscribe(self, op: str, request: Dict[str, Any], request_id: Optional[int], now: float) -> None:
-        extra = sorted(set(request) - set(_COMMON_KEYS) - set(_SUBSCRIPTION_KEYS[op]))
-        if extra:
-            raise _Failure("INVALID_INPUT", f"unknown key(s) in {op}: {', '.join(extra)}")
-        heartbeat_ms = _clamp(request.get("heartbeatMs"), "heartbeatMs", HEARTBEAT_BOUNDS, self.config.default_heartbeat_ms)
-        conflate_ms = _clamp(request.get("conflateMs"), "conflateMs", CONFLATE_BOUNDS, 0)
-        segmentation = request.get("segmentationEnabled")
-        if segmentation is not None and type(segmentation) is not bool:
-            raise _Failure("INVALID_INPUT", f"segmentationEnabled must be true or false, got {segmentation!r}")
-        kind = "mcm" if op == "marketSubscription" else "ocm"
-        scenario = self.scenario
-        log = scenario.markets_log if kind == "mcm" else scenario.orders_log
         try:
-            rows = MarketFilter.from_json(request.get("marketFilter")) if kind == "mcm" else None
-            columns = (
-                MarketDataFilter.from_json(request.get("marketDataFilter"))
-                if kind == "mcm"
-                else OrderFilter.from_json(request.get("orderFilter"))
-            )
+            parsed = SubscriptionRequest.parse(op, request, self.config.default_heartbeat_ms)
         except InvalidRequest as exc:
             raise _Failure(exc.code, exc.message) from None
+        kind, rows, columns = parsed.kind, parsed.rows, parsed.columns
+        heartbeat_ms, conflate_ms, segmentation = parsed.heartbeat_ms, parsed.conflate_ms, parsed.segmentation
+        scenario = self.scenario
+        log = scenario.markets_log if kind == "mcm" else scenario.orders_log
         initial_clk, clk = request.get("initialClk"), request.get("clk")
         with scenario.lock:
             resume: Optional[int] = None
@@ -378,14 +362,26 @@ class ServerSession:
                 if len(infos) > self.config.subscription_limit:
                     raise _Failure(
                         "SUBSCRIPTION_LIMIT_EXCEEDED",
-                        f"the filter matches {len(infos)} markets; at most {self.config.subscription_limit} are allowed",
+                        f"the filter matches {len(infos)} markets;"
+                        f" at most {self.config.subscription_limit} are allowed",
                     )
                 keyed: Dict[str, Any] = dict(infos)
             else:
                 keyed = {key: None for key in log.keys()}
             sub = Subscription(
-                kind, request_id, log, rows, columns, heartbeat_ms, conflate_ms, bool(segmentation),
-                initial_clk if resume is not None else log.clock(initial=True), log.seq, now,
+                kind,
+                request_id,
+                log,
+                rows,
+                columns,
+                heartbeat_ms,
+                conflate_ms,
+                bool(segmentation),
+                initial_clk
+                if resume is not None and isinstance(initial_clk, str)
+                else log.clock(initial=True),
+                log.seq,
+                now,
             )
             self.subscriptions[kind] = sub  # "each replaces the previous ... they are not additive"
             self._write(wire.status(request_id))

@@ -19,17 +19,83 @@ conflated flush is due. It is sans-IO and clock-free like the session that owns 
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+import attrs
 
 from imgfeed.feeds.betfair.emulator.changelog import ChangeLog
 from imgfeed.feeds.betfair.emulator.clocks import MARKET_STREAM
-from imgfeed.feeds.betfair.emulator.filters import MarketDataFilter, MarketFilter, MarketInfo, OrderFilter
+from imgfeed.feeds.betfair.emulator.filters import (
+    InvalidRequest,
+    MarketDataFilter,
+    MarketFilter,
+    MarketInfo,
+    OrderFilter,
+)
 from imgfeed.feeds.betfair.emulator.merge import Change, merge
 
-__all__ = ["Subscription", "Message"]
+__all__ = ["Subscription", "SubscriptionRequest", "Message", "HEARTBEAT_BOUNDS", "CONFLATE_BOUNDS"]
 
 #: A change message before encoding.
 Message = Dict[str, Any]
+
+#: heartbeatMs bounds ("bounds are 500 to 5000") and conflateMs bounds ("0 to 120000").
+HEARTBEAT_BOUNDS = (500, 5000)
+CONFLATE_BOUNDS = (0, 120_000)
+_FILTER_KEYS = {
+    "marketSubscription": ("marketFilter", "marketDataFilter"),
+    "orderSubscription": ("orderFilter",),
+}
+_COMMON_KEYS = ("op", "id", "segmentationEnabled", "heartbeatMs", "conflateMs", "initialClk", "clk")
+
+
+def _clamp(value: Any, name: str, bounds: Tuple[int, int], default: int) -> int:
+    if value is None:
+        return default
+    if type(value) is not int:
+        raise InvalidRequest(f"{name} must be an integer, got {value!r}")
+    return min(bounds[1], max(bounds[0], value))
+
+
+@attrs.frozen
+class SubscriptionRequest:
+    """A ``marketSubscription`` / ``orderSubscription`` as parsed and bounds-checked.
+
+    ``heartbeatMs`` and ``conflateMs`` are clamped to their bounds, as Betfair does ("this might be
+    different to what you specified ... as we bounds check"), and reported back in the image.
+    """
+
+    kind: str
+    rows: Optional[MarketFilter]
+    columns: Union[MarketDataFilter, OrderFilter]
+    heartbeat_ms: int
+    conflate_ms: int
+    segmentation: bool
+
+    @classmethod
+    def parse(cls, op: str, request: Dict[str, Any], default_heartbeat_ms: int) -> "SubscriptionRequest":
+        """Raises :class:`InvalidRequest` for anything the schema does not allow."""
+        extra = sorted(set(request) - set(_COMMON_KEYS) - set(_FILTER_KEYS[op]))
+        if extra:
+            raise InvalidRequest(f"unknown key(s) in {op}: {', '.join(extra)}")
+        segmentation = request.get("segmentationEnabled")
+        if segmentation is not None and type(segmentation) is not bool:
+            raise InvalidRequest(f"segmentationEnabled must be true or false, got {segmentation!r}")
+        market = op == "marketSubscription"
+        return cls(
+            kind="mcm" if market else "ocm",
+            rows=MarketFilter.from_json(request.get("marketFilter")) if market else None,
+            columns=(
+                MarketDataFilter.from_json(request.get("marketDataFilter"))
+                if market
+                else OrderFilter.from_json(request.get("orderFilter"))
+            ),
+            heartbeat_ms=_clamp(
+                request.get("heartbeatMs"), "heartbeatMs", HEARTBEAT_BOUNDS, default_heartbeat_ms
+            ),
+            conflate_ms=_clamp(request.get("conflateMs"), "conflateMs", CONFLATE_BOUNDS, 0),
+            segmentation=bool(segmentation),
+        )
 
 
 class Subscription:
@@ -125,7 +191,9 @@ class Subscription:
             if not self.wants(info):
                 continue
             change = self.log.since(key, since)
-            projected = None if change is None else self.project(change, image=bool(change.get(self.log.image_flag)))
+            projected = (
+                None if change is None else self.project(change, image=bool(change.get(self.log.image_flag)))
+            )
             if projected is not None:
                 items.append(projected)
         return self._opening("RESUB_DELTA", items, pt)
@@ -133,8 +201,12 @@ class Subscription:
     def _opening(self, ct: str, items: List[Change], pt: int) -> Message:
         message = self._envelope(pt)
         message.update(
-            initialClk=self.initial_clk, clk=self.log.clock(self.sent_seq), conflateMs=self.conflate_ms,
-            heartbeatMs=self.heartbeat_ms, pt=pt, ct=ct,
+            initialClk=self.initial_clk,
+            clk=self.log.clock(self.sent_seq),
+            conflateMs=self.conflate_ms,
+            heartbeatMs=self.heartbeat_ms,
+            pt=pt,
+            ct=ct,
         )
         if items:
             message[self.items_key] = items
@@ -143,10 +215,18 @@ class Subscription:
     # --- live changes ----------------------------------------------------------------------------
 
     def on_batch(
-        self, seq: int, deltas: Dict[str, Change], infos: Dict[str, MarketInfo], pt: int, now: float, hold: bool
+        self,
+        seq: int,
+        deltas: Dict[str, Change],
+        infos: Dict[str, MarketInfo],
+        pt: int,
+        now: float,
+        hold: bool,
     ) -> Optional[Message]:
         """A batch of the stream: the delta message to send now, or None (nothing, or held back)."""
-        wanted = {k: d for k, d in deltas.items() if self.wants(infos.get(k) if self.rows is not None else None)}
+        wanted = {
+            k: d for k, d in deltas.items() if self.wants(infos.get(k) if self.rows is not None else None)
+        }
         if hold or self.conflate_ms > 0 or self._pending:
             for key, delta in wanted.items():
                 entry = self._pending.get(key)

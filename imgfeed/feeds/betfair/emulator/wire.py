@@ -88,7 +88,11 @@ def segments(message: Dict[str, Any], items_key: str, segment_size: int) -> List
     items = message.get(items_key) or []
     if len(items) < 2 or len(encode(message)) <= segment_size:
         return [message]
-    head = {k: v for k, v in message.items() if k not in (items_key, "initialClk", "clk", "heartbeatMs", "conflateMs")}
+    head = {
+        k: v
+        for k, v in message.items()
+        if k not in (items_key, "initialClk", "clk", "heartbeatMs", "conflateMs")
+    }
     chunks: List[List[Any]] = [[]]
     size = 0
     for item in items:
