@@ -31,7 +31,8 @@ import ujson
 
 import imgfeed
 from imgfeed.feeds.img.protocol import encode_message
-from imgfeed.recording.format import RecordingWriter, read_recording
+from imgfeed.recording.reader import read_recording
+from imgfeed.recording.writer import RecordingWriter
 
 
 class _Counter(imgfeed.Handler):

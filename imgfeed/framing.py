@@ -18,16 +18,21 @@ Invariants:
 - ``feed(b"")`` means end of stream (as ``socket.recv`` reports it): an unterminated last line is
   reported as a :class:`ProtocolError`, never silently dropped.
 
+:func:`encode_line` is the other direction: one JSON object as one line (``\n`` for IMG,
+``\r\n`` for Betfair).
+
 This module does no IO, keeps no clocks and starts no threads.
 """
 
 from __future__ import annotations
 
-from typing import List, Union
+from typing import Any, Dict, List, Union
+
+import ujson
 
 from imgfeed.errors import LineTooLongError, ProtocolError
 
-__all__ = ["LineBuffer", "DEFAULT_MAX_LINE_LENGTH", "Line"]
+__all__ = ["LineBuffer", "DEFAULT_MAX_LINE_LENGTH", "Line", "encode_line"]
 
 #: Default maximum line length, in bytes, excluding the ``\n``. The largest real message is a
 #: snapshot ``market`` or a ``market_update`` with a few hundred selections (tens of KiB); 16 MiB
@@ -163,3 +168,8 @@ class LineBuffer:
             self._partial.clear()
             return [ProtocolError(f"stream ended inside a line ({len(raw)} bytes without a newline)", raw)]
         return []
+
+
+def encode_line(obj: Dict[str, Any], terminator: bytes = b"\n") -> bytes:
+    """One JSON object as one line: UTF-8, no newline inside (JSON escapes them), then ``terminator``."""
+    return ujson.dumps(obj, ensure_ascii=False, escape_forward_slashes=False).encode("utf-8") + terminator

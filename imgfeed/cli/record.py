@@ -27,10 +27,9 @@ from imgfeed.cli._parsing import positive_number, seconds
 from imgfeed.cli._pretty import StatusLog
 from imgfeed.cli._run import run_client
 from imgfeed.cli._subscription import describe_subscription
-from imgfeed.feeds.img.client import FeedClient
-from imgfeed.recording.format import RecordingWriter
+from imgfeed.feeds.img.client import FeedClient, ssh_transport_factory
+from imgfeed.recording.writer import RecordingWriter
 from imgfeed.transport.recording import recording_factory
-from imgfeed.feeds.img.client import ssh_transport_factory
 
 __all__ = ["register", "run"]
 

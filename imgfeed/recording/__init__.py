@@ -1,4 +1,2 @@
-"""Recordings of a feed's raw lines with their receive times, and replaying them."""
-
-from imgfeed.recording.format import *  # noqa: F401,F403
-from imgfeed.recording.format import __all__
+"""Recordings of a feed's raw lines with their receive times (:mod:`.format`), and replaying them
+through a client (:mod:`.replay`)."""

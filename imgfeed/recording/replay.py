@@ -45,17 +45,23 @@ from typing import Deque, Iterable, List, Optional, Sequence, Union
 
 import attrs
 
-from imgfeed.feeds.img.client import FeedClient
-from imgfeed.feeds.img.config import ErrorPolicy, FeedConfig, OverflowPolicy, ReconnectPolicy
 from imgfeed.errors import ConfigError, ReplayError
+from imgfeed.feeds.img.adapter import ImgAdapter, init_answered
+from imgfeed.feeds.img.book import MarketBook
+from imgfeed.feeds.img.client import FeedClient
+from imgfeed.feeds.img.config import (
+    ErrorPolicy,
+    FeedConfig,
+    OverflowPolicy,
+    ReconnectPolicy,
+)
 from imgfeed.feeds.img.handler import Handler
 from imgfeed.feeds.img.protocol.codec import Decoded, decode_line
 from imgfeed.framing import LineBuffer
-from imgfeed.recording.format import PathLike, open_recording
-from imgfeed.feeds.img.adapter import ImgAdapter, init_answered
-from imgfeed.runtime.session import Await, Step
-from imgfeed.feeds.img.book import MarketBook
+from imgfeed.recording.format import PathLike
+from imgfeed.recording.reader import open_recording
 from imgfeed.runtime.clock import RecordedClock
+from imgfeed.runtime.session import Await, Step
 from imgfeed.runtime.stats import ClientState, ClientStats
 from imgfeed.transport.base import Transport
 from imgfeed.transport.replay import ReplayTransport

@@ -145,6 +145,12 @@ class FeedAdapter(abc.ABC):
     def changed(self) -> None:  # noqa: B027 -- an optional hook: most caches have no waiters
         """Wake whoever waits for the cache to change; called once per applied chunk."""
 
+    def checkpoint(self) -> Optional[List[bytes]]:
+        """The cache as wire lines, under the lock: fed to a fresh cache of this feed (after a
+        session came up), they rebuild the state it has now. A fan-out stores them so that a late
+        joiner starts from a whole state, never half of one. ``None``: this feed cannot."""
+        return None
+
     # --- subscriptions ---------------------------------------------------------------------------
 
     def restore_plan(self) -> List[RequestSpec]:

@@ -12,7 +12,7 @@ import threading
 from typing import Any, Callable, Deque, Dict, List, Optional
 
 from imgfeed.errors import ConnectError, TransportError
-from imgfeed.feeds.img.protocol.codec import encode_message
+from imgfeed.framing import encode_line
 from imgfeed.transport.base import DEFAULT_RECV_SIZE, Transport
 
 __all__ = ["MemoryTransport"]
@@ -108,7 +108,7 @@ class MemoryTransport(Transport):
 
     def push_message(self, obj: Dict[str, Any]) -> None:
         """Deliver one JSON message as a line."""
-        self.push(encode_message(obj))
+        self.push(encode_line(obj))
 
     def eof(self) -> None:
         """End the stream, as a server closing the connection."""

@@ -22,7 +22,7 @@ from typing import Callable, Optional
 
 from imgfeed.errors import ProtocolError
 from imgfeed.framing import DEFAULT_MAX_LINE_LENGTH, LineBuffer
-from imgfeed.recording.format import RecordingWriter
+from imgfeed.recording.writer import RecordingWriter
 from imgfeed.transport.base import DEFAULT_RECV_SIZE, Transport
 
 __all__ = ["RecordingTransport", "recording_factory"]

@@ -33,7 +33,8 @@ import time
 from typing import Any, Callable, Deque, Iterable, Iterator, List, Optional, Union
 
 from imgfeed.errors import ConfigError, ReplayError
-from imgfeed.recording.format import PathLike, RecordedLine, open_recording
+from imgfeed.recording.format import PathLike, RecordedLine
+from imgfeed.recording.reader import open_recording
 from imgfeed.transport.base import DEFAULT_RECV_SIZE, Transport
 
 __all__ = ["ReplayTransport"]

@@ -9,7 +9,7 @@ from typing import List
 import pytest
 
 from imgfeed.cli.keygen import generate_key_pair
-from imgfeed.recording.format import RecordingWriter
+from imgfeed.recording.writer import RecordingWriter
 from tests.cli.conftest import single_error_line
 
 

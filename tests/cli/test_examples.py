@@ -16,13 +16,12 @@ from typing import Any, List
 import paramiko
 import pytest
 
-from imgfeed.feeds.img.client import FeedClient
+from imgfeed.feeds.img.client import FeedClient, ssh_transport_factory
 from imgfeed.feeds.img.config import FeedConfig
 from imgfeed.feeds.img.handler import Handler
-from imgfeed.recording.format import RecordingWriter
 from imgfeed.feeds.img.simulator import ScenarioConfig, SessionConfig, SimulatorServer
+from imgfeed.recording.writer import RecordingWriter
 from imgfeed.transport.recording import recording_factory
-from imgfeed.feeds.img.client import ssh_transport_factory
 from tests.cli.conftest import Process
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -9,13 +9,13 @@ from typing import Any, List
 import pytest
 import ujson
 
-from imgfeed.feeds.img.client import FeedClient
+from imgfeed.feeds.img.client import FeedClient, ssh_transport_factory
 from imgfeed.feeds.img.config import FeedConfig
 from imgfeed.feeds.img.handler import Handler
-from imgfeed.recording.format import RecordingWriter, read_recording
+from imgfeed.recording.reader import read_recording
 from imgfeed.recording.replay import replay
+from imgfeed.recording.writer import RecordingWriter
 from imgfeed.transport.recording import recording_factory
-from imgfeed.feeds.img.client import ssh_transport_factory
 
 
 class Collector(Handler):
@@ -114,7 +114,7 @@ def test_sigterm_closes_the_recording_cleanly(sim: Any, tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    from imgfeed.recording.format import open_recording
+    from imgfeed.recording.reader import open_recording
 
     out = tmp_path / "feed.jsonl.gz"
     args = [
@@ -206,7 +206,7 @@ def test_a_killed_recorder_loses_at_most_the_last_line(sim: Any, tmp_path: Path,
     """kill -9 while recording: every line written before is readable, at most one is lost."""
     import signal
 
-    from imgfeed.recording.format import open_recording
+    from imgfeed.recording.reader import open_recording
     from tests.cli.conftest import Process
 
     out = tmp_path / name

@@ -235,7 +235,7 @@ def test_record_stopped_by_sigterm_logs_no_warning(sim: "object", tmp_path: Path
 
 
 def test_a_corrupt_recording_is_said_once(tmp_path: Path) -> None:
-    from imgfeed.recording.format import RecordingWriter
+    from imgfeed.recording.writer import RecordingWriter
 
     path = tmp_path / "r.jsonl"
     with RecordingWriter(path) as writer:

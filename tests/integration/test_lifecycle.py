@@ -11,8 +11,8 @@ import paramiko
 import pytest
 
 from imgfeed import (
-    ClientState,
     AuthenticationError,
+    ClientState,
     DisconnectReason,
     FeedClient,
     HostKeyMismatchError,

@@ -12,11 +12,9 @@ import threading
 from pathlib import Path
 from typing import Any, List, Tuple
 
-import pytest
-
 import imgfeed
 from imgfeed import SuspendReason
-from imgfeed.recording.format import RecordingWriter
+from imgfeed.recording.writer import RecordingWriter
 from tests.reliability import wire
 from tests.reliability.support import Recorder
 

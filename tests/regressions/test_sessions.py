@@ -14,7 +14,6 @@ from __future__ import annotations
 import threading
 from typing import Any, List, Optional
 
-import pytest
 import ujson
 
 from imgfeed import DisconnectReason, FeedClient, ReconnectPolicy, SuspendReason

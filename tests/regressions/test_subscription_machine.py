@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from typing import Dict, FrozenSet, List, Tuple
 
-import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test

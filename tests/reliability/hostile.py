@@ -28,8 +28,8 @@ from typing import Callable, Iterable, List, Optional, Set
 
 import paramiko
 
-from imgfeed.framing import LineBuffer
 from imgfeed.feeds.img.protocol.requests import Request, decode_request
+from imgfeed.framing import LineBuffer
 from tests.reliability import wire
 
 __all__ = ["HostileSession", "HostileSSHServer", "ResetServer", "FaultyProxy", "refused_port", "Script"]

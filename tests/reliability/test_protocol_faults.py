@@ -12,7 +12,12 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-from imgfeed import DEFAULT_MAX_LINE_LENGTH, LineTooLongError, ProtocolError, RateLimitedError
+from imgfeed import (
+    LineTooLongError,
+    ProtocolError,
+    RateLimitedError,
+)
+from imgfeed.framing import DEFAULT_MAX_LINE_LENGTH
 from tests.reliability import wire
 from tests.reliability.hostile import HostileSession, HostileSSHServer, Script
 from tests.reliability.memory import peak_rss_growth

@@ -8,7 +8,12 @@ from typing import Any, Dict
 import pytest
 import ujson
 
-from imgfeed import FeedConfig, ImgAdapter, RateLimitedError, RequestError
+from imgfeed import (
+    FeedConfig,
+    RateLimitedError,
+    RequestError,
+)
+from imgfeed.feeds.img.adapter import ImgAdapter
 from imgfeed.feeds.img.protocol.codec import decode_line
 from imgfeed.runtime.adapter import Role
 from imgfeed.runtime.events import DisconnectReason

@@ -29,7 +29,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from imgfeed.runtime.events import MarketStatusChanged, Notification, ResumedAll, SuspendedAll, SuspendReason
+from imgfeed.feeds.img.book import MarketBook
 from imgfeed.feeds.img.protocol.messages import (
     Competition,
     Event,
@@ -40,8 +40,8 @@ from imgfeed.feeds.img.protocol.messages import (
     RemoveMarkets,
     Sport,
 )
-from imgfeed.feeds.img.book import MarketBook
 from imgfeed.feeds.img.subscriptions import SubscriptionState
+from imgfeed.runtime.events import MarketStatusChanged, Notification, ResumedAll, SuspendedAll, SuspendReason
 
 EVENTS = ("ev.golf_1100", "ev.golf_1101")
 MARKET_TYPES = ("mt.winonly", "mt.top5")

@@ -23,8 +23,8 @@ from imgfeed import (
     RequestTimeoutError,
     SuspendReason,
 )
-from imgfeed.runtime.events import Disconnected
 from imgfeed.feeds.img.protocol.codec import encode_message
+from imgfeed.runtime.events import Disconnected
 from tests.unit.memory_feed import FakeFeed, Recorder, called, fast_config, market_update, push
 
 

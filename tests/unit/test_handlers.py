@@ -8,7 +8,6 @@ import pytest
 
 from imgfeed import (
     Competition,
-    Connected,
     Disconnected,
     DisconnectReason,
     Event,
@@ -17,22 +16,20 @@ from imgfeed import (
     LoggingHandler,
     Market,
     MarketStatus,
-    MarketStatusChanged,
     MarketType,
     MarketUpdate,
     ProtocolError,
     RateLimited,
     RemoveMarkets,
     Response,
-    ResumedAll,
     ServerClosing,
     Session,
     Sport,
-    SuspendedAll,
     SuspendReason,
     Unknown,
 )
 from imgfeed.feeds.img.handler import dispatch
+from imgfeed.runtime.events import Connected, MarketStatusChanged, ResumedAll, SuspendedAll
 from tests.unit.memory_feed import Recorder
 
 SESSION = Session("s1", "127.0.0.1:2093", 0.0, 1)

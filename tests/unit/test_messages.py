@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from imgfeed import framing
 from imgfeed.feeds.img.protocol import (
     CloseReason,
     Competition,
@@ -39,7 +40,6 @@ from imgfeed.feeds.img.protocol import (
     messages,
 )
 from imgfeed.feeds.img.protocol.messages import raw_market_id
-from imgfeed import framing
 from tests.unit.strategies import SLUG, property_settings
 
 UTC = timezone.utc

@@ -14,15 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imgfeed.errors import ConfigError, ReplayError
-from imgfeed.recording.format import (
-    FORMAT_VERSION,
-    RecordedLine,
-    RecordingWriter,
-    encode_entry,
-    open_recording,
-    read_recording,
-    rotated_path,
-)
+from imgfeed.recording.format import FORMAT_VERSION, RecordedLine, encode_entry, rotated_path
+from imgfeed.recording.reader import open_recording, read_recording
+from imgfeed.recording.writer import RecordingWriter
 
 LINES = [
     b'{"mode": "push", "type": "heartbeat", "msg": {"timestamp": "2025-01-01 10:00:00.000000"}}',

@@ -9,7 +9,9 @@ from typing import List, Optional
 import pytest
 
 from imgfeed.errors import ConfigError, ReplayError
-from imgfeed.recording.format import RecordedLine, RecordingWriter, read_recording
+from imgfeed.recording.format import RecordedLine
+from imgfeed.recording.reader import read_recording
+from imgfeed.recording.writer import RecordingWriter
 from imgfeed.transport.base import Transport
 from imgfeed.transport.recording import RecordingTransport
 from imgfeed.transport.replay import ReplayTransport
@@ -189,10 +191,10 @@ def test_record_then_replay_gives_the_same_bytes(tmp_path: Path) -> None:
 
 # --- imgfeed.replay: the whole client path ------------------------------------------------------
 
-from imgfeed.runtime.events import Disconnected  # noqa: E402
 from imgfeed.feeds.img.handler import Handler  # noqa: E402
 from imgfeed.feeds.img.protocol.codec import FeedDecoder  # noqa: E402
 from imgfeed.recording.replay import replay  # noqa: E402
+from imgfeed.runtime.events import Disconnected  # noqa: E402
 
 FEED = [
     b'{"mode": "resp", "status": "session initialized", "session_id": "abc", "request_id": "1"}',

@@ -7,9 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from imgfeed.feeds.img.simulator.pricing import (
-    TICKS,
     MAX_PRICE,
     MIN_PRICE,
+    TICKS,
     implied_total,
     normalise,
     place_settlements,

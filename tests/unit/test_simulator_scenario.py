@@ -15,8 +15,8 @@ import pytest
 
 from imgfeed.feeds.img.protocol import decode_line, decode_market_id
 from imgfeed.feeds.img.simulator import Emission, Scenario, ScenarioConfig, escape_id
-from imgfeed.feeds.img.simulator.scenario import stamp_send_time
 from imgfeed.feeds.img.simulator.pricing import implied_total
+from imgfeed.feeds.img.simulator.scenario import stamp_send_time
 
 T0 = 1_700_000_000.0
 SLUG = re.compile(r"^[0-9a-zA-Z\-_.~]+$")

@@ -5,9 +5,16 @@ from __future__ import annotations
 import threading
 
 from imgfeed import MarketBook
+from imgfeed.feeds.img.protocol.messages import (
+    Heartbeat,
+    Market,
+    MarketStatus,
+    MarketUpdate,
+    RemoveMarkets,
+    Sport,
+)
 from imgfeed.feeds.img.subscriptions import SubscriptionState
 from imgfeed.runtime.events import MarketStatusChanged, ResumedAll, SuspendedAll, SuspendReason
-from imgfeed.feeds.img.protocol.messages import Heartbeat, Market, MarketStatus, MarketUpdate, RemoveMarkets, Sport
 
 
 def upd(market_id: str, status: str = "open", n: int = 0) -> MarketUpdate:

@@ -35,7 +35,7 @@ from imgfeed.feeds.betfair.emulator.filters import InvalidRequest
 from imgfeed.feeds.betfair.emulator.registry import ConnectionRegistry
 from imgfeed.feeds.betfair.emulator.scenario import Batch, Scenario
 from imgfeed.feeds.betfair.emulator.subscription import Message, Subscription, SubscriptionRequest
-from imgfeed.protocol.framing import LineBuffer
+from imgfeed.framing import LineBuffer
 
 __all__ = ["ServerSession", "SessionState"]
 

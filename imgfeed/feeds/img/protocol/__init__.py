@@ -14,7 +14,6 @@ from imgfeed.feeds.img.protocol.codec import (
     format_timestamp,
     parse_timestamp,
 )
-from imgfeed.framing import DEFAULT_MAX_LINE_LENGTH, LineBuffer
 from imgfeed.feeds.img.protocol.messages import (
     CloseReason,
     Competition,
@@ -46,6 +45,7 @@ from imgfeed.feeds.img.protocol.requests import (
     subscribe_request,
     unsubscribe_request,
 )
+from imgfeed.framing import DEFAULT_MAX_LINE_LENGTH, LineBuffer
 
 __all__ = [
     "RATE_LIMIT_MESSAGE",

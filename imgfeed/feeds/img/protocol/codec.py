@@ -26,7 +26,6 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 import ujson
 
 from imgfeed.errors import ProtocolError
-from imgfeed.framing import DEFAULT_MAX_LINE_LENGTH, LineBuffer
 from imgfeed.feeds.img.protocol.messages import (
     CloseReason,
     Competition,
@@ -37,7 +36,6 @@ from imgfeed.feeds.img.protocol.messages import (
     Market,
     MarketStatus,
     MarketType,
-    MarketUpdate,
     RateLimited,
     Record,
     RemoveMarkets,
@@ -48,6 +46,7 @@ from imgfeed.feeds.img.protocol.messages import (
     Unknown,
     new_market_update,
 )
+from imgfeed.framing import DEFAULT_MAX_LINE_LENGTH, LineBuffer, encode_line
 
 __all__ = [
     "decode_line",
@@ -469,7 +468,7 @@ def encode_message(obj: Dict[str, Any]) -> bytes:
 
     Used for client requests and by the simulator for server messages.
     """
-    return ujson.dumps(obj, ensure_ascii=False, escape_forward_slashes=False).encode("utf-8") + b"\n"
+    return encode_line(obj)
 
 
 class FeedDecoder:
