@@ -49,8 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
 #: Loggers whose records the commands say in their own words, shown only with ``-v``: paramiko's
 #: (a port that is not SSH gives ~20 lines of ERROR traceback per attempt, which the command says
 #: in one line), and the client's lifecycle warnings ("disconnected (...)"), which each command's
-#: handler says once, with when the next attempt is.
-QUIET_LOGGERS = {"paramiko": logging.CRITICAL + 1, "imgfeed.runtime": logging.ERROR}
+#: handler says once, with when the next attempt is; and the IMG feed's own warnings (a
+#: subscription that matches nothing), which the commands say in their words too.
+QUIET_LOGGERS = {
+    "paramiko": logging.CRITICAL + 1,
+    "imgfeed.runtime": logging.ERROR,
+    "imgfeed.feeds.img": logging.ERROR,
+}
 
 
 def _escape_what_cannot_be_encoded() -> None:

@@ -549,3 +549,25 @@ def test_a_peer_that_ends_inside_a_line_is_a_protocol_error() -> None:
         feed.connections[0].eof()
         rec.wait_for(called("on_protocol_error"))
         assert "stream ended inside a line" in rec.of("on_protocol_error")[0][0].reason
+
+
+def test_either_form_of_a_market_id_is_accepted(caplog: pytest.LogCaptureFixture) -> None:
+    raw = "golf_6005_matchbet~7cgolfer_ids~3d9548~2c14689"
+    decoded = "golf_6005_matchbet|golfer_ids=9548,14689"
+    feed, rec = FakeFeed(markets=(raw,)), Recorder()
+    with started(feed, rec) as client:
+        client.subscribe(market_ids=[decoded])
+        assert feed.requests[-1]["msg"] == {"market_ids": [raw]}  # the service knows the raw form
+        rec.wait_for(called("on_market_status"))
+        assert client.book.is_tradable(raw) and client.book.is_tradable(decoded)
+        assert client.book.image(decoded) is client.book.image(raw) is not None
+        assert client.book.market(decoded) is not None
+        assert not caplog.records  # it matched the offering: nothing to warn about
+
+
+def test_a_subscription_that_matches_nothing_in_the_offering_is_said_once(caplog: pytest.LogCaptureFixture) -> None:
+    with started(FakeFeed()) as client:
+        with caplog.at_level(logging.WARNING, logger="imgfeed.feeds.img"):
+            client.subscribe(event_ids=["ev.typo"])
+    warnings = [r.getMessage() for r in caplog.records if r.name == "imgfeed.feeds.img"]
+    assert len(warnings) == 1 and "matches none of the 2 markets" in warnings[0], warnings

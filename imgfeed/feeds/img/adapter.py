@@ -27,6 +27,7 @@ from imgfeed.feeds.img.protocol.messages import (
     RateLimited,
     Response,
     ServerClosing,
+    raw_market_id,
 )
 from imgfeed.feeds.img.protocol.requests import Request, init_request
 from imgfeed.feeds.img.subscriptions import Subscription, SubscriptionState
@@ -154,10 +155,22 @@ class ImgAdapter(FeedAdapter):
         on_success = None
         if name in ("subscribe", "unsubscribe"):
             subscribe = name == "subscribe"
+            if isinstance(msg.get("market_ids"), list):
+                # Either form of an id is accepted; the service knows the raw one only.
+                msg = {**msg, "market_ids": [raw_market_id(m) for m in msg["market_ids"]]}
 
             def on_success(response: Any, out: List[Any]) -> None:
                 self.subscriptions.confirmed(subscribe, msg)
                 self.book.subscriptions_changed_locked(out, removed=None if subscribe else msg)
+                if subscribe and msg and len(self.book) and not self.book.matching(msg):
+                    # Not an error (a market type with no open market yet can be subscribed to),
+                    # but usually a typo: without a word, no prices would simply never flow.
+                    log.warning(
+                        "subscribe %s matches none of the %d markets in the offering; ids are compared "
+                        "exactly (the raw ids the feed sends)",
+                        msg,
+                        len(self.book),
+                    )
 
         return RequestSpec(
             name,

@@ -34,7 +34,7 @@ from __future__ import annotations
 import threading
 import time
 from types import MappingProxyType
-from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Set
+from typing import Any, Callable, Collection, Dict, FrozenSet, Iterable, List, Mapping, Optional, Set
 
 import attrs
 
@@ -50,6 +50,7 @@ from imgfeed.feeds.img.protocol.messages import (
     RemoveMarkets,
     Response,
     Sport,
+    raw_market_id,
 )
 from imgfeed.feeds.img.subscriptions import SubscriptionState, may_cover
 from imgfeed.runtime.events import Notification, SuspendReason
@@ -96,6 +97,12 @@ def _ro(d: Dict[str, Any]) -> Mapping[str, Any]:
     return MappingProxyType(dict(d))
 
 
+def _matches(market: Market, msg: Mapping[str, Collection[str]]) -> bool:
+    """The service's rule: a market matches when it matches every list given."""
+    values = {"event_ids": market.event_id, "market_type_ids": market.market_type_id, "market_ids": market.id}
+    return all(values.get(key) in ids for key, ids in msg.items())
+
+
 class MarketBook:
     """The offering and the latest image of every subscribed market, with the feed's rules.
 
@@ -136,9 +143,12 @@ class MarketBook:
     # --- reading (any thread) --------------------------------------------------------------------
 
     def is_tradable(self, market_id: str) -> bool:
-        """May I trade on this market now? One call, consistent, from any thread."""
+        """May I trade on this market now? One call, consistent, from any thread.
+
+        ``market_id`` may be the raw id the feed sends or its decoded form (``golf_1_matchbet|...``).
+        """
         with self.lock:
-            return self._trade.is_tradable(market_id)
+            return self._trade.is_tradable(self._id(market_id))
 
     @property
     def suspended(self) -> Optional[SuspendReason]:
@@ -149,12 +159,17 @@ class MarketBook:
     def image(self, market_id: str) -> Optional[MarketUpdate]:
         """The latest ``market_update`` for this market (possibly from an earlier connection)."""
         with self.lock:
-            return self._images.get(market_id)
+            return self._images.get(self._id(market_id))
 
     def market(self, market_id: str) -> Optional[Market]:
         """The market's description from the snapshot, if it is in the offering."""
         with self.lock:
-            return self._markets.get(market_id)
+            return self._markets.get(self._id(market_id))
+
+    def matching(self, msg: Mapping[str, Collection[str]]) -> List[str]:
+        """The ids of the markets of the offering that a subscribe with this ``msg`` would match."""
+        with self.lock:
+            return [m.id for m in self._markets.values() if _matches(m, msg)]
 
     def tradable_market_ids(self) -> FrozenSet[str]:
         """The ids of every market tradable now."""
@@ -300,6 +315,12 @@ class MarketBook:
             self._refresh(market_id, out)
 
     # --- internals -------------------------------------------------------------------------------
+
+    def _id(self, market_id: str) -> str:
+        """The raw form of an id given in either form (the raw one is returned as it is, at once)."""
+        if market_id in self._images or market_id in self._markets:
+            return market_id
+        return raw_market_id(market_id)
 
     def _wanted(self, market_id: str) -> bool:
         subscriptions = self._subscriptions
