@@ -162,7 +162,8 @@ def run_imgfeed(server: ServerProcess, window: Window) -> Dict[str, Any]:
             raise RuntimeError(f"imgfeed saw only {handler.count} updates in 300 s")
         stats = client.stats()
         # Benchmark-only introspection: which cipher did imgfeed's SSH transport negotiate?
-        ssh = getattr(getattr(getattr(client, "_conn", None), "transport", None), "_transport", None)
+        conn = client._ingest.current
+        ssh = getattr(getattr(conn, "transport", None), "_transport", None)
         cipher = getattr(ssh, "local_cipher", "?")
     finally:
         client.stop(timeout=10)

@@ -38,8 +38,9 @@ class RequestSpec:
         encode: the request's bytes for the wire, given its id (``None`` to send none).
         on_success: called with the response and the runtime's ``out`` list, under the lock, when
             the server confirmed the request (see the module docstring); appends notifications.
-        payload: what it asks, for the feed's own bookkeeping and for messages (a filter ...).
+        payload: what it asks, for the feed's own bookkeeping (a filter ...).
         send_id: put a request id on it (IMG can be told not to).
+        label: how messages name it (``subscribe {"event_ids": [...]}``); the name by default.
     """
 
     name: str
@@ -47,9 +48,13 @@ class RequestSpec:
     on_success: Optional[Callable[[Any, List[Any]], None]] = None
     payload: Any = None
     send_id: bool = True
+    label: str = ""
 
     def __repr__(self) -> str:
-        return f"<RequestSpec {self.name} {self.payload!r}>"
+        return f"<RequestSpec {self.label or self.name}>"
+
+    def __str__(self) -> str:
+        return self.label or self.name
 
 
 class PendingRequest:

@@ -327,7 +327,7 @@ class Watchdog:
                 return
             error = pending.error
             if error is not None and self.ingest.change(lambda out: self.adapter.restore_failed(pending.spec, error, out)):
-                log.warning("restoring %r failed (%s); retrying in %.1f s", pending.spec, pending.error, RESTORE_RETRY)
+                log.warning("restoring %s failed (%s); retrying in %.1f s", pending.spec, pending.error, RESTORE_RETRY)
                 restore.retry_at = time.monotonic() + RESTORE_RETRY
             else:
                 restore.plan.popleft()

@@ -14,6 +14,8 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable, Dict, Hashable, List, Optional, Sequence, Tuple, Type
 
+import ujson
+
 from imgfeed.errors import RateLimitedError, RequestError
 from imgfeed.feeds.img.book import MarketBook
 from imgfeed.feeds.img.config import FeedConfig
@@ -34,7 +36,16 @@ from imgfeed.feeds.img.subscriptions import Subscription, SubscriptionState
 from imgfeed.runtime.adapter import FeedAdapter, Role
 from imgfeed.runtime.events import DisconnectReason
 from imgfeed.runtime.requests import RequestId, RequestSpec
-from imgfeed.runtime.session import DONE, Await, CloseKind, End, Liveness, Send, Step, StepResult
+from imgfeed.runtime.session import (
+    DONE,
+    Await,
+    CloseKind,
+    End,
+    Liveness,
+    Send,
+    Step,
+    StepResult,
+)
 
 __all__ = ["ImgAdapter", "MUST_WAIT_REASONS", "init_answered"]
 
@@ -178,6 +189,7 @@ class ImgAdapter(FeedAdapter):
             on_success,
             payload=msg,
             send_id=self.config.send_request_ids,
+            label=f"{name} {ujson.dumps(msg, ensure_ascii=False)}",
         )
 
     def restore_plan(self) -> List[RequestSpec]:
@@ -193,12 +205,13 @@ class ImgAdapter(FeedAdapter):
             lambda request_id: Request(subscription.action, msg, _wire_id(request_id)).to_bytes(),
             payload=subscription,
             send_id=self.config.send_request_ids,
+            label=f"{subscription.action} {ujson.dumps(msg, ensure_ascii=False)}",
         )
 
     def restore_failed(self, spec: RequestSpec, error: RequestError, out: List[Any]) -> bool:
         if isinstance(error, RateLimitedError):
             return True  # "the caller decides whether to retry later": we do, this one only
-        log.error("the server refused to restore %s %s: %s; it is no longer in force", spec.name, spec.payload.msg(), error)
+        log.error("the server refused to restore %s: %s; it is no longer in force", spec, error)
         self.subscriptions.drop(spec.payload)
         self.book.subscriptions_changed_locked(out, removed=spec.payload.msg())
         return False
