@@ -5,8 +5,9 @@ can be unit-tested and fuzzed without a network, and it is what both the client 
 use to speak the wire format.
 
 One job per module: ``messages`` (the records), ``enums`` (their open enums), ``ids`` (showing and
-reading market ids), ``codec`` (a line to a record, an object to a line) and ``requests`` (what the
-client sends).
+reading market ids), ``codec`` (a line to a record, an object to a line), ``fields`` and
+``timestamps`` (the codec's field checks and timestamp parsing) and ``requests`` (what the client
+sends).
 """
 
 from imgfeed.feeds.img.protocol.codec import (
@@ -15,8 +16,6 @@ from imgfeed.feeds.img.protocol.codec import (
     FeedDecoder,
     decode_line,
     encode_message,
-    format_timestamp,
-    parse_timestamp,
 )
 from imgfeed.feeds.img.protocol.enums import CloseReason, MarketStatus, Stage
 from imgfeed.feeds.img.protocol.ids import decode_market_id
@@ -47,6 +46,7 @@ from imgfeed.feeds.img.protocol.requests import (
     subscribe_request,
     unsubscribe_request,
 )
+from imgfeed.feeds.img.protocol.timestamps import format_timestamp, parse_timestamp
 from imgfeed.framing import DEFAULT_MAX_LINE_LENGTH, LineBuffer
 
 __all__ = [

@@ -252,7 +252,7 @@ class MarketUpdate(Record):
 # Building selections is the hot path of any handler that reads prices: 30 per update on a busy
 # feed. attrs' generated __init__ for a frozen class spends 0.6 us of the 0.9 us a selection took
 # (an object.__setattr__ call per field, keyword parsing). The codec has already checked every
-# field (codec._check_selections), so _selection fills the slots through their descriptors
+# field (fields.check_selections), so _selection fills the slots through their descriptors
 # directly: 0.4 us (benchmarks/decode.py, "reading every selection"). The record is the same
 # frozen attrs instance either way; the check below makes a new field of Selection fail at import
 # rather than be left unset here.
