@@ -37,6 +37,8 @@ from imgfeed.feeds.img.protocol import (
     Unknown,
     decode_line,
     decode_market_id,
+    enums,
+    ids,
     messages,
 )
 from imgfeed.feeds.img.protocol.messages import raw_market_id
@@ -305,7 +307,7 @@ def test_raw_market_id(given_id: str, raw: str) -> None:
     assert raw_market_id(given_id) == raw
 
 
-@pytest.mark.parametrize("module", [messages, framing], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [messages, enums, ids, framing], ids=lambda m: m.__name__)
 def test_docstring_examples_run(module: Any) -> None:
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0

@@ -3,6 +3,11 @@
 Nothing in this package imports ``socket``, ``paramiko``, ``threading``, ``queue`` or ``time``. It
 can be unit-tested and fuzzed without a network, and it is what both the client and the simulator
 use to speak the wire format.
+
+One job per module: ``messages`` (the records), ``enums`` (their open enums), ``ids`` (showing and
+reading market ids), ``codec`` (a line to a record, an object to a line), ``fields`` and
+``timestamps`` (the codec's field checks and timestamp parsing) and ``requests`` (what the client
+sends).
 """
 
 from imgfeed.feeds.img.protocol.codec import (
@@ -11,18 +16,16 @@ from imgfeed.feeds.img.protocol.codec import (
     FeedDecoder,
     decode_line,
     encode_message,
-    format_timestamp,
-    parse_timestamp,
 )
+from imgfeed.feeds.img.protocol.enums import CloseReason, MarketStatus, Stage
+from imgfeed.feeds.img.protocol.ids import decode_market_id
 from imgfeed.feeds.img.protocol.messages import (
-    CloseReason,
     Competition,
     Event,
     EventMeta,
     Heartbeat,
     InitResponse,
     Market,
-    MarketStatus,
     MarketType,
     MarketUpdate,
     RateLimited,
@@ -33,9 +36,7 @@ from imgfeed.feeds.img.protocol.messages import (
     ServerClosing,
     Settlement,
     Sport,
-    Stage,
     Unknown,
-    decode_market_id,
 )
 from imgfeed.feeds.img.protocol.requests import (
     FILTER_KEYS,
@@ -45,6 +46,7 @@ from imgfeed.feeds.img.protocol.requests import (
     subscribe_request,
     unsubscribe_request,
 )
+from imgfeed.feeds.img.protocol.timestamps import format_timestamp, parse_timestamp
 from imgfeed.framing import DEFAULT_MAX_LINE_LENGTH, LineBuffer
 
 __all__ = [

@@ -12,7 +12,13 @@ Every record has three common fields, so no part of the real feed is ever out of
 - ``raw``: the whole decoded JSON object, envelope included. ``extra`` lists the keys of ``msg``
   that the record does not model. Treat ``raw`` as read-only: it is shared, not copied.
 
-Records compare equal when their fields and ``raw`` are equal.
+Records compare equal when their fields and ``raw`` are equal. What they do not model is kept:
+
+>>> Sport(id="sp.golf", name="Golf", raw={"msg": {"id": "sp.golf", "name": "Golf", "tz": "UTC"}}).extra
+{'tz': 'UTC'}
+
+The open enums (:mod:`~imgfeed.feeds.img.protocol.enums`) and the market-id helpers
+(:mod:`~imgfeed.feeds.img.protocol.ids`) are not records; they are re-exported from here.
 
 Names: records are nouns for the thing the server describes (``Market``, ``MarketUpdate``); the
 runtime's notifications live elsewhere and are past-tense facts.
@@ -20,14 +26,15 @@ runtime's notifications live elsewhere and are past-tense facts.
 
 from __future__ import annotations
 
-import enum
 import functools
-import re
-import urllib.parse
 from datetime import datetime
-from typing import Any, ClassVar, Dict, Optional, Tuple, Union, cast
+from typing import Any, ClassVar, Dict, Optional, Tuple, Union
 
 import attrs
+
+# Re-exported (see the module docstring): code everywhere imports them from here.
+from imgfeed.feeds.img.protocol.enums import CloseReason, MarketStatus, Stage
+from imgfeed.feeds.img.protocol.ids import decode_market_id, raw_market_id
 
 __all__ = [
     "Record",
@@ -53,49 +60,6 @@ __all__ = [
     "decode_market_id",
     "raw_market_id",
 ]
-
-
-class _OpenEnum(str, enum.Enum):
-    """A string enum whose ``parse`` keeps values it does not know as plain strings.
-
-    The real server may grow new values; a new stage or reason must not turn a whole message into a
-    protocol error.
-    """
-
-    @classmethod
-    def parse(cls, value: str) -> Union["_OpenEnum", str]:
-        return cast("Union[_OpenEnum, str]", cls._value2member_map_.get(value, value))
-
-    def __str__(self) -> str:
-        return str(self.value)  # the wire value ("in_play"), not "Stage.IN_PLAY"
-
-
-class Stage(_OpenEnum):
-    """Stage of an event or market (protocol.md section 5)."""
-
-    PRE_PLAY = "pre_play"
-    IN_PLAY = "in_play"
-    ENDED = "ended"
-
-
-class MarketStatus(_OpenEnum):
-    """Status of a market or selection in a ``market_update`` (protocol.md section 6)."""
-
-    OPEN = "open"
-    SUSPENDED = "suspended"
-    CLOSED = "closed"
-    SETTLED = "settled"
-
-
-class CloseReason(_OpenEnum):
-    """Why the server is closing the connection (the error push, protocol.md section 7)."""
-
-    NO_INIT_SENT = "no init sent"
-    MAX_CONNECTIONS_HIT = "max connections hit"
-    CONNECTION_RATE_LIMIT_HIT = "connection rate limit hit"
-    SLOW_READER = "slow reader"
-    INTERNAL_DISCONNECTION_REQUESTED = "internal disconnection requested"
-    SERVICE_ERROR = "service error"
 
 
 # Every record is @attrs.frozen(kw_only=True): frozen and slotted (attrs.frozen's defaults), keyword
@@ -180,15 +144,8 @@ class Event(Record):
     stage: Optional[Union[Stage, str]] = None
     meta: Tuple[EventMeta, ...] = ()
     _MODELLED = (
-        "id",
-        "name",
-        "competition_id",
-        "arena_competition_id",
-        "arena_id",
-        "start_time",
-        "stage",
-        "meta",
-    )
+        "id", "name", "competition_id", "arena_competition_id", "arena_id", "start_time", "stage", "meta",
+    )  # fmt: skip
 
 
 @attrs.frozen(kw_only=True)
@@ -218,16 +175,8 @@ class Market(Record):
     stage: Optional[Union[Stage, str]] = None
     numwinners: Optional[int] = None
     _MODELLED = (
-        "id",
-        "name",
-        "event_id",
-        "arena_id",
-        "arena_event_id",
-        "tags",
-        "start_time",
-        "stage",
-        "numwinners",
-    )
+        "id", "name", "event_id", "arena_id", "arena_event_id", "tags", "start_time", "stage", "numwinners",
+    )  # fmt: skip
 
     @property
     def market_type_id(self) -> Optional[str]:
@@ -303,7 +252,7 @@ class MarketUpdate(Record):
 # Building selections is the hot path of any handler that reads prices: 30 per update on a busy
 # feed. attrs' generated __init__ for a frozen class spends 0.6 us of the 0.9 us a selection took
 # (an object.__setattr__ call per field, keyword parsing). The codec has already checked every
-# field (codec._check_selections), so _selection fills the slots through their descriptors
+# field (fields.check_selections), so _selection fills the slots through their descriptors
 # directly: 0.4 us (benchmarks/decode.py, "reading every selection"). The record is the same
 # frozen attrs instance either way; the check below makes a new field of Selection fail at import
 # rather than be left unset here.
@@ -445,62 +394,3 @@ class Unknown(Record):
 
     mode: Optional[str] = None
     type: Optional[str] = None
-
-
-#: An escape in a long market id: "~" and two hex digits (protocol.md section 5).
-_ESCAPE = re.compile(r"~([0-9A-Fa-f]{2})")
-
-
-def decode_market_id(market_id: str) -> str:
-    """Show a long market id to a person: ``~7c`` becomes ``|``, ``~3d`` ``=``, ``~2c`` ``,``.
-
-    For display only; ids are always compared as received (protocol.md section 5).
-
-    >>> decode_market_id("golf_14754_threeball_hole~7cround_num~3d1")
-    'golf_14754_threeball_hole|round_num=1'
-    """
-    if "~" not in market_id:
-        return market_id
-    # Only "~" followed by two hex digits is an escape; a "~" on its own is a slug character and
-    # is shown as it is. Rewrite the escapes as URL escapes (after protecting any literal "%") so
-    # that unquote also joins multi-byte UTF-8 sequences such as "~c3~a9".
-    quoted = _ESCAPE.sub(r"%\1", market_id.replace("%", "%25"))
-    return urllib.parse.unquote(quoted, errors="replace")
-
-
-#: The characters of a long market id as the server sends it (protocol.md section 5: the slug
-#: alphabet "0-9 a-z A-Z - _ . ~"); anything else is escaped as "~" and two hex digits.
-_RAW_ID_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_.~")
-#: The bytes written unescaped when a decoded id is turned back into its raw form.
-_UNESCAPED_BYTES = frozenset(b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_.")
-#: A "~" that, written as it is, would read as an escape.
-_TILDE_BEFORE_HEX = re.compile(r"~(?=[0-9A-Fa-f]{2})")
-
-
-def raw_market_id(text: str) -> str:
-    """The market id as the server sends it, from either form a person may have copied.
-
-    ``decode_market_id`` shows ``golf_6005_matchbet~7cgolfer_ids~3d9548~2c14689`` as
-    ``golf_6005_matchbet|golfer_ids=9548,14689``; this turns either back into the raw form, the
-    one ids are compared in (subscriptions, the book). Text made only of slug characters is
-    already raw and is returned unchanged, so a raw id is never altered; any other text is read as
-    the decoded form and every byte outside the slug alphabet is escaped, as the server does. A
-    ``~`` of the decoded form stays as it is unless two hex digits follow it (then it is escaped as
-    ``~7e``, or it would read as an escape).
-
-    Known weakness: a decoded form made only of slug characters and holding a ``~`` before two hex
-    digits is ambiguous (it is also a raw id) and is taken as raw.
-
-    >>> raw_market_id("golf_6005_matchbet|golfer_ids=9548,14689")
-    'golf_6005_matchbet~7cgolfer_ids~3d9548~2c14689'
-    >>> raw_market_id("golf_6005_matchbet~7cgolfer_ids~3d9548~2c14689")
-    'golf_6005_matchbet~7cgolfer_ids~3d9548~2c14689'
-    """
-    if all(ch in _RAW_ID_CHARS for ch in text):
-        return text
-    parts = _TILDE_BEFORE_HEX.split(text)
-    escaped = [
-        "".join(chr(b) if b in _UNESCAPED_BYTES or b == 0x7E else f"~{b:02x}" for b in part.encode("utf-8"))
-        for part in parts
-    ]
-    return "~7e".join(escaped)

@@ -24,7 +24,8 @@ Example (a test that steps the feed by hand)::
 
 from imgfeed.feeds.img.simulator.config import ScenarioConfig, SessionConfig
 from imgfeed.feeds.img.simulator.faults import CLOSE_REASONS, FaultController
-from imgfeed.feeds.img.simulator.scenario import Emission, MarketInfo, Scenario, escape_id
+from imgfeed.feeds.img.simulator.model import Emission, MarketInfo, escape_id
+from imgfeed.feeds.img.simulator.scenario import Scenario
 from imgfeed.feeds.img.simulator.server import SimulatorServer
 from imgfeed.feeds.img.simulator.session import ServerSession, SessionState
 
