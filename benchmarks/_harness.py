@@ -25,7 +25,7 @@ from imgfeed.feeds.img.protocol import init_request, subscribe_request
 
 __all__ = ["ServerProcess", "open_bare_channel", "PREFERRED_CIPHER"]
 
-#: The fastest safe cipher paramiko offers (paramiko-notes.md: ~35 % faster reads than its default
+#: The fastest safe cipher paramiko offers (docs/ssh.md: ~35 % faster reads than its default
 #: aes128-ctr + hmac-sha2-256 on loopback); imgfeed's SSH transport prefers it too.
 PREFERRED_CIPHER = "aes128-gcm@openssh.com"
 

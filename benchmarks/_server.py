@@ -9,7 +9,7 @@ Why a dedicated streamer next to the project's simulator: a throughput benchmark
 *client*, so the server has to outrun it. This one does no per-update work beyond the wire: the
 realistic stream (``_stream.py``) is encoded once and replayed in a loop, in writes of about
 64 KiB, by a paramiko server. It speaks the protocol as far as the clients under test use it
-(protocol.md 4 and 6): ``init`` gets the "session initialized" response and the snapshot,
+(docs/protocol.md 4 and 6): ``init`` gets the "session initialized" response and the snapshot,
 ``subscribe`` gets ``ok`` and then the updates, and heartbeats go out every 3 s.
 
 - ``--rate N``: N updates per second, each written on its own at its due time (latency runs);
@@ -47,7 +47,7 @@ from imgfeed.feeds.img.protocol import encode_message, format_timestamp
 
 #: Write size in throughput mode: a few SSH packets' worth (32 KiB payload each).
 _BATCH_BYTES = 64 * 1024
-_HEARTBEAT_INTERVAL = 3.0  # protocol.md 4: heartbeats every 3 s
+_HEARTBEAT_INTERVAL = 3.0  # docs/protocol.md 4: heartbeats every 3 s
 
 
 def _now() -> str:
@@ -84,7 +84,7 @@ class _Interface(paramiko.ServerInterface):
         return True
 
     def check_channel_pty_request(self, *args: Any) -> bool:
-        return False  # the service has no pty (protocol.md 1)
+        return False  # the service has no pty (docs/protocol.md 1)
 
 
 class _Session:

@@ -1,6 +1,6 @@
 """A recorded-looking server stream of realistic mix, and SSH-like chunking of it.
 
-What "realistic" means here (protocol.md sections 4-6): the snapshot after ``init`` (one sport,
+What "realistic" means here (docs/protocol.md sections 4-6): the snapshot after ``init`` (one sport,
 competitions, events, market types, markets), then ``market_update`` pushes for subscribed markets,
 each the full image of a market with 5 to 60 selections (golfers; a few names outside ASCII), a
 heartbeat now and then, some suspended markets with unpriced selections, and a few settled markets
@@ -77,7 +77,7 @@ def _golfers(rng: random.Random, n: int) -> List[Dict[str, Any]]:
 def market_update(
     market_id: str, golfers: List[Dict[str, Any]], rng: random.Random, when: str
 ) -> Dict[str, Any]:
-    """One ``market_update`` push: the full image of a market (protocol.md section 6)."""
+    """One ``market_update`` push: the full image of a market (docs/protocol.md section 6)."""
     roll = rng.random()
     if roll < 0.01:  # settled: every selection carries its settlement factors
         winner = rng.randrange(len(golfers))

@@ -5,7 +5,7 @@
 A feed server in its own process (``_server.py``) streams updates at ``--rate`` per second for
 ``--seconds`` (600 for the soak), over the 200 markets of the realistic stream. The handler spends
 ``slowdown / rate`` seconds on each update, so it can take only a tenth of them: the client must
-keep reading (the real server drops slow readers, protocol.md 1) and conflate, so that memory stays
+keep reading (the real server drops slow readers, docs/protocol.md 1) and conflate, so that memory stays
 bounded and no market ends on a stale price.
 
 Every ``--interval`` seconds it prints the client process's RSS (and its growth over the first

@@ -1,6 +1,6 @@
 """Newline framing: bytes in, complete lines out.
 
-Contract (protocol.md section 2): every JSON object on the wire is terminated by exactly one
+Contract (docs/protocol.md section 2): every JSON object on the wire is terminated by exactly one
 ``\\n``. The transport may cut the stream anywhere -- inside a line, inside a multi-byte UTF-8
 character, between ``\\r`` and ``\\n`` -- and may deliver many lines in one read. :class:`LineBuffer`
 hides all of that: feed it chunks of any size and it returns the complete lines, as bytes.
@@ -37,7 +37,7 @@ __all__ = ["LineBuffer", "DEFAULT_MAX_LINE_LENGTH", "Line", "encode_line"]
 #: Default maximum line length, in bytes, excluding the ``\n``. The largest real message is a
 #: snapshot ``market`` or a ``market_update`` with a few hundred selections (tens of KiB); 16 MiB
 #: leaves three orders of magnitude of headroom while bounding what a broken or hostile server can
-#: make us buffer (protocol.md section 2).
+#: make us buffer (docs/protocol.md section 2).
 DEFAULT_MAX_LINE_LENGTH = 16 * 1024 * 1024
 
 #: How much of an over-long line is kept for the error report.

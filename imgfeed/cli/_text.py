@@ -20,7 +20,7 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 def printable(text: str) -> str:
     """``text`` with every control character shown as an escape (``\\x1b``), never acted on.
 
-    Server text (names, ids) may hold anything (protocol.md section 3), including escape sequences
+    Server text (names, ids) may hold anything (docs/protocol.md section 3), including escape sequences
     that would retitle, clear or rewrite the user's terminal.
     """
     return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)

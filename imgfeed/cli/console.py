@@ -23,7 +23,7 @@ extra, a second rendering path to keep in step with this one. The terminal probl
 had (encodings, scrollback, small windows) took a few tested lines each.
 
 What the view promises a reader: a market is shown as ``OPEN`` only when the book says it is
-tradable now (protocol.md section 8); otherwise it says why not (``SUSPENDED``, ``CLOSED``,
+tradable now (docs/protocol.md section 8); otherwise it says why not (``SUSPENDED``, ``CLOSED``,
 ``SETTLED``, ``WAITING`` for its first image on this connection, or ``ALL SUSPENDED: <reason>``
 at the top when the whole feed is suspended). A stale price is never shown as live.
 """

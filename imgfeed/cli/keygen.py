@@ -1,6 +1,6 @@
 """``imgfeed keygen``: make the SSH key pair you send the provider the public half of.
 
-The service authenticates by public key only (protocol.md section 1). This writes an OpenSSH-format
+The service authenticates by public key only (docs/protocol.md section 1). This writes an OpenSSH-format
 private key (Ed25519 by default, RSA 4096 if the provider asks for RSA) with mode 0600, its ``.pub``
 beside it, and prints the public key line on stdout -- the only thing to send to IMG Arena. The
 private key never leaves the file and is never printed or logged.

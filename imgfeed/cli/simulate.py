@@ -28,7 +28,7 @@ from imgfeed.feeds.img.simulator.keys import public_line, write_private_key
 __all__ = ["register", "run", "prepare_state_dir", "DEFAULT_STATE_DIR", "DEFAULT_SIM_PORT"]
 
 DEFAULT_STATE_DIR = os.path.join("~", ".imgfeed", "simulator")
-#: The real service's port (protocol.md preamble), so that commands look the same.
+#: The real service's port (docs/protocol.md preamble), so that commands look the same.
 DEFAULT_SIM_PORT = 2093
 #: The username the printed commands use; the simulator accepts any.
 DEFAULT_USER = "demo"

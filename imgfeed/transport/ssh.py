@@ -1,6 +1,6 @@
 """The SSH transport: paramiko, used directly, with a timeout on every blocking step.
 
-Contract (protocol.md 1): public-key authentication; one ``session`` channel with a ``shell``
+Contract (docs/protocol.md 1): public-key authentication; one ``session`` channel with a ``shell``
 request and **no pty**; the server's host key verified against known_hosts by default.
 
 Why ``paramiko.Transport`` and not ``SSHClient``: ``SSHClient.invoke_shell`` asks for a pty, and
@@ -45,7 +45,7 @@ __all__ = ["SSHTransport", "load_private_key", "fingerprint", "NOT_SSH_HINT"]
 log = logging.getLogger("imgfeed.transport.ssh")
 
 #: Preferred first when the server offers it: ~35 % faster reads than paramiko's default
-#: aes128-ctr + hmac-sha2-256 on loopback (paramiko-notes.md); the defaults follow as fallbacks.
+#: aes128-ctr + hmac-sha2-256 on loopback (docs/ssh.md); the defaults follow as fallbacks.
 _FAST_CIPHER = "aes128-gcm@openssh.com"
 
 
@@ -241,7 +241,7 @@ class SSHTransport(Transport):
         channel = t.open_session(timeout=self._remaining(deadline))
         with self._lock:
             self._channel = channel
-        # A shell without a pty: a pty would echo and rewrite line endings (protocol.md 1).
+        # A shell without a pty: a pty would echo and rewrite line endings (docs/protocol.md 1).
         channel.invoke_shell()
         channel.settimeout(self.read_timeout)
         if self.keepalive_interval:

@@ -1,7 +1,7 @@
 """Fixtures of the interop suite: OpenSSH's sshd, started by the test, serving the simulator.
 
 ``sshd -D`` runs as a child process the fixture owns, on a free loopback port, with a throwaway
-config whose ``ForceCommand`` runs the simulator's stdio mode (testing-with-openssh.md). The
+config whose ``ForceCommand`` runs the simulator's stdio mode (docs/testing.md). The
 fixture waits for sshd's own "Server listening" line (no sleeping), and stops and reaps it after
 the test.
 """

@@ -70,7 +70,7 @@ class _Interface(paramiko.ServerInterface):
         return int(paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED)
 
     def check_channel_pty_request(self, *args: object) -> bool:
-        return False  # protocol.md section 1: the service is used without a pty
+        return False  # docs/protocol.md section 1: the service is used without a pty
 
     def check_channel_shell_request(self, channel: paramiko.Channel) -> bool:
         self.shell_requested.set()

@@ -41,7 +41,7 @@ __all__ = [
 
 #: The longest any test waits for something it expects (seconds). Only reached when it fails.
 WAIT = 10.0
-#: The client's deadlines in this suite (production: 10 s each, protocol.md section 8).
+#: The client's deadlines in this suite (production: 10 s each, docs/protocol.md section 8).
 HEARTBEAT_TIMEOUT = 0.3
 SILENCE_TIMEOUT = 0.6
 
@@ -193,12 +193,12 @@ def hostile_config(
     return fast_config(port, str(known_hosts), str(key.path), **overrides)
 
 
-#: OpenSSH's server; its absolute path is required (testing-with-openssh.md).
+#: OpenSSH's server; its absolute path is required (docs/testing.md).
 SSHD = "/usr/sbin/sshd"
 
 
 class Sshd:
-    """A throwaway OpenSSH sshd on 127.0.0.1, in the foreground, as testing-with-openssh.md shows.
+    """A throwaway OpenSSH sshd on 127.0.0.1, in the foreground, as docs/testing.md shows.
 
     Its only program is ``force_command`` (the faults tested with it happen before any program
     runs: authentication and host-key verification are OpenSSH's own).

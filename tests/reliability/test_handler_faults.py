@@ -1,6 +1,6 @@
 """Fault matrix, the user's own code: a slow handler, a handler that raises, one that never returns.
 
-Handlers run on the dispatcher thread; the reader and the book never wait for them (design.md).
+Handlers run on the dispatcher thread; the reader and the book never wait for them (docs/architecture.md).
 So whatever a handler does, the feed keeps being read (the server drops slow readers), the book
 keeps telling the truth, and the other handlers keep receiving.
 """

@@ -1,4 +1,4 @@
-"""Fault matrix, liveness rows: the feed goes quiet in part or in whole (protocol.md section 8).
+"""Fault matrix, liveness rows: the feed goes quiet in part or in whole (docs/protocol.md section 8).
 
 - Heartbeats stop but data flows: every market is suspended ("until the next heartbeat"), the data
   is still delivered and kept in the book, and the connection is kept.

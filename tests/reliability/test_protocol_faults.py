@@ -1,7 +1,7 @@
 """Fault matrix, protocol rows: what a broken or hostile server can put on the wire.
 
 Every test here uses the hostile SSH server, which writes exactly the bytes the test wants, and
-checks the rule of protocol.md section 2: a bad line is reported (``on_protocol_error``, with its
+checks the rule of docs/protocol.md section 2: a bad line is reported (``on_protocol_error``, with its
 bytes) and the stream goes on -- the lines after it are delivered, the connection stays up, and
 memory stays bounded whatever the line.
 """
@@ -224,7 +224,7 @@ def test_crlf_line_endings_are_accepted(client_key: KeyPair, tmp_path: Path) -> 
 
 def test_messages_before_the_init_response_start_the_session(client_key: KeyPair, tmp_path: Path) -> None:
     """Pushes before the init response (a server out of order, or Mustard mode): the first push
-    proves the session is up (protocol.md 9); nothing is dropped, and the late response is ignored."""
+    proves the session is up (docs/protocol.md 9); nothing is dropped, and the late response is ignored."""
 
     def script(session: HostileSession) -> None:
         session.send_lines([*wire.snapshot(["m1"]), wire.heartbeat(), wire.market_update("m1", price=5.0)])

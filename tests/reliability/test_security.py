@@ -210,7 +210,7 @@ def test_hostile_payloads_are_inert_data(client_key: KeyPair, tmp_path: Path) ->
 
 
 def test_pretty_output_never_passes_terminal_escapes_through() -> None:
-    """A server can name a market or golfer anything (protocol.md 3), including escape sequences
+    """A server can name a market or golfer anything (docs/protocol.md 3), including escape sequences
     that retitle, clear or rewrite a terminal; ``imgfeed tail --format pretty`` must show them
     escaped. (``--format jsonl`` is safe: JSON escapes control characters.)"""
     from imgfeed.cli._pretty import pretty_record

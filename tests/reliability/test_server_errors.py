@@ -1,4 +1,4 @@
-"""Fault matrix, the documented error pushes (protocol.md section 7).
+"""Fault matrix, the documented error pushes (docs/protocol.md section 7).
 
 "When the server must close a connection it first sends" an error push with one of six reasons.
 For each, during a session and (for the two that refuse new connections) at connect time, the

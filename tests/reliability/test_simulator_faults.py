@@ -138,7 +138,7 @@ def test_simulator_one_byte_writes_lose_nothing(client_key: KeyPair, tmp_path: P
 
 
 def test_simulator_mustard_mode(sim: SimulatorServer, client_key: KeyPair, tmp_path: Path) -> None:
-    """No init response, no publish_time: the first push proves the session (protocol.md 9)."""
+    """No init response, no publish_time: the first push proves the session (docs/protocol.md 9)."""
     sim.faults.set_mustard(True)
     rec = Recorder()
     with running(_config(sim, client_key, tmp_path), rec) as client:

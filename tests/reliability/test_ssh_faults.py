@@ -3,7 +3,7 @@
 These faults live in SSH itself, so each runs twice: against a paramiko server (the hostile
 server of this suite) and against OpenSSH's sshd, the server the rest of the world runs.
 
-The expected behaviour is the same for all of them (design.md; SECURITY.md section 1): the attempt
+The expected behaviour is the same for all of them (docs/architecture.md; SECURITY.md section 1): the attempt
 fails with a typed reason (``AUTH_FAILED`` / ``HOST_KEY``), the handlers are told with
 ``will_retry=False``, the client stops by itself instead of retrying in a loop, ``join()`` raises
 the error, every market stays suspended, and -- for host-key faults -- the client never offers its

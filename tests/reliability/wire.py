@@ -2,7 +2,7 @@
 
 The simulator generates realistic traffic; the fault tests need the opposite: a few exact lines
 whose content the test knows, so that it can say precisely what the client must deliver. Every
-builder returns one encoded line (``\\n`` included) of the shapes in protocol.md sections 3-7.
+builder returns one encoded line (``\\n`` included) of the shapes in docs/protocol.md sections 3-7.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def push(kind: str, msg: Any) -> bytes:
 def init_response(
     session_id: str = "00000000-0000-4000-8000-000000000001", request_id: Optional[str] = None
 ) -> bytes:
-    """The ``session initialized`` response (protocol.md section 4)."""
+    """The ``session initialized`` response (docs/protocol.md section 4)."""
     obj: Dict[str, Any] = {
         "mode": "resp",
         "status": "session initialized",
@@ -58,7 +58,7 @@ def init_response(
 
 
 def ok_response(request_id: Optional[str]) -> bytes:
-    """The ``ok`` response to subscribe/unsubscribe (protocol.md section 6)."""
+    """The ``ok`` response to subscribe/unsubscribe (docs/protocol.md section 6)."""
     obj: Dict[str, Any] = {"mode": "resp", "status": "ok", "publish_time": PUBLISH_TIME}
     if request_id is not None:
         obj["request_id"] = request_id
@@ -66,7 +66,7 @@ def ok_response(request_id: Optional[str]) -> bytes:
 
 
 def rate_limited(request_id: Optional[str]) -> bytes:
-    """The "API limit breached" response (protocol.md section 7)."""
+    """The "API limit breached" response (docs/protocol.md section 7)."""
     obj: Dict[str, Any] = {
         "mode": "resp",
         "status": "error",
@@ -79,7 +79,7 @@ def rate_limited(request_id: Optional[str]) -> bytes:
 
 
 def error_push(reason: str, session_id: str = "00000000-0000-4000-8000-000000000001") -> bytes:
-    """The error push sent before the server closes (protocol.md section 7; it has no ``type``)."""
+    """The error push sent before the server closes (docs/protocol.md section 7; it has no ``type``)."""
     return encode_message(
         {
             "mode": "push",
@@ -112,7 +112,7 @@ def market(market_id: str) -> bytes:
 def market_update(
     market_id: str, status: str = "open", price: Optional[float] = 9.5, name: str = "Seamus Power"
 ) -> bytes:
-    """A full market image (protocol.md section 6) with one selection, ``name``, at ``price``."""
+    """A full market image (docs/protocol.md section 6) with one selection, ``name``, at ``price``."""
     return push(
         "market_update",
         {
@@ -130,7 +130,7 @@ def remove_markets(market_ids: Iterable[str]) -> bytes:
 
 
 def snapshot(market_ids: Iterable[str]) -> List[bytes]:
-    """The offering pushed after ``init``, in the documented order (protocol.md section 4)."""
+    """The offering pushed after ``init``, in the documented order (docs/protocol.md section 4)."""
     lines = [
         push("sport", {"id": SPORT_ID, "name": "Golf"}),
         push("competition", {"id": COMPETITION_ID, "name": "PGA Tour", "sport_id": SPORT_ID}),

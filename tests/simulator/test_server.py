@@ -23,7 +23,7 @@ def test_init_snapshot_heartbeats_subscribe_updates(make_server, connect):
     assert isinstance(records[0], InitResponse)
     assert records[0].status == "session initialized" and records[0].session_id
     kinds = [type(r) for r in records[1:-1]]
-    # protocol.md 4: sport, competitions, events, market types, markets, in that order.
+    # docs/protocol.md 4: sport, competitions, events, market types, markets, in that order.
     order = [Sport, Competition, Event, MarketType, Market]
     assert kinds == sorted(kinds, key=order.index) and set(kinds) == set(order)
     assert isinstance(records[-1], Heartbeat) and records[-1].timestamp is not None

@@ -1,7 +1,7 @@
 """A scripted in-memory feed for runtime tests: each connection is a MemoryTransport the test drives.
 
 ``FakeFeed`` answers ``init`` (IMG or Mustard style) and subscribe/unsubscribe requests the way
-protocol.md describes, and records every connection, so a test can push messages, end streams,
+docs/protocol.md describes, and records every connection, so a test can push messages, end streams,
 and see what the client sent -- all without a network or sleeps.
 """
 
@@ -61,7 +61,7 @@ class FakeFeed:
     """Builds a transport per connection attempt; answers like the service.
 
     Args:
-        mustard: no init response (protocol.md 9).
+        mustard: no init response (docs/protocol.md 9).
         answer_init: answer init at all (False: the session never comes up).
         markets: market ids in the snapshot; a subscribe gets an image for each.
     """

@@ -1,7 +1,7 @@
 """Hypothesis strategies for the protocol core: realistic server messages, junk lines, byte streams.
 
 The message strategies build the decoded JSON *objects* (dicts) the server sends, shaped as in
-protocol.md sections 4-7, with Unicode names and both timestamp forms. :func:`server_messages`
+docs/protocol.md sections 4-7, with Unicode names and both timestamp forms. :func:`server_messages`
 pairs each object with the record class it must decode to, so a property can check the codec
 against the documentation and not just against itself.
 
@@ -60,7 +60,7 @@ UTC = timezone.utc
 #: if larger, as in the ``imgfeed-fuzz`` profile of conftest.py).
 property_settings = settings(max_examples=max(200, settings().max_examples))
 
-#: The slug alphabet of market ids (protocol.md section 5).
+#: The slug alphabet of market ids (docs/protocol.md section 10).
 SLUG = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_.~"
 
 #: Any datetime the feed can carry, in UTC. Years 1..9999 on purpose: formatting must pad them.
@@ -76,14 +76,14 @@ aware_datetimes = st.builds(
     st.integers(min_value=-(24 * 60 - 1), max_value=24 * 60 - 1),
 )
 
-#: Feed timestamps, with and without the fraction (protocol.md section 3).
+#: Feed timestamps, with and without the fraction (docs/protocol.md section 3).
 timestamps = st.builds(
     lambda dt, spec: dt.replace(tzinfo=None).isoformat(" ", spec),
     utc_datetimes,
     st.sampled_from(["microseconds", "seconds"]),
 )
 
-#: "Names may hold any Unicode" (protocol.md section 3): every plane, control characters included
+#: "Names may hold any Unicode" (docs/protocol.md section 3): every plane, control characters included
 #: (JSON escapes them, so none can become a raw newline on the wire). No lone surrogates: they are
 #: not valid UTF-8.
 names = st.text(st.characters(codec="utf-8"), max_size=30)
@@ -100,7 +100,7 @@ extras = st.dictionaries(st.sampled_from(["x_new", "venue", "ordering", "ø"]), 
 
 def _push(kind: str, msg: Any, publish_time: Any, recovery: Any) -> Dict[str, Any]:
     obj: Dict[str, Any] = {"mode": "push", "type": kind}
-    if publish_time is not None:  # Mustard era: no publish_time (protocol.md section 9)
+    if publish_time is not None:  # Mustard era: no publish_time (docs/protocol.md section 9)
         obj["publish_time"] = publish_time
     if recovery is not None:
         obj["is_recovery"] = recovery

@@ -2,7 +2,7 @@
 
 Hypothesis drives a :class:`~imgfeed.MarketBook` through any order of snapshots, market updates,
 removals, heartbeats, late heartbeats, unsubscribes, disconnects and reconnects, and after every
-step compares it with a model written straight from protocol.md section 8:
+step compares it with a model written straight from docs/protocol.md section 8:
 
 - every market is suspended while disconnected, and while heartbeats are late;
 - after a (re)connect each market stays suspended until its own ``market_update`` arrives;
@@ -46,7 +46,7 @@ from imgfeed.runtime.events import MarketStatusChanged, Notification, ResumedAll
 EVENTS = ("ev.golf_1100", "ev.golf_1101")
 MARKET_TYPES = ("mt.winonly", "mt.top5")
 #: A small universe, so that hypothesis revisits the same markets across connections. One long id
-#: with ``~`` escapes: ids are opaque strings, compared as received (protocol.md section 5).
+#: with ``~`` escapes: ids are opaque strings, compared as received (docs/protocol.md section 5).
 MARKET_IDS = (
     "golf_1100_winonly",
     "golf_1100_top5",
@@ -121,7 +121,7 @@ class BookMachine(RuleBasedStateMachine):
     def _connect(self) -> None:
         self.connected = True
         self.heartbeat_late = False
-        self.status.clear()  # every market waits for its own market_update (protocol.md 8)
+        self.status.clear()  # every market waits for its own market_update (docs/protocol.md 8)
         self._notify(self.book.session_started())
 
     def _disconnect(self) -> None:

@@ -1,6 +1,6 @@
 """The codec: every documented message decodes to its record, and bad input becomes a value.
 
-The examples are copied verbatim from ``/work/shared/protocol.md``. Where the document shows only
+The examples are copied verbatim from ``docs/protocol.md``. Where the document shows only
 the ``msg`` of a push (the table of section 5), the test wraps that text, unchanged, in the envelope
 of section 5. Where the document writes a placeholder (``"..."``, ``"<id>"``, ``"<reason>"``) the
 test puts a concrete value of the documented form in its place; that is the only change.
@@ -59,7 +59,7 @@ from tests.unit.strategies import (
 )
 
 UTC = timezone.utc
-PT = "2025-03-14 08:50:11.331473"  # the timestamp of protocol.md section 3
+PT = "2025-03-14 08:50:11.331473"  # the timestamp of docs/protocol.md section 3
 PT_DT = datetime(2025, 3, 14, 8, 50, 11, 331473, tzinfo=UTC)
 LONG_ID = "golf_14754_threeball_hole~7cgolfer_ids~3d24~2c1544~2c1548~7chole_num~3d1~7cround_num~3d1"
 
@@ -140,7 +140,7 @@ def test_competition() -> None:
     ],
 )
 def test_competition_start_time_may_be_null(start_json: str, expected: Any) -> None:
-    # protocol.md section 5: "may have a start time that may be null"
+    # docs/protocol.md section 5: "may have a start time that may be null"
     msg = (
         '{"id": "comp.golf_1", "name": "PGA Tour", "sport_id": "sp.golf", "arena_id": "1", "start_time": %s}'
     )
@@ -849,7 +849,7 @@ def test_known_fields_of_any_type_never_raise(obj: Dict[str, Any]) -> None:
             assert s.price is None or s.price >= 1.0
 
 
-# --- the sans-IO contract (style.md: "Protocol code does no IO") ------------------------------------
+# --- the sans-IO contract (docs/contributing.md: "Protocol code does no IO") ------------------------------------
 
 _PACKAGE = Path(__file__).resolve().parents[2] / "imgfeed"
 PROTOCOL_DIR = _PACKAGE / "feeds" / "img" / "protocol"

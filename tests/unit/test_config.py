@@ -1,4 +1,4 @@
-"""FeedConfig and ReconnectPolicy: defaults from protocol.md, every bad value named at construction."""
+"""FeedConfig and ReconnectPolicy: defaults from docs/protocol.md, every bad value named at construction."""
 
 from __future__ import annotations
 

@@ -39,7 +39,7 @@ def test_every_exported_exception_is_an_imgfeed_error(name: str) -> None:
 @pytest.mark.parametrize(
     "child, parent",
     [
-        (ConfigError, ValueError),  # configuration errors are also ValueErrors (style.md)
+        (ConfigError, ValueError),  # configuration errors are also ValueErrors (docs/contributing.md)
         (LineTooLongError, ProtocolError),
         (ConnectError, TransportError),
         (AuthenticationError, ConnectError),

@@ -1,6 +1,6 @@
 """LineBuffer: any chunking gives the same lines; over-long lines are bounded and resynchronised.
 
-protocol.md section 2: every object ends with ``\\n``; a reader copes with any chunking, with UTF-8
+docs/protocol.md section 2: every object ends with ``\\n``; a reader copes with any chunking, with UTF-8
 characters split across reads and with ``\\r\\n``; a line longer than the maximum (16 MiB by
 default, configurable) is reported with an error naming the limit, and reading resynchronises at
 the next ``\\n``.

@@ -65,7 +65,7 @@ VALUE_TYPES = [EventMeta, Selection, Settlement]
 
 
 def test_every_message_kind_of_the_design_has_a_record() -> None:
-    # The list of issue 3: one record per message of protocol.md, plus Unknown for anything else.
+    # The list of issue 3: one record per message of docs/protocol.md, plus Unknown for anything else.
     assert [cls.__name__ for cls in RECORD_TYPES + VALUE_TYPES] == (
         "Sport Competition Event MarketType Market MarketUpdate RemoveMarkets Heartbeat InitResponse "
         "Response RateLimited ServerClosing Unknown EventMeta Selection Settlement"
@@ -261,14 +261,14 @@ def test_decode_market_id_never_raises_and_leaves_ids_without_escapes_alone(mark
 @property_settings
 @given(st.text(st.characters(codec="utf-8"), max_size=20))
 def test_decode_market_id_inverts_the_escaping(text: str) -> None:
-    """Escape every byte outside the slug alphabet (and "~") as protocol.md describes; decode it back."""
+    """Escape every byte outside the slug alphabet (and "~") as docs/protocol.md describes; decode it back."""
     safe = set(SLUG) - {"~"}
     escaped = "".join(ch if ch in safe else "".join(f"~{b:02x}" for b in ch.encode()) for ch in text)
     assert decode_market_id(escaped) == text
 
 
 def _escape_as_the_server_does(text: str) -> str:
-    """Escape every byte outside the slug alphabet; "~" is in it (protocol.md section 5)."""
+    """Escape every byte outside the slug alphabet; "~" is in it (docs/protocol.md section 5)."""
     return "".join(ch if ch in SLUG else "".join(f"~{b:02x}" for b in ch.encode()) for ch in text)
 
 

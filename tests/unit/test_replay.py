@@ -390,7 +390,7 @@ def test_a_recorded_reconnection_is_replayed_as_one(tmp_path: Path) -> None:
         "suspend_all disconnected",  # the recorded connection ended: every market suspended
         "disconnect eof",
         "connect def #2",
-        "m1 tradable=True",  # only once its own update arrived on the new session (protocol.md 8)
+        "m1 tradable=True",  # only once its own update arrived on the new session (docs/protocol.md 8)
         "suspend_all disconnected",
         "disconnect user stop",  # the end of the replay
     ]

@@ -22,7 +22,7 @@ from imgfeed.feeds.img.protocol import (
 )
 from tests.unit.strategies import json_values, property_settings, requests
 
-# --- the documented requests (protocol.md sections 4 and 6) -----------------------------------------
+# --- the documented requests (docs/protocol.md sections 4 and 6) -----------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@
 "Believable" is checked, not eyeballed: prices sit on the odds ladder near ``1 / p`` with a margin,
 every freshly priced market has an overround in the expected band, settlements agree with one
 result per tournament (one winner per win market, dead heats paid m/k, ties in a match bet void),
-and ids use only the slug alphabet with the long form decoding as protocol.md shows.
+and ids use only the slug alphabet with the long form decoding as docs/protocol.md shows.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 Decoding never raises for bad input. A line that is not UTF-8, not JSON, not a JSON object, has no
 known ``mode``, or has a modelled field of the wrong type becomes a :class:`ProtocolError` value
 carrying the line's bytes and what was wrong; the caller reports it and goes on with the next line
-(protocol.md section 2). A well-formed message of an unknown kind becomes an :class:`Unknown`
-record: tolerated and delivered, never dropped (protocol.md preamble).
+(docs/protocol.md section 2). A well-formed message of an unknown kind becomes an :class:`Unknown`
+record: tolerated and delivered, never dropped (docs/protocol.md preamble).
 
 Why check types here rather than trust the server: a price that arrives as a string, or a market
 update without an id, must be reported where it arrived -- not surface as a ``TypeError`` inside a
@@ -72,7 +72,7 @@ __all__ = [
     "RATE_LIMIT_MESSAGE",
 ]
 
-#: The ``msg`` of the response to a rate-limited request (protocol.md section 7).
+#: The ``msg`` of the response to a rate-limited request (docs/protocol.md section 7).
 RATE_LIMIT_MESSAGE = "API limit breached"
 
 #: The result of decoding one line.
@@ -223,7 +223,7 @@ def _push(obj: Dict[str, Any], pt: Optional[datetime], ra: Optional[float]) -> R
         # Checked before any lookup: a list or object here is unhashable.
         raise FieldError(f"type must be a string, got {type(kind).__name__}")
     if kind is None and obj.get("status") == "error":
-        # The error push has no "type" (protocol.md section 7).
+        # The error push has no "type" (docs/protocol.md section 7).
         return ServerClosing(
             publish_time=pt,
             received_at=ra,

@@ -40,7 +40,7 @@ class _OpenEnum(str, enum.Enum):
 
 
 class Stage(_OpenEnum):
-    """Stage of an event or market (protocol.md section 5)."""
+    """Stage of an event or market (docs/protocol.md section 5)."""
 
     PRE_PLAY = "pre_play"
     IN_PLAY = "in_play"
@@ -48,7 +48,7 @@ class Stage(_OpenEnum):
 
 
 class MarketStatus(_OpenEnum):
-    """Status of a market or selection in a ``market_update`` (protocol.md section 6)."""
+    """Status of a market or selection in a ``market_update`` (docs/protocol.md section 6)."""
 
     OPEN = "open"
     SUSPENDED = "suspended"
@@ -57,7 +57,7 @@ class MarketStatus(_OpenEnum):
 
 
 class CloseReason(_OpenEnum):
-    """Why the server is closing the connection (the error push, protocol.md section 7)."""
+    """Why the server is closing the connection (the error push, docs/protocol.md section 7)."""
 
     NO_INIT_SENT = "no init sent"
     MAX_CONNECTIONS_HIT = "max connections hit"

@@ -1,6 +1,6 @@
 """Market ids: show a long, ``~``-escaped id to a person, and turn what a person copied back into it.
 
-Contract: ids are opaque strings, compared exactly as the server sent them (protocol.md section 5);
+Contract: ids are opaque strings, compared exactly as the server sent them (docs/protocol.md section 10);
 nothing in imgfeed compares decoded ids. :func:`decode_market_id` is for display only, and
 :func:`raw_market_id` is its inverse for input (a market id typed on the command line, pasted into
 a config), returning the raw form that subscriptions and the book compare; it never alters an id
@@ -17,14 +17,14 @@ import urllib.parse
 
 __all__ = ["decode_market_id", "raw_market_id"]
 
-#: An escape in a long market id: "~" and two hex digits (protocol.md section 5).
+#: An escape in a long market id: "~" and two hex digits (docs/protocol.md section 10).
 _ESCAPE = re.compile(r"~([0-9A-Fa-f]{2})")
 
 
 def decode_market_id(market_id: str) -> str:
     """Show a long market id to a person: ``~7c`` becomes ``|``, ``~3d`` ``=``, ``~2c`` ``,``.
 
-    For display only; ids are always compared as received (protocol.md section 5).
+    For display only; ids are always compared as received (docs/protocol.md section 10).
 
     >>> decode_market_id("golf_14754_threeball_hole~7cround_num~3d1")
     'golf_14754_threeball_hole|round_num=1'
@@ -38,7 +38,7 @@ def decode_market_id(market_id: str) -> str:
     return urllib.parse.unquote(quoted, errors="replace")
 
 
-#: The characters of a long market id as the server sends it (protocol.md section 5: the slug
+#: The characters of a long market id as the server sends it (docs/protocol.md section 10: the slug
 #: alphabet "0-9 a-z A-Z - _ . ~"); anything else is escaped as "~" and two hex digits.
 _RAW_ID_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_.~")
 #: The bytes written unescaped when a decoded id is turned back into its raw form.

@@ -6,7 +6,7 @@ Each record is built by :mod:`imgfeed.feeds.img.protocol.codec` from one decoded
 Every record has three common fields, so no part of the real feed is ever out of reach:
 
 - ``publish_time``: when the server published the message (timezone-aware UTC), or ``None`` where
-  the server sent none (Mustard-era heartbeats, protocol.md section 9).
+  the server sent none (Mustard-era heartbeats, docs/protocol.md section 9).
 - ``received_at``: when the client received the bytes (``time.time()`` seconds, stamped by the
   reader), or ``None`` when the record was decoded outside a connection.
 - ``raw``: the whole decoded JSON object, envelope included. ``extra`` lists the keys of ``msg``
@@ -192,7 +192,7 @@ class Settlement:
     """How a selection settled: the fractions of stake and of payout returned.
 
     A winner has ``payout_returned == 1.0`` (a fraction for a dead heat), a loser 0.0/0.0, a void
-    selection ``stake_returned == 1.0`` (protocol.md section 5).
+    selection ``stake_returned == 1.0`` (docs/protocol.md section 5).
     """
 
     stake_returned: float

@@ -1,6 +1,6 @@
 """Requests from the client: build them, encode them, and (for the simulator) decode them.
 
-Envelope (protocol.md section 6): ``{"request": "<name>", "msg": {...}}`` with an optional
+Envelope (docs/protocol.md section 6): ``{"request": "<name>", "msg": {...}}`` with an optional
 top-level ``"request_id"`` that the server echoes. Subscribe and unsubscribe take up to three
 optional filter lists; a market matches when it matches every list given, and an empty ``msg``
 means everything.
@@ -62,7 +62,7 @@ class Request:
 
 
 def init_request(include_finished: bool = False, request_id: Optional[str] = None) -> Request:
-    """The ``init`` request, sent first on every connection (protocol.md section 4).
+    """The ``init`` request, sent first on every connection (docs/protocol.md section 4).
 
     Args:
         include_finished: ask for recently finished tournaments in the snapshot as well, which

@@ -1,7 +1,7 @@
 """Feed timestamps: ``YYYY-MM-DD HH:MM:SS[.ffffff]`` in UTC, to aware datetimes and back.
 
 Contract: :func:`parse_timestamp` returns a timezone-aware UTC datetime for every timestamp the feed
-sends (protocol.md section 3), with or without microseconds, and also accepts ISO strings with an
+sends (docs/protocol.md section 3), with or without microseconds, and also accepts ISO strings with an
 offset (converted to UTC); anything else raises ``ValueError``. :func:`format_timestamp` writes the
 feed's form, which :func:`parse_timestamp` reads back to the same instant. :func:`opt_time` is the
 codec's field check for an optional timestamp field.
@@ -30,7 +30,7 @@ def parse_timestamp(value: str) -> datetime:
     Raises:
         ValueError: the string is not such a timestamp.
     """
-    # fromisoformat is ~20x faster than strptime and accepts both forms of protocol.md section 3.
+    # fromisoformat is ~20x faster than strptime and accepts both forms of docs/protocol.md section 3.
     # The feed's timestamps carry no offset: parsing them with "+00:00" appended yields the aware
     # UTC datetime directly, ~7x cheaper than ``dt.replace(tzinfo=...)`` (measured 0.1 us against
     # 0.78 us; benchmarks/decode.py). A string that already has an offset fails that parse and

@@ -1,6 +1,6 @@
 """A local odds distribution service: the feed to develop and test against without credentials.
 
-:class:`SimulatorServer` serves the protocol of ``protocol.md`` over SSH on loopback, driven by a
+:class:`SimulatorServer` serves the protocol of ``docs/protocol.md`` over SSH on loopback, driven by a
 deterministic :class:`Scenario` of golf tournaments, and can inject the service's faults through
 ``server.faults``. The same session logic runs on stdin/stdout (``python -m
 imgfeed.feeds.img.simulator.stdio``) for OpenSSH's ``ForceCommand``, and ``imgfeed simulate`` runs the

@@ -2,7 +2,7 @@
 
 Both are frozen attrs value objects, checked when built: a bad value raises
 :class:`~imgfeed.errors.ConfigError` naming the field. Defaults are the real service's documented
-behaviour (protocol.md sections 4, 7 and 8), so a simulator built with no arguments behaves like
+behaviour (docs/protocol.md sections 4, 7 and 8), so a simulator built with no arguments behaves like
 production; tests shorten the timers (e.g. ``heartbeat_interval=0.1``).
 """
 
@@ -52,15 +52,15 @@ class SessionConfig:
     """How the simulated server treats each connection.
 
     Attributes:
-        heartbeat_interval: seconds between heartbeats after ``init`` ("every 3 s", protocol.md 4).
+        heartbeat_interval: seconds between heartbeats after ``init`` ("every 3 s", docs/protocol.md 4).
         init_timeout: seconds a client has to send ``init`` before the "no init sent" close
-            ("within 10 s", protocol.md 4).
+            ("within 10 s", docs/protocol.md 4).
         slow_reader_timeout: seconds the server may be unable to write before it closes the
-            connection with "slow reader" ("cannot send a heartbeat for 10 s", protocol.md 1).
+            connection with "slow reader" ("cannot send a heartbeat for 10 s", docs/protocol.md 1).
         mustard: reproduce the older Mustard service: no init response, no ``publish_time``, no
-            ``arena_*`` fields, ``include_finished`` ignored (protocol.md 9).
+            ``arena_*`` fields, ``include_finished`` ignored (docs/protocol.md 9).
         request_rate_limit: at most this many requests per ``request_rate_window`` seconds per
-            connection; the others get "API limit breached" (protocol.md 7). ``None``: no limit.
+            connection; the others get "API limit breached" (docs/protocol.md 7). ``None``: no limit.
         request_rate_window: the window of ``request_rate_limit``, in seconds.
         max_connections: at most this many open connections; the next gets "max connections hit".
         connection_rate_limit: at most this many new connections per ``connection_rate_window``

@@ -11,7 +11,7 @@ this module only moves bytes and time.
 Why a writer thread per connection and not one writer for all: a write to a client whose channel
 window is full blocks (paramiko waits for the window), and the service must keep serving the
 others; the writer notices that it cannot write and, after ``slow_reader_timeout``, closes that
-client with "slow reader" (protocol.md section 1).
+client with "slow reader" (docs/protocol.md section 1).
 
 Why keep a reserve of the channel window: the error push for "slow reader" must still fit when a
 client has stopped reading, or the client could never learn why it was dropped.
@@ -83,7 +83,7 @@ class _Interface(paramiko.ServerInterface):
         return _AUTH_FAILED
 
     def check_channel_request(self, kind: str, chanid: int) -> int:
-        # protocol.md 1: "the client opens one channel of type session".
+        # docs/protocol.md 1: "the client opens one channel of type session".
         if kind == "session" and not self._session_opened:
             self._session_opened = True
             return _OPEN_SUCCEEDED
@@ -270,7 +270,7 @@ class Connection:
                 elif blocked_since is None:
                     blocked_since = now
                 elif now - blocked_since >= self.server.session_config.slow_reader_timeout and not closed:
-                    # protocol.md 1: the service closes a client it cannot send to for 10 s.
+                    # docs/protocol.md 1: the service closes a client it cannot send to for 10 s.
                     with self.lock:
                         session.discard_pending()
                         session.close("slow reader", now)

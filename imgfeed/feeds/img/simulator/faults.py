@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["FaultController", "chunked", "CLOSE_REASONS"]
 
-#: The documented reasons of the error push (protocol.md section 7).
+#: The documented reasons of the error push (docs/protocol.md section 7).
 CLOSE_REASONS: Tuple[str, ...] = tuple(r.value for r in CloseReason)
 
 
@@ -105,7 +105,7 @@ class FaultController:
 
     def set_crlf(self, enabled: bool) -> None:
         """End every line written from now on with ``\\r\\n`` instead of ``\\n``, as tolerant
-        peers do (protocol.md section 2). With :meth:`set_chunking` the two bytes get split too."""
+        peers do (docs/protocol.md section 2). With :meth:`set_chunking` the two bytes get split too."""
         self.crlf = bool(enabled)
 
     # --- connections -------------------------------------------------------------------------------
@@ -116,7 +116,7 @@ class FaultController:
             conn.drop()
 
     def close_all(self, reason: str = "internal disconnection requested") -> None:
-        """Send every session the error push with ``reason`` (protocol.md section 7), then close.
+        """Send every session the error push with ``reason`` (docs/protocol.md section 7), then close.
 
         ``reason`` may be any string; the documented ones are in :data:`CLOSE_REASONS`.
         """
@@ -154,5 +154,5 @@ class FaultController:
         self.send_raw(head + b"x" * pad + tail + b"\n")
 
     def set_mustard(self, enabled: bool) -> None:
-        """Mustard mode for NEW sessions: no init response, no ``publish_time`` (protocol.md 9)."""
+        """Mustard mode for NEW sessions: no init response, no ``publish_time`` (docs/protocol.md 9)."""
         self.mustard = bool(enabled)

@@ -60,7 +60,7 @@ def stamp_send_time(data: bytes, now: float) -> bytes:
     return data.replace(_SENT_AT_BYTES, b"%.6f" % now)
 
 
-#: Bytes written unescaped in a market id: the slug alphabet of protocol.md section 5 ("0-9 a-z A-Z
+#: Bytes written unescaped in a market id: the slug alphabet of docs/protocol.md section 10 ("0-9 a-z A-Z
 #: - _ . ~") less "~" itself, which is escaped too, so that in the simulator's ids a "~" always
 #: starts an escape (docs/protocol.md).
 _SLUG = frozenset(b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_.")
@@ -126,7 +126,7 @@ class Emission:
 
 
 def mustard_form(obj: Dict[str, Any]) -> Dict[str, Any]:
-    """``obj`` without what the Mustard service did not send (protocol.md section 9)."""
+    """``obj`` without what the Mustard service did not send (docs/protocol.md section 9)."""
     out = {k: v for k, v in obj.items() if k != "publish_time"}
     msg = out.get("msg")
     if type(msg) is dict and any(k.startswith("arena_") for k in msg):

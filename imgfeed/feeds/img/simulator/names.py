@@ -1,6 +1,6 @@
 """Names for the simulated feed: tours, tournaments and golfers, with some non-ASCII on purpose.
 
-Protocol.md section 3: "Names may hold any Unicode." The lists mix accents, a Nordic letter, a
+docs/protocol.md section 3: "Names may hold any Unicode." The lists mix accents, a Nordic letter, a
 name in Japanese script and an apostrophe, so that a client's printing, logging and recording code
 meets them in every demo and test run. Golfer names are made up from first and last names.
 """

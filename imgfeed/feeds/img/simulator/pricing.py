@@ -66,7 +66,7 @@ def _ticks() -> List[float]:
 #: thousands of price updates per second.
 TICKS: List[float] = _ticks()
 
-#: Settlement factors (protocol.md section 5).
+#: Settlement factors (docs/protocol.md section 5).
 WINNER: Dict[str, float] = {"stake_returned": 0.0, "payout_returned": 1.0}
 LOSER: Dict[str, float] = {"stake_returned": 0.0, "payout_returned": 0.0}
 VOID: Dict[str, float] = {"stake_returned": 1.0, "payout_returned": 0.0}

@@ -10,7 +10,7 @@ Contract:
   are removed (``remove_markets``) and it leaves the feed. When a tournament ends a new one is
   announced on the same tour, so the feed runs for ever.
 - Each tournament offers a win market, top-N markets, head-to-head (tournament match bet) markets
-  and three-ball markets per hole, with the long ``~7c``-escaped ids of protocol.md section 5
+  and three-ball markets per hole, with the long ``~7c``-escaped ids of docs/protocol.md section 10
   (:mod:`~imgfeed.feeds.img.simulator.tournaments`).
 - Prices come from a probability model: every golfer has a strength; a market's probabilities are
   a softmax of its golfers' strengths scaled to ``numwinners``; prices are
@@ -166,7 +166,7 @@ class Scenario:
     # --- messages for one session ------------------------------------------------------------------
 
     def snapshot(self, now: Optional[float] = None, include_finished: bool = False) -> List[Dict[str, Any]]:
-        """The post-init offering, in the documented order (protocol.md section 4).
+        """The post-init offering, in the documented order (docs/protocol.md section 4).
 
         One ``sport``, the ``competition`` for every tour, an ``event`` per tournament in progress
         or upcoming (and recently finished ones with ``include_finished``), a ``market_type`` for

@@ -8,7 +8,7 @@ Contract:
   authorized_keys files are read again for every connection, as sshd does.
 - Threads, all named and non-daemon: ``imgfeed-sim-accept``, ``imgfeed-sim-ticker`` (only when
   ``updates_per_second > 0``), and two per connection (see :mod:`imgfeed.feeds.img.simulator.connection`).
-- Limits (protocol.md section 7) are applied when a connection is accepted: "max connections
+- Limits (docs/protocol.md section 7) are applied when a connection is accepted: "max connections
   hit", "connection rate limit hit", or a rejection queued by ``faults.reject_connections``.
 - The scenario's output is fanned out here: each step's messages are encoded once and the same
   bytes are queued to every session that wants them.
@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 
 class SimulatorServer:
-    """A local odds distribution service over SSH. See the module docstring and protocol.md.
+    """A local odds distribution service over SSH. See the module docstring and docs/protocol.md.
 
     Args:
         authorized_keys: client keys allowed to log in: paramiko keys and/or paths of OpenSSH
@@ -263,7 +263,7 @@ class SimulatorServer:
             conn.wake.set()
 
     def _admission(self, now: float) -> Optional[str]:
-        """Why a new connection must be refused, or None (protocol.md section 7)."""
+        """Why a new connection must be refused, or None (docs/protocol.md section 7)."""
         rejection = self.faults._next_rejection()
         if rejection is not None:
             return rejection

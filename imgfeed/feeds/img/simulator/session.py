@@ -8,7 +8,7 @@ caller writes the remaining bytes and closes the connection. The clock is always
 (seconds since the epoch, as ``time.time()``): this module has no sockets, threads or clocks, and
 is not thread-safe (the server serialises calls with a lock).
 
-The behaviour is the service's as protocol.md describes it:
+The behaviour is the service's as docs/protocol.md describes it:
 
 - ``init`` within ``init_timeout`` (10 s) or the connection is closed with "no init sent"
   (section 4); the response carries a fresh ``session_id``; then the snapshot in the documented
@@ -63,7 +63,7 @@ class SessionState(enum.Enum):
 
 
 def matches(market: MarketInfo, f: Filter) -> bool:
-    """True when the market matches every list of the filter (protocol.md section 6)."""
+    """True when the market matches every list of the filter (docs/protocol.md section 6)."""
     ids = f.get("event_ids")
     if ids is not None and market.event_id not in ids:
         return False
@@ -177,7 +177,7 @@ class ServerSession:
         """Act on the clock: the init deadline and heartbeats."""
         if self.state is SessionState.AWAITING_INIT:
             if now >= self._init_deadline:
-                # protocol.md 4: "Within 10 s send init. Otherwise the server closes the
+                # docs/protocol.md 4: "Within 10 s send init. Otherwise the server closes the
                 # connection with reason 'no init sent'."
                 self.close("no init sent", now)
         elif self.state is SessionState.ACTIVE and self.heartbeats_enabled:
@@ -225,7 +225,7 @@ class ServerSession:
         return dropped
 
     def close(self, reason: Optional[str], now: float) -> None:
-        """Close the session; with a reason, queue the error push first (protocol.md section 7).
+        """Close the session; with a reason, queue the error push first (docs/protocol.md section 7).
 
         ``reason`` is normally one of the documented ones: "no init sent", "max connections
         hit", "connection rate limit hit", "slow reader", "internal disconnection requested",
@@ -298,7 +298,7 @@ class ServerSession:
             self._error(None, f"malformed request: {exc}", now)
             return
         if self._rate_limited(now):
-            # protocol.md 7: "answered with {"status": "error", "msg": "API limit breached",
+            # docs/protocol.md 7: "answered with {"status": "error", "msg": "API limit breached",
             # "request_id": ...} (request_id only if the request had one). The request was not
             # carried out."
             self._error(request.request_id, RATE_LIMIT_MESSAGE, now)
@@ -326,10 +326,10 @@ class ServerSession:
         if unknown:
             raise _RequestFailed(f"unknown key(s) in init msg: {', '.join(unknown)} (expected include_finished)")
         self.state = SessionState.ACTIVE
-        # protocol.md 9: the Mustard service had no include_finished and no init response.
+        # docs/protocol.md 9: the Mustard service had no include_finished and no init response.
         self.include_finished = include_finished and not self.mustard
         if not self.mustard:
-            # The documented shape and key order (protocol.md 4), request_id echoed when given.
+            # The documented shape and key order (docs/protocol.md 4), request_id echoed when given.
             response: Dict[str, Any] = {"mode": "resp", "status": "session initialized", "session_id": self.session_id}
             if request.request_id is not None:
                 response["request_id"] = request.request_id
@@ -371,7 +371,7 @@ class ServerSession:
         self._respond(request.request_id, {"mode": "resp", "status": "ok"}, now)
         if subscribe:
             self._subscribed.update(chosen)
-            # protocol.md 6: "The server then pushes one market_update for every matching market:
+            # docs/protocol.md 6: "The server then pushes one market_update for every matching market:
             # the full current image (the subscription snapshot)".
             for obj in self.scenario.update_messages(chosen, now):
                 self._write_obj(obj)

@@ -53,7 +53,7 @@ def settlement_for(m: MarketState, penalty: Optional[str] = None) -> Dict[str, D
     if m.kind == "h2h":
         a, b = (scores[g.id] for g in m.golfers)
         if a == b:
-            # A tied match bet is void: stakes back (protocol.md: stake_returned 1.0).
+            # A tied match bet is void: stakes back (docs/protocol.md: stake_returned 1.0).
             return {g.id: dict(pricing.VOID) for g in m.golfers}
     return pricing.place_settlements(scores, m.numwinners)
 

@@ -116,7 +116,7 @@ def serve(
         if out and not w:
             blocked_since = blocked_since if blocked_since is not None else time.monotonic()
             if time.monotonic() - blocked_since >= session_config.slow_reader_timeout and not session.closed:
-                # protocol.md 1: the service closes a client it cannot write to for 10 s.
+                # docs/protocol.md 1: the service closes a client it cannot write to for 10 s.
                 out.clear()
                 session.discard_pending()
                 session.close("slow reader", time.time())

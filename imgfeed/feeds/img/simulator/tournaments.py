@@ -4,7 +4,7 @@ Contract: plain functions that build the model (:mod:`imgfeed.feeds.img.simulato
 random generator the engine passes in, and draw from it in a fixed order, so that a seed gives the
 same tournaments every time. Each tournament offers a win market, top-N markets, head-to-head
 (tournament match bet) markets and three-ball markets per hole, with the long ``~7c``-escaped ids
-of protocol.md section 5, each priced from the field's strengths as it is made. Which event number
+of docs/protocol.md section 10, each priced from the field's strengths as it is made. Which event number
 and which first market number a tournament gets, putting its markets on the feed and announcing
 them are the engine's business.
 

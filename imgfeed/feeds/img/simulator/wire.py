@@ -1,7 +1,7 @@
 """The scenario's messages: the wire form of its world, as the service would send it.
 
 Contract: plain functions from the model (:mod:`imgfeed.feeds.img.simulator.model`) to the JSON
-objects of protocol.md sections 4-6 (``sport``, ``competition``, ``event``, ``market_type``,
+objects of docs/protocol.md sections 4-6 (``sport``, ``competition``, ``event``, ``market_type``,
 ``market`` and ``market_update`` pushes, in the envelope ``{"mode": "push", "type": ...,
 "publish_time": ..., "msg": ...}``), and to :class:`Emission` values that carry each object
 encoded once. They read the model and never change it, draw no random numbers and read no clock:
@@ -153,7 +153,7 @@ def snapshot(
 
     One ``sport``, the ``competition`` for every tour, an ``event`` per tournament, a
     ``market_type`` for every type among ``markets`` (first use first), and a ``market`` per market
-    (protocol.md section 4). Which tournaments and markets are offered is the engine's choice.
+    (docs/protocol.md section 4). Which tournaments and markets are offered is the engine's choice.
     """
     out: List[Dict[str, Any]] = [push("sport", pt, {"id": SPORT_ID, "name": "Golf"})]
     for tour in range(config.tours):
