@@ -50,7 +50,7 @@ def resolve(host: str, port: int, timeout: float, closed: Callable[[], bool]) ->
         if closed():
             raise ConnectError("closed while resolving the host name")
         if time.monotonic() >= deadline:
-            raise ConnectError(f"resolving {host!r} took longer than {timeout:.1f} s")
+            raise ConnectError(f"resolving {host!r} timed out after {timeout:.1f} s")
     answer = result[0]
     if isinstance(answer, BaseException):
         raise ConnectError(f"cannot resolve {host!r}: {answer}") from answer

@@ -57,9 +57,13 @@ from imgfeed.feeds.img.protocol.messages import (
     Sport,
     Stage,
     Unknown,
-    new_market_update,
 )
-from imgfeed.feeds.img.protocol.timestamps import format_timestamp, opt_time, parse_timestamp
+from imgfeed.feeds.img.protocol.prices import new_market_update
+from imgfeed.feeds.img.protocol.timestamps import (
+    format_timestamp,
+    opt_time,
+    parse_timestamp,
+)
 from imgfeed.framing import DEFAULT_MAX_LINE_LENGTH, LineBuffer, encode_line
 
 __all__ = [
@@ -169,9 +173,10 @@ def _market(obj: Dict[str, Any], pt: Optional[datetime], ra: Optional[float]) ->
     )
 
 
-def _market_update(obj: Dict[str, Any], pt: Optional[datetime], ra: Optional[float]) -> Record:
+def _market_update(obj: Dict[str, Any], pt: Optional[datetime], ra: Optional[float], line: bytes) -> Record:
     # The hot path of a busy feed: the checks of msg_dict and req_str inline, the helpers called only
-    # to raise their errors (same checks, same order, same messages).
+    # to raise their errors (same checks, same order, same messages). The record keeps the line,
+    # not the parsed tree, which is freed as soon as this returns (see MarketUpdate).
     m = obj.get("msg")
     if type(m) is not dict:
         m = msg_dict(obj)
@@ -182,7 +187,7 @@ def _market_update(obj: Dict[str, Any], pt: Optional[datetime], ra: Optional[flo
     status = m.get("status")
     if type(status) is not str:
         status = req_str(m, "status")
-    return new_market_update(pt, ra, obj, market_id, _MARKET_STATUSES.get(status, status))
+    return new_market_update(pt, ra, line, market_id, _MARKET_STATUSES.get(status, status))
 
 
 def _remove_markets(obj: Dict[str, Any], pt: Optional[datetime], ra: Optional[float]) -> Record:
@@ -202,7 +207,6 @@ def _heartbeat(obj: Dict[str, Any], pt: Optional[datetime], ra: Optional[float])
 
 
 _PUSH_BUILDERS: Dict[str, Callable[[Dict[str, Any], Optional[datetime], Optional[float]], Record]] = {
-    "market_update": _market_update,
     "heartbeat": _heartbeat,
     "market": _market,
     "remove_markets": _remove_markets,
@@ -213,8 +217,10 @@ _PUSH_BUILDERS: Dict[str, Callable[[Dict[str, Any], Optional[datetime], Optional
 }
 
 
-def _push(obj: Dict[str, Any], pt: Optional[datetime], ra: Optional[float]) -> Record:
+def _push(obj: Dict[str, Any], pt: Optional[datetime], ra: Optional[float], line: bytes) -> Record:
     kind = obj.get("type")
+    if kind == "market_update":
+        return _market_update(obj, pt, ra, line)
     if type(kind) is str:
         builder = _PUSH_BUILDERS.get(kind)
         if builder is not None:
@@ -283,7 +289,7 @@ def decode_line(line: bytes, received_at: Optional[float] = None) -> Decoded:
     try:
         pt = opt_time(obj, "publish_time")
         if mode == "push":
-            return _push(obj, pt, received_at)
+            return _push(obj, pt, received_at, line)
         if mode == "resp":
             return _resp(obj, pt, received_at)
     except FieldError as exc:

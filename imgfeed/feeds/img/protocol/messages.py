@@ -9,8 +9,9 @@ Every record has three common fields, so no part of the real feed is ever out of
   the server sent none (Mustard-era heartbeats, docs/protocol.md section 9).
 - ``received_at``: when the client received the bytes (``time.time()`` seconds, stamped by the
   reader), or ``None`` when the record was decoded outside a connection.
-- ``raw``: the whole decoded JSON object, envelope included. ``extra`` lists the keys of ``msg``
-  that the record does not model. Treat ``raw`` as read-only: it is shared, not copied.
+- ``raw``: the whole decoded JSON object, envelope included (a ``MarketUpdate`` decodes it from its
+  ``line`` on first access). ``extra`` lists the keys of ``msg`` that the record does not model.
+  Treat ``raw`` as read-only: it is shared, not copied.
 
 Records compare equal when their fields and ``raw`` are equal. What they do not model is kept:
 
@@ -26,15 +27,16 @@ runtime's notifications live elsewhere and are past-tense facts.
 
 from __future__ import annotations
 
-import functools
 from datetime import datetime
-from typing import Any, ClassVar, Dict, Optional, Tuple, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 import attrs
 
 # Re-exported (see the module docstring): code everywhere imports them from here.
+from imgfeed.feeds.img.protocol.base import Record
 from imgfeed.feeds.img.protocol.enums import CloseReason, MarketStatus, Stage
 from imgfeed.feeds.img.protocol.ids import decode_market_id, raw_market_id
+from imgfeed.feeds.img.protocol.prices import MarketUpdate, Selection, Settlement
 
 __all__ = [
     "Record",
@@ -60,43 +62,6 @@ __all__ = [
     "decode_market_id",
     "raw_market_id",
 ]
-
-
-# Every record is @attrs.frozen(kw_only=True): frozen and slotted (attrs.frozen's defaults), keyword
-# arguments only. Spelled out on each class rather than splatted from a dict so that mypy's attrs
-# plugin sees kw_only (it cannot read **kwargs) and accepts required fields after defaulted ones.
-
-
-@attrs.frozen(kw_only=True)
-class Record:
-    """Fields every record has. See the module docstring."""
-
-    publish_time: Optional[datetime] = None
-    received_at: Optional[float] = attrs.field(default=None, eq=False, repr=False)
-    # Not hashed (a dict cannot be), but compared: records hash by their modelled fields, so equal
-    # records still hash equal and records can go in sets and be dict keys.
-    raw: Dict[str, Any] = attrs.field(factory=dict, repr=False, hash=False)
-
-    #: The keys of ``msg`` the record models; ``extra`` returns the others.
-    _MODELLED: ClassVar[Tuple[str, ...]] = ()
-
-    @property
-    def msg(self) -> Any:
-        """The message body (``raw["msg"]``), as received."""
-        return self.raw.get("msg")
-
-    @property
-    def extra(self) -> Dict[str, Any]:
-        """Keys of ``msg`` that this record does not model, with their values."""
-        msg = self.raw.get("msg")
-        if not isinstance(msg, dict):
-            return {}
-        return {k: v for k, v in msg.items() if k not in self._MODELLED}
-
-    @property
-    def is_recovery(self) -> bool:
-        """True when the server marked this push as re-sent state (``"is_recovery": true``)."""
-        return self.raw.get("is_recovery") is True
 
 
 # --- the offering: sent once after init, in this order -----------------------------------------
@@ -182,138 +147,6 @@ class Market(Record):
     def market_type_id(self) -> Optional[str]:
         """The ``mt.`` tag of this market, if it has one."""
         return next((t for t in self.tags if t.startswith("mt.")), None)
-
-
-# --- prices ----------------------------------------------------------------------------------
-
-
-@attrs.frozen(kw_only=True)
-class Settlement:
-    """How a selection settled: the fractions of stake and of payout returned.
-
-    A winner has ``payout_returned == 1.0`` (a fraction for a dead heat), a loser 0.0/0.0, a void
-    selection ``stake_returned == 1.0`` (docs/protocol.md section 5).
-    """
-
-    stake_returned: float
-    payout_returned: float
-
-    @property
-    def is_winner(self) -> bool:
-        return self.payout_returned > 0.0
-
-    @property
-    def is_void(self) -> bool:
-        return self.stake_returned > 0.0 and self.payout_returned == 0.0
-
-
-@attrs.frozen(kw_only=True)
-class Selection:
-    """One golfer (or outcome) in a market, as carried by a ``market_update``.
-
-    ``price`` is decimal odds, or ``None`` when the selection is not priced.
-    """
-
-    id: str
-    name: Optional[str] = None
-    price: Optional[float] = None
-    status: Optional[Union[MarketStatus, str]] = None
-    settlement: Optional[Settlement] = None
-    raw: Dict[str, Any] = attrs.field(factory=dict, repr=False, hash=False)
-
-
-@attrs.frozen(kw_only=True)
-class MarketUpdate(Record):
-    """``market_update`` push: the full current image of one subscribed market (not a delta).
-
-    Sent once per matching market right after a subscribe (the subscription snapshot) and then
-    whenever the market changes. ``selections`` is built from ``raw`` on first access: the codec
-    has already checked every field, and most consumers of a fast feed look at a few markets only.
-    """
-
-    market_id: str
-    status: Union[MarketStatus, str]
-    _MODELLED = ("id", "status", "selections")
-
-    @functools.cached_property
-    def selections(self) -> Tuple[Selection, ...]:
-        """The selections, in the order the server sent them."""
-        return tuple(map(_selection, self.raw["msg"].get("selections") or ()))
-
-    def selection(self, selection_id: str) -> Optional[Selection]:
-        """The selection with this id, or ``None``."""
-        return next((s for s in self.selections if s.id == selection_id), None)
-
-    @property
-    def is_settled(self) -> bool:
-        return self.status == MarketStatus.SETTLED
-
-
-# Building selections is the hot path of any handler that reads prices: 30 per update on a busy
-# feed. attrs' generated __init__ for a frozen class spends 0.6 us of the 0.9 us a selection took
-# (an object.__setattr__ call per field, keyword parsing). The codec has already checked every
-# field (fields.check_selections), so _selection fills the slots through their descriptors
-# directly: 0.4 us (benchmarks/decode.py, "reading every selection"). The record is the same
-# frozen attrs instance either way; the check below makes a new field of Selection fail at import
-# rather than be left unset here.
-_SELECTION_FIELDS = ("id", "name", "price", "status", "settlement", "raw")
-if tuple(a.name for a in attrs.fields(Selection)) != _SELECTION_FIELDS:  # pragma: no cover
-    raise ImportError("messages._selection must be updated for the fields of Selection")
-_set_id, _set_name, _set_price, _set_status, _set_settlement, _set_raw = (
-    Selection.__dict__[name].__set__ for name in _SELECTION_FIELDS
-)
-_new = object.__new__
-_STATUSES = MarketStatus._value2member_map_  # what MarketStatus.parse looks up
-
-
-def _selection(raw: Dict[str, Any]) -> Selection:
-    """The :class:`Selection` for one checked selection object (see the note above)."""
-    st = raw.get("status")
-    settlement = raw.get("settlement")
-    price = raw.get("price")
-    s = _new(Selection)
-    _set_id(s, raw["id"])
-    _set_name(s, raw.get("name"))
-    _set_price(s, price if price is None or type(price) is float else float(price))
-    _set_status(s, None if st is None else _STATUSES.get(st, st))
-    _set_settlement(
-        s,
-        None
-        if settlement is None
-        else Settlement(
-            stake_returned=float(settlement["stake_returned"]),
-            payout_returned=float(settlement["payout_returned"]),
-        ),
-    )
-    _set_raw(s, raw)
-    return s
-
-
-# The same for the record itself: one per update on the reader thread, where attrs' __init__ cost
-# 0.6 us of the ~20 us a 3 KB update takes to decode. Used by the codec, which has checked the
-# fields; ``selections`` stays unset until first read, as with __init__.
-_MARKET_UPDATE_FIELDS = ("publish_time", "received_at", "raw", "market_id", "status")
-if tuple(a.name for a in attrs.fields(MarketUpdate)) != _MARKET_UPDATE_FIELDS:  # pragma: no cover
-    raise ImportError("messages.new_market_update must be updated for the fields of MarketUpdate")
-_mu_set = tuple(getattr(MarketUpdate, name).__set__ for name in _MARKET_UPDATE_FIELDS)
-
-
-def new_market_update(
-    publish_time: Optional[datetime],
-    received_at: Optional[float],
-    raw: Dict[str, Any],
-    market_id: str,
-    status: Union[MarketStatus, str],
-) -> MarketUpdate:
-    """``MarketUpdate(...)`` without attrs' keyword-argument ``__init__`` (for the codec's hot path)."""
-    set_pt, set_ra, set_raw, set_id, set_status = _mu_set
-    record = _new(MarketUpdate)
-    set_pt(record, publish_time)
-    set_ra(record, received_at)
-    set_raw(record, raw)
-    set_id(record, market_id)
-    set_status(record, status)
-    return record
 
 
 @attrs.frozen(kw_only=True)
