@@ -34,6 +34,7 @@ class RedisServer:
         password: ``requirepass`` for the default user.
         users: ACL lines, e.g. ``"alice on >secret ~* &* +@all"``.
         tls: (cert, key, ca) files: serve TLS only, on the port.
+        config: more settings, e.g. ``"stream-node-max-entries 4"`` (so that ``MAXLEN ~`` trims soon).
     """
 
     def __init__(
@@ -42,6 +43,7 @@ class RedisServer:
         password: Optional[str] = None,
         users: Sequence[str] = (),
         tls: Optional[Sequence[Path]] = None,
+        config: Sequence[str] = (),
     ) -> None:
         self.directory = directory
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -49,6 +51,7 @@ class RedisServer:
         self.password = password
         self.users = list(users)
         self.tls = tls
+        self.config = list(config)
         self.process: Optional[subprocess.Popen] = None
         self._reader: Optional[threading.Thread] = None
         self._ready = threading.Event()
@@ -69,6 +72,8 @@ class RedisServer:
             args += ["--port", str(self.port)]
         if self.password:
             args += ["--requirepass", self.password]
+        for option in self.config:
+            args += [f"--{option.split()[0]}", *option.split()[1:]]
         for user in self.users:
             args += ["--user", *user.split()]
         return args

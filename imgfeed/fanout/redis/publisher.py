@@ -279,7 +279,7 @@ class Publisher:
             self._last_id = last  # the batch in flight was written before the connection broke
             self._inflight = []
         if front:
-            self.outbox.put_front(self._inflight + front)
+            self.outbox.put_front(front + self._inflight)
             self._inflight = []
 
     def _write(self, items: List[Item]) -> bool:

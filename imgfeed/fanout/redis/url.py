@@ -113,19 +113,21 @@ class RedisTarget:
         options: Any = {}
         if self.tls:
             options = dict(ssl=True, ssl_cert_reqs="required", ssl_check_hostname=True, ssl_ca_certs=self.ca_file)
-        client = redis.Redis(
-            host=self.host,
-            port=self.port,
-            db=self.db,
-            username=self.username,
-            password=self.password,
-            socket_connect_timeout=timeout,
-            socket_timeout=read_timeout or timeout,
-            single_connection_client=True,
-            retry=Retry(NoBackoff(), 0),
-            client_name="imgfeed",
-            **options,
-        )
+        with redis_errors(self, connecting=True):
+            # single_connection_client: the constructor connects (and logs in) at once.
+            client = redis.Redis(
+                host=self.host,
+                port=self.port,
+                db=self.db,
+                username=self.username,
+                password=self.password,
+                socket_connect_timeout=timeout,
+                socket_timeout=read_timeout or timeout,
+                single_connection_client=True,
+                retry=Retry(NoBackoff(), 0),
+                client_name="imgfeed",
+                **options,
+            )
         try:
             with redis_errors(self, connecting=True):
                 client.ping()
