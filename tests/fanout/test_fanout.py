@@ -43,7 +43,7 @@ def test_two_consumers_end_with_the_direct_clients_book(sim: Sim, redis_server: 
         assert c.book.wait_for(lambda c=c: same_book(c.book, client.book), WAIT), (book_state(c.book), book_state(client.book))
     assert book_state(a.book)["tradable"]  # something is tradable, and the same as the direct client's
     for rec in (first, second):
-        assert rec.count("on_connect") == 1 and rec.count("on_disconnect") == 0
+        assert rec.wait_for(lambda r: r.count("on_connect") == 1, WAIT) and rec.count("on_disconnect") == 0
         session = rec.args("on_connect")[0]
         assert session.session_id == client.stats().session_id
     assert a.stats().session_id == client.stats().session_id
@@ -55,6 +55,7 @@ def test_a_consumer_joining_after_trimming_starts_from_a_checkpoint_and_converge
     redis = make_redis(config=["stream-node-max-entries 4"])  # MAXLEN ~ trims in nodes of 4 entries
     client, publisher, _ = published(sim, redis, closing, maxlen=30)
     r = redis_client(redis)
+    closing.append(_Closer(r))
     for _ in range(20):
         sim.scenario.step()
     assert publisher.wait_until(lambda s: s.checkpoints >= 2 and s.written > 120, WAIT)
@@ -67,10 +68,10 @@ def test_a_consumer_joining_after_trimming_starts_from_a_checkpoint_and_converge
         sim.scenario.step()
     assert c.book.wait_for(lambda: same_book(c.book, client.book), WAIT), (book_state(c.book), book_state(client.book))
     assert c.stream_state.resyncs >= 1  # from a checkpoint, not from the (trimmed) start
+    assert late.wait_for(lambda r: r.count("on_market_update") >= len(client.book.snapshot().images), WAIT)
     assert late.count("on_connect") == 1
     assert late.args("on_connect")[0].session_id == client.stats().session_id
     assert late.count("on_sport") == 1 and late.count("on_market") == len(client.book.snapshot().markets)
-    r.close()
 
 
 def test_the_upstream_feed_dropping_suspends_the_consumers_until_it_is_back(
@@ -108,6 +109,14 @@ def test_heartbeats_late_upstream_suspend_the_consumers_and_their_return_resumes
     sim.faults.resume_heartbeats()
     assert c.book.wait_for(lambda: c.book.tradable_market_ids() == tradable, WAIT)
     assert rec.count("on_disconnect") == 0  # the connection was kept, as upstream
+
+
+class _Closer:
+    def __init__(self, r: Any) -> None:
+        self.r = r
+
+    def stop(self) -> None:
+        self.r.close()
 
 
 def redis_client(redis: RedisServer) -> Any:

@@ -35,6 +35,7 @@ def test_redis_killed_and_restarted_mid_stream(sim: Sim, redis_server: RedisServ
     sim.scenario.step()
     assert c.book.wait_for(lambda: same_book(c.book, client.book) and bool(c.book.tradable_market_ids()), WAIT), (
         book_state(c.book), book_state(client.book))
+    assert rec.wait_for(lambda r: r.count("on_connect") >= 2, WAIT)
     lost = rec.args("on_disconnect")[0]
     assert lost.reason is DisconnectReason.TRANSPORT_ERROR and lost.will_retry
     assert rec.count("on_connect") >= 2 and c.stream_state.resyncs >= 1
