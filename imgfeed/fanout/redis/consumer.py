@@ -160,7 +160,7 @@ class StreamConsumer(RuntimeClient):
             r = self.target.connect(timeout)
             try:
                 with redis_errors(self.target):
-                    self.acks.acked += r.xack(self.stream, self.group, *ids)
+                    self.acks.acknowledged(r.xack(self.stream, self.group, *ids))
             finally:
                 r.close()
         except ImgFeedError as exc:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 from imgfeed.fanout.redis.records import Acknowledge, SessionResumed, Tick
 from imgfeed.fanout.redis.source import Entry, StreamTransport
@@ -46,6 +46,7 @@ class Acks:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._done = threading.Condition(self._lock)
         self._ids: List[bytes] = []
         self._errors_seen = 0
         self.withheld = 0
@@ -62,6 +63,17 @@ class Acks:
                     self._ids.extend(ids)
 
         return AfterDelivery(delivered)
+
+    def acknowledged(self, n: int) -> None:
+        """``n`` entries were acknowledged (the transport's XACK answered)."""
+        with self._lock:
+            self.acked += n
+            self._done.notify_all()
+
+    def wait_until(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        """Wait until ``predicate()`` holds, re-checked after each acknowledgement (for tests)."""
+        with self._done:
+            return self._done.wait_for(predicate, timeout)
 
     def take(self) -> List[bytes]:
         with self._lock:
@@ -116,7 +128,7 @@ class GroupTransport(StreamTransport):
         ids = self.acks.take()
         if ids:
             try:
-                self.acks.acked += r.xack(self.stream, self.group, *ids)
+                self.acks.acknowledged(r.xack(self.stream, self.group, *ids))
             except Exception:
                 self.acks.put_back(ids)
                 raise
