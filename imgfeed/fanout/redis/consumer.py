@@ -61,8 +61,9 @@ class StreamConsumer(RuntimeClient):
         silence_timeout: the consumer's own liveness (seconds).
         block: seconds one read waits (also the most ``stop`` waits for it).
         claim_idle, claim_interval, max_deliveries: a group member's claiming.
-        connect_timeout, reconnect, error_policy, queue_size, handler_stall_warning: as for a
-            direct client. A group member never conflates (its queue blocks the reads instead).
+        connect_timeout, reconnect, error_policy, queue_size, overflow_policy,
+            handler_stall_warning: as for a direct client. A group member never conflates (its
+            queue blocks the reads instead: every entry is handled).
     """
 
     def __init__(
@@ -85,6 +86,7 @@ class StreamConsumer(RuntimeClient):
         reconnect: ReconnectPolicy = DEFAULT_RECONNECT,
         error_policy: Union[ErrorPolicy, str] = ErrorPolicy.LOG,
         queue_size: int = 100_000,
+        overflow_policy: Union[OverflowPolicy, str] = OverflowPolicy.CONFLATE,
         handler_stall_warning: Optional[float] = 5.0,
     ) -> None:
         if (group is None) != (consumer is None):
@@ -101,7 +103,7 @@ class StreamConsumer(RuntimeClient):
             connect_timeout=connect_timeout,
             send_timeout=connect_timeout,
             queue_size=queue_size,
-            overflow_policy=OverflowPolicy.BLOCK if group else OverflowPolicy.CONFLATE,
+            overflow_policy=OverflowPolicy.BLOCK if group else overflow_policy,
             error_policy=error_policy,
             handler_stall_warning=handler_stall_warning,
             reconnect=reconnect,
