@@ -123,3 +123,27 @@ def redis_client(redis: RedisServer) -> Any:
     import redis as redis_py
 
     return redis_py.Redis.from_url(redis.url)
+
+
+def test_with_no_usable_checkpoint_a_late_consumer_waits_for_the_next_one(
+    sim: Sim, make_redis: Any, closing: List[Any]
+) -> None:
+    redis = make_redis(config=["stream-node-max-entries 4"])
+    client, publisher, _ = published(sim, redis, closing, maxlen=30, checkpoint_interval=3600.0)
+    r = redis_client(redis)
+    closing.append(_Closer(r))
+    assert publisher.wait_until(lambda s: s.checkpoints == 1, WAIT)
+    for _ in range(20):
+        sim.scenario.step()
+    assert publisher.wait_until(lambda s: s.written > 150, WAIT)
+    assert not any(f.get(b"m") == b"checkpoint" for _, f in r.xrange("golf"))  # its marker was trimmed
+    r.delete("golf:checkpoint")  # and no pointer: no checkpoint to start from
+    rec = Recorder()
+    c = consumer(redis, closing, rec)
+    assert not c.book.wait_for(lambda: bool(c.book.snapshot().markets), 0.05)  # nothing half-built
+    before = publisher.stats().checkpoints
+    publisher.checkpoint_now()
+    assert publisher.wait_until(lambda s: s.checkpoints > before, WAIT)
+    sim.scenario.step()
+    assert c.book.wait_for(lambda: same_book(c.book, client.book), WAIT), (book_state(c.book), book_state(client.book))
+    assert c.stream_state.resyncs == 1 and rec.wait_for(lambda r: r.count("on_connect") == 1, WAIT)

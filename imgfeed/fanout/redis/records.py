@@ -88,7 +88,10 @@ class Tick:
 
 @attrs.frozen
 class Position:
+    """The last entry of a batch; ``whole``: the state is whole as of it (False while waiting)."""
+
     entry_id: bytes
+    whole: bool = True
 
 
 @attrs.frozen

@@ -264,7 +264,7 @@ class RelayAdapter(FeedAdapter):
     def _position(self, record: Position, out: List[Any]) -> None:
         self._flush(out)
         self.state.position = record.entry_id
-        self.state.synced = True
+        self.state.synced = record.whole
 
     def _gap(self, record: StreamGap, out: List[Any]) -> None:
         self.state.synced = False

@@ -231,7 +231,7 @@ class StreamTransport(Transport):
         if lines:
             chunks.append(self._flush(lines, out))
         self._cursor = last
-        out.append(Position(last))
+        out.append(Position(last, self._mode is NORMAL))
         if closing is not None:
             out.append(closing)
             self._ended = True
