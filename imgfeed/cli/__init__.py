@@ -22,7 +22,7 @@ from imgfeed.errors import ImgFeedError
 __all__ = ["main", "build_parser"]
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMANDS: List[str] = ["demo", "simulate", "tail", "record", "replay", "check", "keygen"]
+COMMANDS: List[str] = ["demo", "simulate", "tail", "record", "replay", "fanout", "check", "keygen"]
 
 _DESCRIPTION = """\
 imgfeed: a client for the IMG Arena golf odds distribution service.

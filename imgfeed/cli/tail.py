@@ -13,6 +13,7 @@ import argparse
 import logging
 import threading
 
+from imgfeed.cli import tail_redis
 from imgfeed.cli._common import (
     add_connection_options,
     add_subscription_options,
@@ -54,10 +55,14 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         help="pretty: one readable line per message; jsonl: one JSON object per line (default: %(default)s)",
     )
     parser.add_argument("--duration", type=seconds, metavar="SECONDS", help="stop after this many seconds")
+    tail_redis.add_options(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.from_redis:
+        return tail_redis.run(args)
+    tail_redis.check_direct(args)
     config = config_from_args(args)
     filters = subscription_filters(args)
     stop = threading.Event()

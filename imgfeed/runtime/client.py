@@ -28,7 +28,7 @@ import logging
 import random
 import threading
 import time
-from typing import Any, Callable, Iterable, Optional, Tuple
+from typing import Any, Callable, Iterable, List, Optional, Tuple
 
 from imgfeed.errors import ClientClosedError, InternalError, RequestTimeoutError, TransportError
 from imgfeed.runtime.adapter import Decoder, FeedAdapter
@@ -138,6 +138,15 @@ class RuntimeClient:
 
     def remove_tap(self, tap: Tap) -> None:
         self._ingest.remove_tap(tap)
+
+    def checkpoint(self) -> Optional[List[bytes]]:
+        """The feed's cache as wire lines (see :meth:`FeedAdapter.checkpoint`), under the lock.
+
+        From a tap's callback (which holds the lock) the lines match exactly what the tap has seen
+        so far. ``None``: the feed cannot say its state as lines, or not now (mid-snapshot).
+        """
+        with self._ingest.lock:
+            return self._adapter.checkpoint()
 
     # --- lifecycle ---------------------------------------------------------------------------------
 

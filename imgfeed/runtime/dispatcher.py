@@ -24,12 +24,14 @@ import threading
 import time
 from typing import Any, Callable, Dict, Optional, Tuple, Type
 
+import attrs
+
 from imgfeed.errors import ProtocolError
 from imgfeed.runtime.events import Connected
 from imgfeed.runtime.handler import Call, protocol_error_call
 from imgfeed.runtime.queue import DispatchQueue
 
-__all__ = ["Dispatcher", "HandlerCall"]
+__all__ = ["Dispatcher", "HandlerCall", "AfterDelivery"]
 
 log = logging.getLogger("imgfeed.runtime")
 
@@ -38,6 +40,21 @@ HandlerCall = Tuple[Any, Any, float]
 
 #: How long one wait for the queue lasts before the loop re-checks whether to end.
 _POLL = 0.5
+
+
+@attrs.frozen
+class AfterDelivery:
+    """A mark a feed adapter puts in the stream (in ``out``) to learn when what precedes it was handled.
+
+    The dispatcher calls ``callback(handler_errors)`` once every item queued before the mark has
+    been delivered to every handler; ``handler_errors`` is its count of handler exceptions so far,
+    so the caller can tell whether any handler raised since its previous mark. A mark is never
+    given to a handler, never conflated and never tapped. The callback runs on the dispatcher
+    thread and must not block; an exception from it is logged and ignored. (A fan-out consumer in
+    a group acknowledges its entries this way: after the handlers returned, not when read.)
+    """
+
+    callback: Callable[[int], None]
 
 
 class Dispatcher:
@@ -145,6 +162,9 @@ class Dispatcher:
                 for item in items:
                     if self.abandoned:
                         break
+                    if type(item) is AfterDelivery:
+                        self._after_delivery(item)
+                        continue
                     if type(item) is Connected:
                         self.session = item.session.number
                     call = self._call_for(item)
@@ -163,6 +183,12 @@ class Dispatcher:
         finally:
             self.current_call = None
             self._on_exit(failure)
+
+    def _after_delivery(self, mark: AfterDelivery) -> None:
+        try:
+            mark.callback(self.handler_errors)
+        except Exception:
+            log.exception("an after-delivery callback failed: %r", mark)
 
     def _failed(self, handler: Any, item: Any, exc: BaseException) -> None:
         self.handler_errors += 1

@@ -93,3 +93,34 @@ def test_closing_reasons_are_typed_and_say_which_must_wait(reason: str, kind: Cl
 def test_liveness_comes_from_the_config() -> None:
     live = adapter(heartbeat_timeout=1.5, silence_timeout=2.5, init_timeout=3.5).liveness()
     assert (live.heartbeat_timeout, live.silence_timeout, live.handshake_timeout) == (1.5, 2.5, 3.5)
+
+
+def test_a_checkpoint_rebuilds_the_offering_and_the_images_in_a_fresh_book() -> None:
+    source = adapter()
+    lines = [
+        {"mode": "push", "type": "sport", "msg": {"id": "sp.golf", "name": "Golf"}},
+        {"mode": "push", "type": "competition", "msg": {"id": "comp.1", "name": "PGA Tour", "sport_id": "sp.golf"}},
+        {"mode": "push", "type": "event", "msg": {"id": "ev.1", "name": "The Players", "competition_id": "comp.1"}},
+        {"mode": "push", "type": "market_type", "msg": {"id": "mt.winonly", "name": "Win Only"}},
+        {"mode": "push", "type": "market", "msg": {"id": "m1", "name": "Win", "event_id": "ev.1", "tags": ["mt.winonly"]}},
+    ]
+    image = {"mode": "push", "type": "market_update", "msg": {"id": "m1", "status": "open", "selections": []}}
+    out: list = []
+    with source.lock:
+        source.session_up({}, out)
+        for obj in lines:
+            source.apply(rec(obj), out)
+        assert source.checkpoint() is None  # mid-snapshot: the offering is not whole yet
+        source.apply(rec(image), out)
+        source.apply(rec({**image, "msg": {**image["msg"], "status": "suspended", "extra": "ünï"}}), out)
+        checkpoint = source.checkpoint()
+    assert checkpoint is not None and all(line.endswith(b"\n") for line in checkpoint)
+    fresh = adapter()
+    with fresh.lock:
+        fresh.session_up({}, [])
+        for line in checkpoint:
+            fresh.apply(decode_line(line.rstrip(b"\n")), [])
+    before, after = source.book.snapshot(), fresh.book.snapshot()
+    for part in ("sports", "competitions", "events", "market_types", "markets", "images"):
+        assert dict(getattr(after, part)) == dict(getattr(before, part)), part
+    assert after.images["m1"].raw["msg"]["extra"] == "ünï"

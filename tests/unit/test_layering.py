@@ -4,7 +4,8 @@
   ``imgfeed.recording`` or ``imgfeed.fanout``, and no transport but the interface;
 - transports know no feed and no runtime;
 - the framing and the errors import nothing of imgfeed but the errors;
-- feeds do not import each other, nor the CLI.
+- feeds do not import each other, nor the CLI;
+- the fan-out knows no CLI, no recording and no SSH.
 
 Every import counts, including those inside functions (a lazy import is still a dependency).
 """
@@ -41,6 +42,7 @@ RULES: List[Tuple[str, Tuple[str, ...]]] = [
     ("imgfeed.errors", ("imgfeed.",)),
     ("imgfeed.feeds.img", ("imgfeed.feeds.betfair", "imgfeed.cli", "imgfeed.fanout")),
     ("imgfeed.feeds.betfair", ("imgfeed.feeds.img", "imgfeed.cli", "imgfeed.fanout")),
+    ("imgfeed.fanout", ("imgfeed.cli", "imgfeed.recording", "paramiko")),
 ]
 
 

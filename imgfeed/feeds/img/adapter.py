@@ -33,6 +33,7 @@ from imgfeed.feeds.img.protocol.messages import (
 )
 from imgfeed.feeds.img.protocol.requests import Request, init_request
 from imgfeed.feeds.img.subscriptions import Subscription, SubscriptionState
+from imgfeed.framing import encode_line
 from imgfeed.runtime.adapter import FeedAdapter, Role
 from imgfeed.runtime.events import DisconnectReason
 from imgfeed.runtime.requests import RequestId, RequestSpec
@@ -157,6 +158,13 @@ class ImgAdapter(FeedAdapter):
 
     def changed(self) -> None:
         self.book.changed_locked()
+
+    def checkpoint(self) -> Optional[List[bytes]]:
+        """The offering's records, then each market's latest image, as lines re-encoded from the
+        records' ``raw`` objects: a fresh book fed them after its session came up holds the same
+        offering and images. ``None`` while a snapshot is arriving (docs/protocol.md section 4)."""
+        records = self.book.state_records_locked()
+        return None if records is None else [encode_line(record.raw) for record in records]
 
     # --- subscriptions ---------------------------------------------------------------------------
 

@@ -204,6 +204,15 @@ class MarketBook:
         with self._changed:
             return self._changed.wait_for(predicate, timeout)
 
+    def state_records_locked(self) -> Optional[List[Any]]:
+        """The offering (sport, competitions, events, market types, markets), then every latest
+        image, in the order a snapshot and subscriptions send them; ``None`` while a snapshot is
+        arriving (the offering is not whole yet). For a checkpoint: see ``ImgAdapter.checkpoint``."""
+        if self._in_snapshot:
+            return None
+        offering = (self._sports, self._competitions, self._events, self._market_types, self._markets)
+        return [record for part in offering for record in part.values()] + list(self._images.values())
+
     def changed_locked(self) -> None:
         """Wake :meth:`wait_for` callers; the runtime calls it once per applied chunk."""
         self._changed.notify_all()
