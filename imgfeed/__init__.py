@@ -65,7 +65,12 @@ from imgfeed.feeds.img.protocol.messages import (
 )
 from imgfeed.feeds.img.subscriptions import Subscription
 from imgfeed.recording.replay import ReplayResult, replay
-from imgfeed.runtime.events import Disconnected, DisconnectReason, Session, SuspendReason
+from imgfeed.runtime.events import (
+    Disconnected,
+    DisconnectReason,
+    Session,
+    SuspendReason,
+)
 from imgfeed.runtime.stats import ClientState, ClientStats
 
 __all__ = [

@@ -21,7 +21,12 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional
 from imgfeed.cli._parsing import one_line_errors, seconds
 from imgfeed.cli.keygen import DEFAULT_KEY_PATH
 from imgfeed.errors import ConfigError, HostKeyError, ImgFeedError, UnknownHostKeyError
-from imgfeed.feeds.img.config import DEFAULT_PORT, FeedConfig, HostKeyPolicy, ReconnectPolicy
+from imgfeed.feeds.img.config import (
+    DEFAULT_PORT,
+    FeedConfig,
+    HostKeyPolicy,
+    ReconnectPolicy,
+)
 from imgfeed.feeds.img.protocol.messages import raw_market_id
 
 if TYPE_CHECKING:

@@ -38,7 +38,12 @@ from imgfeed.feeds.img.protocol.messages import (
     Sport,
     decode_market_id,
 )
-from imgfeed.runtime.events import Disconnected, DisconnectReason, Session, SuspendReason
+from imgfeed.runtime.events import (
+    Disconnected,
+    DisconnectReason,
+    Session,
+    SuspendReason,
+)
 
 __all__ = [
     "shown_market_id",

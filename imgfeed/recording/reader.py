@@ -17,7 +17,13 @@ from typing import IO, Iterable, Iterator, Union
 import attrs
 
 from imgfeed.errors import ReplayError
-from imgfeed.recording.format import PathLike, RecordedLine, is_connected_marker, parse_entry, parse_header
+from imgfeed.recording.format import (
+    PathLike,
+    RecordedLine,
+    is_connected_marker,
+    parse_entry,
+    parse_header,
+)
 
 __all__ = ["Recording", "open_recording", "read_recording"]
 

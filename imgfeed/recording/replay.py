@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Deque, Iterable, List, Optional, Sequence, Union
+from typing import Callable, Deque, Iterable, List, Optional, Sequence, Union
 
 import attrs
 
@@ -56,7 +56,7 @@ from imgfeed.feeds.img.config import (
     ReconnectPolicy,
 )
 from imgfeed.feeds.img.handler import Handler
-from imgfeed.feeds.img.protocol.codec import Decoded, decode_line
+from imgfeed.feeds.img.protocol.codec import Decoded
 from imgfeed.framing import LineBuffer
 from imgfeed.recording.format import PathLike
 from imgfeed.recording.reader import open_recording
@@ -82,20 +82,24 @@ _NO_SILENCE_TIMEOUT = 10.0 * 365 * 24 * 3600
 class _RecordedTimeDecoder:
     """A decoder that stamps each line with its recorded receive time (module docstring)."""
 
-    def __init__(self, times: "Deque[float]", max_line_length: int) -> None:
+    def __init__(
+        self, times: "Deque[float]", max_line_length: int, decode: Callable[[bytes, Optional[float]], Decoded]
+    ) -> None:
         self._lines = LineBuffer(max_line_length)
         self._times = times
+        self._decode = decode
 
     def feed(self, data: bytes, received_at: float) -> List[Decoded]:
         out: List[Decoded] = []
         times = self._times
+        decode = self._decode
         for line in self._lines.feed(data):
             # The replay transport returns whole lines only, and one time per line, so the
             # n-th line out of the buffer is the n-th time in the queue.
             t = times.popleft() if times else received_at
             if type(line) is bytes:
                 if line:
-                    out.append(decode_line(line, t))
+                    out.append(decode(line, t))
             else:
                 out.append(line)  # type: ignore[arg-type]
         return out
@@ -179,13 +183,16 @@ def replay_client(
         current.append(current[-1].successor() if current else transport)
         return current[-1]
 
+    adapter = _ReplayAdapter(config)
     return FeedClient(
         config,
         handlers=handlers,
         transport_factory=factory,
-        adapter=_ReplayAdapter(config),
+        adapter=adapter,
         clock=RecordedClock(),
-        decoder_factory=lambda: _RecordedTimeDecoder(transport.line_times, config.max_line_length),
+        decoder_factory=lambda: _RecordedTimeDecoder(
+            transport.line_times, config.max_line_length, adapter.decode_line
+        ),
     )
 
 

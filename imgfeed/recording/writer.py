@@ -17,7 +17,13 @@ from typing import IO, Any, Callable, Dict, List, Optional
 import ujson
 
 from imgfeed.errors import ConfigError, ReplayError
-from imgfeed.recording.format import CONNECTED_EVENT, FORMAT_VERSION, PathLike, encode_entry, rotated_path
+from imgfeed.recording.format import (
+    CONNECTED_EVENT,
+    FORMAT_VERSION,
+    PathLike,
+    encode_entry,
+    rotated_path,
+)
 
 __all__ = ["RecordingWriter"]
 

@@ -32,7 +32,19 @@ from __future__ import annotations
 import abc
 import enum
 import threading
-from typing import Any, Callable, Dict, Hashable, List, Mapping, Optional, Protocol, Sequence, Tuple, Type
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Hashable,
+    List,
+    Mapping,
+    Optional,
+    Protocol,
+    Sequence,
+    Tuple,
+    Type,
+)
 
 from imgfeed.errors import RequestError
 from imgfeed.runtime.requests import RequestId, RequestSpec

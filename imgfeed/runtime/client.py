@@ -30,7 +30,12 @@ import threading
 import time
 from typing import Any, Callable, Iterable, List, Optional, Tuple
 
-from imgfeed.errors import ClientClosedError, InternalError, RequestTimeoutError, TransportError
+from imgfeed.errors import (
+    ClientClosedError,
+    InternalError,
+    RequestTimeoutError,
+    TransportError,
+)
 from imgfeed.runtime.adapter import Decoder, FeedAdapter
 from imgfeed.runtime.clock import SYSTEM_CLOCK, Clock
 from imgfeed.runtime.config import ErrorPolicy, RuntimeSettings

@@ -32,7 +32,18 @@ from __future__ import annotations
 import collections
 import threading
 import time
-from typing import Any, Callable, Deque, Dict, Hashable, Iterable, List, Mapping, Optional, Type
+from typing import (
+    Any,
+    Callable,
+    Deque,
+    Dict,
+    Hashable,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Type,
+)
 
 from imgfeed.errors import ImgFeedError
 from imgfeed.runtime.config import OverflowPolicy

@@ -24,7 +24,12 @@ from __future__ import annotations
 
 from typing import Any, Dict, FrozenSet, Hashable, List, Optional
 
-from imgfeed.runtime.events import MarketStatusChanged, ResumedAll, SuspendedAll, SuspendReason
+from imgfeed.runtime.events import (
+    MarketStatusChanged,
+    ResumedAll,
+    SuspendedAll,
+    SuspendReason,
+)
 
 __all__ = ["Tradability"]
 

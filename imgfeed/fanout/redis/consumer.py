@@ -35,7 +35,12 @@ from imgfeed.fanout.redis.relay import RelayAdapter, StreamState
 from imgfeed.fanout.redis.source import StreamDecoder, StreamTransport
 from imgfeed.fanout.redis.url import RedisTarget, redis_errors
 from imgfeed.runtime.client import RuntimeClient
-from imgfeed.runtime.config import ErrorPolicy, OverflowPolicy, ReconnectPolicy, RuntimeSettings
+from imgfeed.runtime.config import (
+    ErrorPolicy,
+    OverflowPolicy,
+    ReconnectPolicy,
+    RuntimeSettings,
+)
 from imgfeed.transport.base import Transport
 
 __all__ = ["StreamConsumer", "consume", "StreamNotFoundError"]

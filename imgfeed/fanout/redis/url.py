@@ -20,7 +20,12 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 import attrs
 
-from imgfeed.errors import AuthenticationError, ConfigError, ConnectError, TransportError
+from imgfeed.errors import (
+    AuthenticationError,
+    ConfigError,
+    ConnectError,
+    TransportError,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import redis

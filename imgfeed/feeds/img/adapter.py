@@ -20,7 +20,7 @@ from imgfeed.errors import RateLimitedError, RequestError
 from imgfeed.feeds.img.book import MarketBook
 from imgfeed.feeds.img.config import FeedConfig
 from imgfeed.feeds.img.handler import RECORD_METHODS, Handler
-from imgfeed.feeds.img.protocol.codec import FeedDecoder
+from imgfeed.feeds.img.protocol.codec import FeedDecoder, decode_line
 from imgfeed.feeds.img.protocol.messages import (
     CloseReason,
     Heartbeat,
@@ -109,7 +109,16 @@ class ImgAdapter(FeedAdapter):
     # --- per connection --------------------------------------------------------------------------
 
     def new_decoder(self) -> FeedDecoder:
-        return FeedDecoder(self.config.max_line_length)
+        return FeedDecoder(self.config.max_line_length, self.decode_line)
+
+    @property
+    def decode_line(self) -> Callable[[bytes, Optional[float]], Any]:
+        """The line decoder the config asks for (see ``FeedConfig.parser``)."""
+        from imgfeed.feeds.img.protocol.fast import AVAILABLE, fast_decode_line
+
+        if self.config.parser == "msgspec" or (self.config.parser == "auto" and AVAILABLE):
+            return fast_decode_line
+        return decode_line
 
     def handshake(self) -> Sequence[Step]:
         # "Within 10 s send {"request": "init", "msg": {}}" (docs/protocol.md 4). No request_id: the

@@ -34,7 +34,18 @@ from __future__ import annotations
 import threading
 import time
 from types import MappingProxyType
-from typing import Any, Callable, Collection, Dict, FrozenSet, Iterable, List, Mapping, Optional, Set
+from typing import (
+    Any,
+    Callable,
+    Collection,
+    Dict,
+    FrozenSet,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Set,
+)
 
 import attrs
 

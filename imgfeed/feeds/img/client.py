@@ -28,7 +28,10 @@ def ssh_transport_factory(config: FeedConfig) -> Callable[[], Transport]:
     so a key file replaced on disk is picked up at the next reconnect)."""
 
     def factory() -> Transport:
-        from imgfeed.transport.ssh import SSHTransport, load_private_key  # paramiko only when used
+        from imgfeed.transport.ssh import (  # paramiko only when used
+            SSHTransport,
+            load_private_key,
+        )
 
         pkey = config.pkey
         if pkey is None:

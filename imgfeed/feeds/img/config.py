@@ -106,6 +106,9 @@ class FeedConfig:
             changed host key needs a person.
         reconnect: see :class:`ReconnectPolicy`.
         max_line_length: the longest line accepted from the server, in bytes.
+        parser: how ``market_update`` lines are checked: ``"auto"`` (msgspec, in C, when
+            ``imgfeed[speed]`` is installed; else ujson), ``"ujson"`` or ``"msgspec"``. The records
+            and errors are the same either way (tests/unit/test_fast.py).
     """
 
     host: str = attrs.field(validator=non_empty_str)
@@ -146,6 +149,18 @@ class FeedConfig:
     retry_auth_failures: bool = attrs.field(default=False, validator=boolean)
     reconnect: ReconnectPolicy = attrs.field(factory=ReconnectPolicy, validator=_reconnect_policy)
     max_line_length: int = attrs.field(default=16 * 1024 * 1024, validator=positive_int)
+    parser: str = attrs.field(default="auto")
+
+    @parser.validator
+    def _check_parser(self, attribute: "attrs.Attribute[Any]", value: Any) -> None:
+        if value not in ("auto", "ujson", "msgspec"):
+            raise ConfigError(attribute.name, value, "one of 'auto', 'ujson', 'msgspec'")
+        if value == "msgspec":
+            from imgfeed.feeds.img.protocol.fast import AVAILABLE
+
+            if not AVAILABLE:
+                raise ConfigError(attribute.name, value, "'auto' or 'ujson': msgspec is not installed "
+                                  "(pip install 'imgfeed[speed]')")  # fmt: skip
 
     @port.validator
     def _check_port(self, attribute: "attrs.Attribute[Any]", value: Any) -> None:

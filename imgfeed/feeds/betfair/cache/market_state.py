@@ -13,9 +13,24 @@ from __future__ import annotations
 import functools
 from typing import Any, Dict, List, Optional, Tuple, Union, cast
 
-from imgfeed.feeds.betfair.books import Ladder, MarketBook, MarketDefinition, RunnerBook, RunnerDefinition
-from imgfeed.feeds.betfair.cache.convert import market_definition, runner_definition, starting_price
-from imgfeed.feeds.betfair.cache.ladders import LEVEL_LADDERS, PRICE_LADDERS, LevelLadder, PriceLadder
+from imgfeed.feeds.betfair.books import (
+    Ladder,
+    MarketBook,
+    MarketDefinition,
+    RunnerBook,
+    RunnerDefinition,
+)
+from imgfeed.feeds.betfair.cache.convert import (
+    market_definition,
+    runner_definition,
+    starting_price,
+)
+from imgfeed.feeds.betfair.cache.ladders import (
+    LEVEL_LADDERS,
+    PRICE_LADDERS,
+    LevelLadder,
+    PriceLadder,
+)
 from imgfeed.feeds.betfair.protocol.times import epoch_ms_to_datetime
 
 __all__ = ["RunnerState", "MarketState", "Ladders", "market_book"]

@@ -26,8 +26,17 @@ from imgfeed.feeds.betfair.emulator.config import (
     EmulatorConfig,
     ScenarioConfig,
 )
-from imgfeed.feeds.betfair.emulator.faults import DROP_MODES, SPLIT_MODES, FaultController
-from imgfeed.feeds.betfair.emulator.filters import MarketDataFilter, MarketFilter, MarketInfo, OrderFilter
+from imgfeed.feeds.betfair.emulator.faults import (
+    DROP_MODES,
+    SPLIT_MODES,
+    FaultController,
+)
+from imgfeed.feeds.betfair.emulator.filters import (
+    MarketDataFilter,
+    MarketFilter,
+    MarketInfo,
+    OrderFilter,
+)
 from imgfeed.feeds.betfair.emulator.merge import diff, merge
 from imgfeed.feeds.betfair.emulator.scenario import Batch, Scenario
 from imgfeed.feeds.betfair.emulator.server import DEFAULT_CERT_DIR, EmulatorServer

@@ -25,7 +25,11 @@ from imgfeed.feeds.betfair.emulator.config import (
     ScenarioConfig,
 )
 from imgfeed.feeds.betfair.emulator.faults import SPLIT_MODES
-from imgfeed.feeds.betfair.emulator.server import DEFAULT_CERT_DIR, EmulatorServer, is_loopback
+from imgfeed.feeds.betfair.emulator.server import (
+    DEFAULT_CERT_DIR,
+    EmulatorServer,
+    is_loopback,
+)
 
 __all__ = ["add_arguments", "run", "DEFAULT_PORT", "DESCRIPTION", "EPILOG"]
 

@@ -34,7 +34,11 @@ from imgfeed.feeds.betfair.emulator.config import EmulatorConfig
 from imgfeed.feeds.betfair.emulator.filters import InvalidRequest
 from imgfeed.feeds.betfair.emulator.registry import ConnectionRegistry
 from imgfeed.feeds.betfair.emulator.scenario import Batch, Scenario
-from imgfeed.feeds.betfair.emulator.subscription import Message, Subscription, SubscriptionRequest
+from imgfeed.feeds.betfair.emulator.subscription import (
+    Message,
+    Subscription,
+    SubscriptionRequest,
+)
 from imgfeed.framing import LineBuffer
 
 __all__ = ["ServerSession", "SessionState"]

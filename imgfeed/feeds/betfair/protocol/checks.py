@@ -14,7 +14,11 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict
 
-from imgfeed.feeds.betfair.protocol.times import MAX_EPOCH_MS, MIN_EPOCH_MS, parse_iso_time
+from imgfeed.feeds.betfair.protocol.times import (
+    MAX_EPOCH_MS,
+    MIN_EPOCH_MS,
+    parse_iso_time,
+)
 
 __all__ = [
     "MAX_LEVEL", "SP_SPECIAL_STRINGS", "FieldError", "Bad", "Check", "within", "number", "sp_number",

@@ -39,7 +39,11 @@ from imgfeed.feeds.betfair.protocol.messages import (
     Unknown,
 )
 from imgfeed.feeds.betfair.protocol.times import MAX_EPOCH_MS, MIN_EPOCH_MS
-from imgfeed.feeds.betfair.protocol.validate import FieldError, check_market_changes, check_order_changes
+from imgfeed.feeds.betfair.protocol.validate import (
+    FieldError,
+    check_market_changes,
+    check_order_changes,
+)
 
 __all__ = [
     "Decoded",

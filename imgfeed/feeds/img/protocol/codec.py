@@ -316,12 +316,19 @@ class FeedDecoder:
 
     Args:
         max_line_length: see :class:`LineBuffer`.
+        decode: the line decoder: :func:`decode_line`, or the same with ``market_update`` checked
+            in C (:func:`imgfeed.feeds.img.protocol.fast.fast_decode_line`, ``imgfeed[speed]``).
     """
 
-    __slots__ = ("_lines",)
+    __slots__ = ("_lines", "_decode")
 
-    def __init__(self, max_line_length: int = DEFAULT_MAX_LINE_LENGTH) -> None:
+    def __init__(
+        self,
+        max_line_length: int = DEFAULT_MAX_LINE_LENGTH,
+        decode: Callable[[bytes, Optional[float]], Decoded] = decode_line,
+    ) -> None:
         self._lines = LineBuffer(max_line_length)
+        self._decode = decode
 
     def __repr__(self) -> str:
         return f"FeedDecoder({self._lines!r})"
@@ -335,10 +342,11 @@ class FeedDecoder:
         """Feed a chunk (``b""`` at end of stream) and return the records it completed."""
         out: List[Decoded] = []
         append = out.append
+        decode = self._decode
         for line in self._lines.feed(data):
             if type(line) is bytes:
                 if line:
-                    append(decode_line(line, received_at))
+                    append(decode(line, received_at))
             else:
                 append(line)  # type: ignore[arg-type]
         return out

@@ -24,7 +24,18 @@ import select
 import socket
 import threading
 import time
-from typing import Any, Callable, Deque, Dict, FrozenSet, Iterable, List, Optional, Set, Union
+from typing import (
+    Any,
+    Callable,
+    Deque,
+    Dict,
+    FrozenSet,
+    Iterable,
+    List,
+    Optional,
+    Set,
+    Union,
+)
 
 import attrs
 import paramiko

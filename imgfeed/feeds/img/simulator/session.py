@@ -30,10 +30,19 @@ from datetime import datetime, timezone
 from typing import Any, Deque, Dict, FrozenSet, Iterable, List, Optional, Tuple
 
 from imgfeed.errors import ProtocolError
-from imgfeed.feeds.img.protocol.codec import RATE_LIMIT_MESSAGE, encode_message, format_timestamp
+from imgfeed.feeds.img.protocol.codec import (
+    RATE_LIMIT_MESSAGE,
+    encode_message,
+    format_timestamp,
+)
 from imgfeed.feeds.img.protocol.requests import FILTER_KEYS, Request, decode_request
 from imgfeed.feeds.img.simulator.config import SessionConfig
-from imgfeed.feeds.img.simulator.scenario import Emission, MarketInfo, Scenario, mustard_form
+from imgfeed.feeds.img.simulator.scenario import (
+    Emission,
+    MarketInfo,
+    Scenario,
+    mustard_form,
+)
 from imgfeed.framing import LineBuffer
 
 __all__ = ["ServerSession", "SessionState", "Filter", "matches"]

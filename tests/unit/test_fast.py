@@ -1,0 +1,122 @@
+"""The optional msgspec path decodes exactly as the default path: the same records, the same errors.
+
+A differential property test (issue 14): over valid messages of every kind, market updates with
+any value in any field, hostile JSON (the constructs where ujson and msgspec disagree), random
+bytes and the benchmark's realistic stream, ``fast_decode_line(line)`` must equal
+``decode_line(line)`` -- type, fields, ``raw``, the built selections, or the error's reason and
+bytes.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pytest
+import ujson
+from hypothesis import given
+from hypothesis import strategies as st
+
+from imgfeed.errors import ProtocolError
+from imgfeed.feeds.img.protocol.codec import decode_line
+from imgfeed.feeds.img.protocol.fast import AVAILABLE, fast_decode_line
+from imgfeed.feeds.img.protocol.messages import MarketUpdate
+from tests.unit.strategies import junk_lines, property_settings, server_messages
+from tests.unit.test_codec import _hostile_objects
+
+pytestmark = pytest.mark.skipif(not AVAILABLE, reason="msgspec (imgfeed[speed]) is not installed")
+
+
+def assert_same(line: bytes) -> None:
+    fast, default = fast_decode_line(line, 1.5), decode_line(line, 1.5)
+    assert type(fast) is type(default), (line, fast, default)
+    if isinstance(default, MarketUpdate) and line.count(b"[") > 500:
+        # A tree that deep cannot be compared by == without hitting Python's recursion limit; the
+        # records hold the same line, from which each builds the same raw.
+        assert (fast.market_id, fast.status, fast.line) == (default.market_id, default.status, default.line)
+        return
+    assert fast == default, line
+    if isinstance(default, ProtocolError):
+        assert (fast.reason, fast.raw) == (default.reason, default.raw)
+    if isinstance(default, MarketUpdate):
+        assert fast.received_at == default.received_at and fast.line == default.line
+        assert fast.selections == default.selections
+
+
+#: Where the two JSON parsers differ (ujson takes all of these; msgspec refuses them), and where
+#: duplicate keys could pick different values.
+TRICKY = [
+    b'{"mode":"push","type":"market_update","msg":{"id":"m","status":"open","selections":[{"id":"g","price":NaN}]}}',
+    b'{"mode":"push","type":"market_update","msg":{"id":"m","status":"open","selections":[{"id":"g","price":1e400}]}}',
+    b'{"mode":"push","type":"market_update","msg":{"id":"m","status":"open","x":Infinity}}',
+    b'{"mode":"push","type":"market_update","msg":{"id":"\\ud800","status":"open"}}',
+    b'{"mode":"push","type":"market_update","msg":{"id":"\xed\xa0\x80","status":"open"}}',
+    b'{"mode":"push","type":"market_update","msg":{"id":"a\tb","status":"open"}}',
+    b'{"mode":"push","type":"market_update","msg":{"id":"m","status":"open","n":01}}',
+    b'{"mode":"push","type":"market_update","msg":{"id":"m","status":"open","n":123456789012345678901234567890}}',
+    b'{"mode":"push","type":"market_update","msg":{"id":"m","status":"open","selections":[{"id":"g","price":'
+    + b"1" * 400
+    + b"}]}}",
+    b'{"mode":"push","type":"market_update","msg":{"id":"m","status":"open","selections":[{"id":"g","price":2,'
+    b'"settlement":{"stake_returned":1e400,"payout_returned":0}}]}}',
+    b'{"mode":"push","type":"market_update","msg":{"id":"a","status":"open"},"msg":{"id":"b","status":"closed"}}',
+    b'{"mode":"push","type":"market_update","type":"heartbeat","msg":{"id":"a","status":"open"}}',
+    b'{"mode":"push","type":"heartbeat","type":"market_update","msg":{"id":"a","status":"open"}}',
+    b'{"mode":"push","type":"market_update","msg":{"id":"a","status":"open","id":7}}',
+    b'{"mode":"push","type":"market_update","publish_time":"2025-03-14 08:50:11","msg":{"id":"a","status":"open"}}',
+    b'{"mode":"push","type":"market_update","publish_time":"2025-03-14T08:50:11+02:00","msg":{"id":"a","status":"x"}}',
+    b'{"mode":"push","type":"market_update","publish_time":"soon","msg":{"id":"a","status":"open"}}',
+    b'{"mode":"push","type":"market_update","publish_time":7,"msg":{"id":"a","status":"open"}}',
+    b'{"mode":"push","type":"market_update","msg":{"id":"a","status":"open","selections":[{"id":"g","price":true}]}}',
+    b'{"mode":"push","type":"market_update","msg":{"id":"a","status":"open","selections":[["g",2.0]]}}',
+    b'{"mode":"push","type":"market_update","msg":{"id":"a","status":"open","selections":{}}}',
+    b'{"mode":"push","type":"market_update","msg":{"id":"a","status":"open","selections":null}}',
+    b'{"mode":"push","type":"market_update","msg":{"id":"a","status":"open"}} ',
+    b'  {"mode":"push","type":"market_update","msg":{"id":"a","status":"open"}}',
+    b'{"mode":"push","type":"market_update","msg":{"id":"a","status":"open","deep":'
+    + b"[" * 990
+    + b"]" * 990
+    + b"}}",
+    b'{"mode":"push","type":"market_update","msg":{"id":"a","status":"open","deep":'
+    + b"[" * 5000
+    + b"]" * 5000
+    + b"}}",
+]
+
+
+@pytest.mark.parametrize("line", TRICKY, ids=range(len(TRICKY)))
+def test_lines_where_the_parsers_differ(line: bytes) -> None:
+    assert_same(line)
+
+
+@property_settings
+@given(server_messages)
+def test_valid_messages_of_every_kind(message: Any) -> None:
+    obj, _kind = message
+    assert_same(ujson.dumps(obj, ensure_ascii=False).encode())
+
+
+@property_settings
+@given(_hostile_objects())
+def test_any_value_in_any_field(obj: Dict[str, Any]) -> None:
+    try:
+        line = ujson.dumps(obj).encode()
+    except (OverflowError, ValueError):
+        line = repr(obj).encode()
+    assert_same(line)
+
+
+@property_settings
+@given(st.one_of(junk_lines, st.binary(max_size=200)))
+def test_junk_and_random_bytes(line: bytes) -> None:
+    assert_same(line.replace(b"\n", b""))
+
+
+def test_the_benchmark_stream() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    import _stream
+
+    lines: List[bytes] = [line for line in _stream.build_stream(2000, seed=3).split(b"\n") if line]
+    for line in lines:
+        assert_same(line)
