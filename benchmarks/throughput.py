@@ -13,7 +13,11 @@ for N updates after a warm-up, R rounds, interleaved:
   the least a Python client of this feed must do;
 - ``imgfeed: FeedClient -> handler``: the real client (its SSH transport, reader thread, framing,
   checked decoding into records, market book, dispatch queue, dispatcher thread) and a handler
-  that counts the updates it is given.
+  that counts the updates it is given, with the default parser (``parser="ujson"``);
+- ``imgfeed[speed]: FeedClient -> handler``: the same with ``parser="msgspec"`` (the ``speed``
+  extra; skipped when msgspec is not installed);
+- ``imgfeed: ... reading every price``: the default client with a handler that reads every
+  selection's price, which makes the record parse its line (see ``MarketUpdate``).
 
 Reported per client (best round by messages/s): messages/s and MB/s received, client CPU seconds
 per 100k messages (all its threads, paramiko's included, from ``os.times``), the server process's
@@ -37,7 +41,8 @@ from _harness import PREFERRED_CIPHER, ServerProcess, open_bare_channel
 from imgfeed import FeedClient, Handler
 from imgfeed.transport.base import DEFAULT_RECV_SIZE
 
-TARGET = 0.80  # issue 7: end-to-end throughput >= 80 % of bare read+split+ujson
+TARGET = 0.80  # issues 7 and 14: end-to-end throughput >= 80 % of bare read+split+ujson
+SPEED_TARGET = 1.2  # issue 14: with imgfeed[speed], >= 1.2 x the bare read+split+ujson loop
 _DEFAULT_CIPHER = "aes128-ctr"  # what paramiko negotiates unless told otherwise (with hmac-sha2-256)
 
 
@@ -136,12 +141,16 @@ def run_bare(
 class _Counting(Handler):
     """Counts market updates and heartbeats; marks the measurement window."""
 
-    def __init__(self, window: Window, client_stats: Any) -> None:
+    def __init__(self, window: Window, client_stats: Any, read_prices: bool = False) -> None:
         self.window = window
         self.stats = client_stats
         self.count = 0
+        self.read_prices = read_prices
 
     def on_market_update(self, record: Any) -> None:
+        if self.read_prices:
+            for selection in record.selections:
+                selection.price  # noqa: B018 -- reading it is the point
         self.count += 1
         if self.count == self.window.warmup:
             self.window.start(self.stats().bytes, self.count)
@@ -149,10 +158,10 @@ class _Counting(Handler):
             self.window.stop(self.stats().bytes, self.count)
 
 
-def run_imgfeed(server: ServerProcess, window: Window) -> Dict[str, Any]:
-    config = server.client_config()
+def run_imgfeed(server: ServerProcess, window: Window, parser: str = "ujson", read_prices: bool = False) -> Dict[str, Any]:
+    config = server.client_config(parser=parser)
     holder: List[FeedClient] = []
-    handler = _Counting(window, lambda: holder[0].stats())
+    handler = _Counting(window, lambda: holder[0].stats(), read_prices)
     client = FeedClient(config, handlers=[handler])
     holder.append(client)
     client.start()
@@ -202,12 +211,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.quick:
         args.messages, args.warmup, args.rounds = 2_000, 300, 1
 
+    from imgfeed.feeds.img.protocol.fast import AVAILABLE as SPEED
+
     names = [
         "bare: read + split, paramiko's default cipher",
         "bare: read + split",
         "bare: read + split + ujson",
         "imgfeed: FeedClient -> handler",
+        "imgfeed: FeedClient -> handler reading every price",
     ]
+    if SPEED:
+        names.append("imgfeed[speed]: FeedClient -> handler")
     if args.only:
         names = [n for n in names if n.startswith(args.only)]
     best: Dict[str, Dict[str, Any]] = {}
@@ -217,7 +231,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                 window = Window(args.warmup, args.messages, server)
                 before = len(server.sessions())
                 if name.startswith("imgfeed"):
-                    result = run_imgfeed(server, window)
+                    parser = "msgspec" if name.startswith("imgfeed[speed]") else "ujson"
+                    result = run_imgfeed(server, window, parser, read_prices="every price" in name)
                 elif "default cipher" in name:
                     result = run_bare(server, window, parse=False, cipher=_DEFAULT_CIPHER)
                 else:
@@ -275,6 +290,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     ratio = best["imgfeed: FeedClient -> handler"]["msgs"] / base["msgs"]
     verdict = "met" if ratio >= TARGET else "MISSED"
     print(f"ratio imgfeed/baseline = {ratio:.2f} (target >= {TARGET:.2f}: {verdict})")
+    if SPEED:
+        ratio = best["imgfeed[speed]: FeedClient -> handler"]["msgs"] / base["msgs"]
+        verdict = "met" if ratio >= SPEED_TARGET else "MISSED"
+        print(f"ratio imgfeed[speed]/baseline = {ratio:.2f} (target >= {SPEED_TARGET:.2f}: {verdict})")
     return 0
 
 

@@ -83,7 +83,7 @@ def test_memory_stays_bounded_by_the_number_of_markets() -> None:
     for round_ in range(2000):
         q.put_many([update(f"m{i}", round_) for i in range(20)])
     assert len(q) == 20
-    assert len(q._slots) <= 2 * 20 + 64 + 20  # dead slots are compacted away
+    assert len(q._items) <= 2 * 20 + 64 + 20  # dead items are compacted away
     latest = drain(q)
     assert sorted((u.market_id, u.raw["n"]) for u in latest) == sorted((f"m{i}", 1999) for i in range(20))
 
