@@ -1,35 +1,41 @@
-"""Recordings: the raw lines of a feed with their receive times, as JSON lines.
+"""Recordings: the raw lines of a feed with their receive times.
 
-The format (agreed between the work streams; extend, never break):
+The format (extend, never break; readers read every version so far):
 
-- One JSON object per line, UTF-8, ``\\n``-terminated.
-- The first line is a header: ``{"imgfeed_recording": 1, "created": "<ISO 8601 UTC>",
+- The first line is a JSON header: ``{"imgfeed_recording": 2, "created": "<ISO 8601 UTC>",
   "source": "<host:port or 'simulator'>", "feed": "img"}``. A rotated file's header also has
   ``"part": N``. ``feed`` names the protocol of the lines (``"img"``, ``"betfair"``), so that a
-  replay picks the right decoder; a file without it (written before it existed) is IMG.
-- Every other line is one line received from the server: ``{"t": <receive time, float seconds
-  since the epoch>, "line": "<the raw line without its \\n, decoded as UTF-8>"}``, or, for a line
-  that is not valid UTF-8, ``{"t": ..., "b64": "<base64 of the raw bytes>"}``. A reader skips
-  objects that have neither key, so later versions can add markers without breaking old readers.
-- Marker: ``{"t": ..., "event": "connected", "source": "<host:port>"}`` is written when a new
-  connection starts, so that a replay can reproduce each reconnection (the lines after it are the
-  new session's). A recording without markers is one connection.
+  replay picks the right decoder; a file without it is IMG.
+- Format 2 (written now). Every other line is ``<t> <tag><payload>``: ``t`` the receive time in
+  seconds since the epoch (a decimal number), one space, then a one-byte tag:
+
+  - ``=`` and the line exactly as received, without its ``\n`` -- any bytes, invalid UTF-8
+    included, since a received line holds no ``\n``: ``1741942211.331473 ={"mode": "push", ...}``;
+  - ``!`` and a JSON object, a marker: ``{"event": "connected", "source": "<host:port>"}`` is
+    written when a new connection starts, so that a replay reproduces each reconnection (the lines
+    after it are the new session's). A reader skips markers it does not know.
+
+  Why: replaying a line then costs one split of the file and one parse of the line itself
+  (issue 14; format 1 needed a JSON parse of the entry before the line's own).
+- Format 1 (read only): ``{"t": ..., "line": "<the line as a JSON string>"}`` or, for a line that
+  is not UTF-8, ``{"t": ..., "b64": "<base64>"}``; markers ``{"t": ..., "event": "connected", ...}``.
 - A file whose name ends in ``.gz`` is gzip-compressed. Readers recognise gzip by its magic bytes,
   whatever the name.
 
-Contract of :class:`RecordingWriter`: every line is handed to the operating system as soon as it is
-written (a gzip stream is sync-flushed), so a crash of the recording process loses at most the line
-being written. Rotation by size starts a new, self-contained file (with its own header).
+Contract of :class:`~imgfeed.recording.writer.RecordingWriter`: every line is handed to the
+operating system as soon as it is written (a gzip stream is sync-flushed), so a crash of the
+recording process loses at most the line being written. Rotation by size starts a new,
+self-contained file (with its own header).
 
-Contract of :func:`read_recording`: yields :class:`RecordedLine` in file order, and raises
-:class:`~imgfeed.errors.ReplayError` naming the file and the 1-based line number for anything it
-cannot read -- a missing file, a file that is not a recording, a corrupt line, a truncated end --
-never a bare ``ValueError`` or ``EOFError``. A truncated end (what a crash leaves behind) can be
-accepted with ``allow_truncated=True``: the complete lines before it are kept.
+Contract of :func:`~imgfeed.recording.reader.read_recording`: yields :class:`RecordedLine` in file
+order, and raises :class:`~imgfeed.errors.ReplayError` naming the file and the 1-based line number
+for anything it cannot read -- a missing file, a file that is not a recording, a corrupt line, a
+truncated end -- never a bare ``ValueError`` or ``EOFError``. A truncated end (what a crash leaves
+behind) can be accepted with ``allow_truncated=True``: the complete lines before it are kept.
 
 Why our own envelope rather than the raw stream: the receive time is what replay needs to
-reproduce the pace, and base64 for non-UTF-8 keeps even a broken server's bytes exactly, which is
-what a bug report needs.
+reproduce the pace, and a broken server's bytes must survive exactly, which is what a bug report
+needs.
 
 The format's definitions are here; :mod:`imgfeed.recording.writer` writes it and
 :mod:`imgfeed.recording.reader` reads it. No threading: the writer is not thread-safe (its caller
@@ -59,13 +65,17 @@ __all__ = [
     "parse_header",
     "parse_entry",
     "is_connected_marker",
+    "encode_marker",
+    "READABLE_VERSIONS",
 ]
 
 #: The ``event`` of the marker written when a new connection starts (module docstring).
 CONNECTED_EVENT = "connected"
 
-#: The value of ``imgfeed_recording`` in the header of the files this module writes and reads.
-FORMAT_VERSION = 1
+#: The value of ``imgfeed_recording`` in the header of the files written now.
+FORMAT_VERSION = 2
+#: Every format a reader reads.
+READABLE_VERSIONS = (1, 2)
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -110,16 +120,13 @@ class RecordingHeader:
 
 
 def encode_entry(data: bytes, t: float) -> bytes:
-    """One recording line (with its ``\\n``) for the raw line ``data`` received at ``t``."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        obj: Dict[str, Any] = {"t": t, "b64": base64.b64encode(data).decode("ascii")}
-    else:
-        obj = {"t": t, "line": text}
-    # ensure_ascii=False keeps names readable in the file; escape_forward_slashes=False keeps the
-    # stored text as close to the wire as JSON allows.
-    return ujson.dumps(obj, ensure_ascii=False, escape_forward_slashes=False).encode("utf-8") + b"\n"
+    """One format-2 recording line (with its ``\\n``) for the raw line ``data`` received at ``t``."""
+    return b"%r =%s\n" % (t, data)
+
+
+def encode_marker(t: float, marker: Dict[str, Any]) -> bytes:
+    """One format-2 marker line (with its ``\\n``)."""
+    return b"%r !%s\n" % (t, ujson.dumps(marker, ensure_ascii=False).encode("utf-8"))
 
 
 def rotated_path(path: PathLike, part: int) -> str:
@@ -136,7 +143,7 @@ def rotated_path(path: PathLike, part: int) -> str:
     return os.path.join(head, f"{stem}.{part}{dot}{suffixes}" if dot else f"{stem}.{part}")
 
 
-_HEADER_HINT = '(expected {"imgfeed_recording": 1, ...} as written by `imgfeed record`)'
+_HEADER_HINT = '(expected {"imgfeed_recording": 2, ...} as written by `imgfeed record`)'
 
 
 def parse_header(line: bytes, path: str) -> RecordingHeader:
@@ -147,10 +154,10 @@ def parse_header(line: bytes, path: str) -> RecordingHeader:
     if type(obj) is not dict or "imgfeed_recording" not in obj:
         raise ReplayError(f"{path}: line 1 is not an imgfeed recording header {_HEADER_HINT}", path, 1)
     version = obj["imgfeed_recording"]
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise ReplayError(
             f"{path}: recording format {version!r} is not supported by this imgfeed "
-            f"(it reads format {FORMAT_VERSION}); upgrade imgfeed",
+            f"(it reads formats {', '.join(map(str, READABLE_VERSIONS))}); upgrade imgfeed",
             path,
             1,
         )
@@ -175,12 +182,40 @@ def corrupt_line(path: str, number: int, what: str, raw: bytes) -> ReplayError:
 
 
 def is_connected_marker(raw: bytes) -> bool:
-    """Whether ``raw`` (already known to be a JSON object without a line) is a connection marker."""
-    obj = ujson.loads(raw)
-    return bool(obj.get("event") == CONNECTED_EVENT)
+    """Whether ``raw`` (an entry that is not a line) is a connection marker, in either format."""
+    t, sep, rest = raw.partition(b" ")
+    payload = rest[1:] if sep and rest[:1] == b"!" else raw
+    try:
+        obj = ujson.loads(payload)
+    except (ValueError, OverflowError):
+        return False
+    return type(obj) is dict and obj.get("event") == CONNECTED_EVENT
 
 
-def parse_entry(raw: bytes, path: str, number: int) -> Optional[RecordedLine]:
+def parse_entry(raw: bytes, path: str, number: int, version: int = FORMAT_VERSION) -> Optional[RecordedLine]:
+    """The recorded line of entry ``raw`` (``None`` for a marker), for a file of ``version``.
+
+    Raises:
+        ReplayError: the entry is corrupt (the message names the file and the line).
+    """
+    if version == 1:
+        return _parse_v1(raw, path, number)
+    t, sep, rest = raw.partition(b" ")
+    tag = rest[:1]
+    if not sep or tag not in (b"=", b"!"):
+        raise corrupt_line(path, number, "corrupt recording line (expected '<time> =<line>' or '<time> !{...}')", raw)
+    try:
+        when = float(t)
+    except ValueError:
+        raise corrupt_line(path, number, "the time must be a number (seconds since the epoch)", raw) from None
+    if when != when:  # NaN
+        raise corrupt_line(path, number, "the time must be a number (seconds since the epoch)", raw)
+    if tag == b"!":
+        return None  # a marker
+    return RecordedLine(t=when, data=rest[1:], line_number=number)
+
+
+def _parse_v1(raw: bytes, path: str, number: int) -> Optional[RecordedLine]:
     try:
         obj = ujson.loads(raw)
     except (ValueError, OverflowError):

@@ -125,10 +125,11 @@ class Recording:
             _log.warning("%s ends without its end marker (the recorder did not finish it)", self.path)
 
     def __iter__(self) -> Iterator[RecordedLine]:
+        version = self.header.version
         for raw in self._lines:
             if not raw.strip():
                 continue
-            entry = parse_entry(raw, self.path, self._line_number)
+            entry = parse_entry(raw, self.path, self._line_number, version)
             if entry is None:
                 self.connection_pending = self.connection_pending or is_connected_marker(raw)
                 continue

@@ -155,6 +155,7 @@ def replay_client(
     speed: Optional[float] = None,
     error_policy: Union[ErrorPolicy, str] = ErrorPolicy.LOG,
     heartbeat_timeout: float = 10.0,
+    parser: str = "auto",
 ) -> FeedClient:
     """A (not yet started) client whose connections are ``transport`` and its successors.
 
@@ -175,6 +176,7 @@ def replay_client(
         heartbeat_timeout=heartbeat_timeout,  # in recorded seconds: the clock is the recording's
         error_policy=error_policy,
         handler_stall_warning=None,
+        parser=parser,
     )
     current: List[ReplayTransport] = []
 
@@ -205,6 +207,7 @@ def replay(
     error_policy: Union[ErrorPolicy, str] = ErrorPolicy.LOG,
     heartbeat_timeout: float = 10.0,
     stop: Optional[threading.Event] = None,
+    parser: str = "auto",
 ) -> ReplayResult:
     """Play a recording through ``handlers`` and return when every record has been dispatched.
 
@@ -220,6 +223,8 @@ def replay(
         heartbeat_timeout: the live client's heartbeat rule, in recorded seconds.
         stop: set this event (from any thread) to end the replay early; the records already
             read are still dispatched.
+        parser: as ``FeedConfig.parser`` (``"auto"``: msgspec when ``imgfeed[speed]`` is
+            installed); the records are the same either way.
 
     Returns:
         a :class:`ReplayResult`.
@@ -239,7 +244,7 @@ def replay(
     transport = ReplayTransport(
         paths, speed=speed, allow_truncated=allow_truncated, split_connections=True, hold_open_at_end=True
     )
-    client = replay_client(transport, handlers, speed, error_policy, heartbeat_timeout)
+    client = replay_client(transport, handlers, speed, error_policy, heartbeat_timeout, parser)
     client.start()
     try:
         # Until every line has been read (or stop, or the client stopped by itself: a handler

@@ -22,6 +22,7 @@ from imgfeed.recording.format import (
     FORMAT_VERSION,
     PathLike,
     encode_entry,
+    encode_marker,
     rotated_path,
 )
 
@@ -144,8 +145,7 @@ class RecordingWriter:
         """Record that a new connection starts at ``t``: the lines after this belong to it."""
         if self._out is None:
             raise ValueError("write to a closed RecordingWriter")
-        marker = {"t": t, "event": CONNECTED_EVENT, "source": source}
-        self._write(ujson.dumps(marker, ensure_ascii=False).encode("utf-8") + b"\n")
+        self._write(encode_marker(t, {"event": CONNECTED_EVENT, "source": source}))
 
     def _close_file(self) -> None:
         out, raw = self._out, self._raw

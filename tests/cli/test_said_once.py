@@ -246,5 +246,6 @@ def test_a_corrupt_recording_is_said_once(tmp_path: Path) -> None:
     assert result.code == 2
     assert (
         single_error_line(result)
-        == f"imgfeed: error: {path}: line 3: corrupt recording line (not JSON): {{garbage"
+        == f"imgfeed: error: {path}: line 3: corrupt recording line (expected '<time> =<line>' or "
+        f"'<time> !{{...}}'): {{garbage"
     )

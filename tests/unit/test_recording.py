@@ -44,14 +44,30 @@ def test_round_trip_keeps_bytes_times_and_order(tmp_path: Path, name: str) -> No
 
 def test_file_format_is_the_agreed_one(tmp_path: Path) -> None:
     path = tmp_path / "feed.jsonl"
-    _write(path, LINES[:3]).close()
-    header, *entries = [ujson.loads(line) for line in path.read_bytes().splitlines()]
-    assert header["imgfeed_recording"] == FORMAT_VERSION
+    writer = _write(path, LINES[:3])
+    writer.mark_connected(1003.5, "server:2093")
+    writer.close()
+    first, *entries = path.read_bytes().splitlines()
+    header = ujson.loads(first)
+    assert header["imgfeed_recording"] == FORMAT_VERSION == 2 and header["feed"] == "img"
     assert header["source"] == "simulator"
     assert header["created"].endswith("+00:00")
-    assert entries[0] == {"t": 1000.0, "line": LINES[0].decode()}
-    assert entries[1]["line"] == LINES[1].decode()
-    assert set(entries[2]) == {"t", "b64"}
+    # Format 2: "<t> =<the line exactly as received>", whatever its bytes; "<t> !<marker>".
+    assert entries[:3] == [b"1000.0 =" + LINES[0], b"1000.25 =" + LINES[1], b"1000.5 =" + LINES[2]]
+    t, _, marker = entries[3].partition(b" !")
+    assert float(t) == 1003.5 and ujson.loads(marker) == {"event": "connected", "source": "server:2093"}
+
+
+def test_format_1_files_are_still_read(tmp_path: Path) -> None:
+    path = tmp_path / "old.jsonl"
+    path.write_bytes(
+        b'{"imgfeed_recording": 1, "created": "2025-03-14T08:50:11+00:00", "source": "x"}\n'
+        b'{"t": 1000.0, "event": "connected", "source": "x"}\n'
+        b'{"t": 1000.5, "line": "{\\"mode\\": \\"push\\"}"}\n'
+        b'{"t": 1001.0, "b64": "/w=="}\n'
+    )
+    lines = list(read_recording(path))
+    assert [(x.t, x.data, x.new_connection) for x in lines] == [(1000.5, b'{"mode": "push"}', True), (1001.0, b"\xff", False)]
 
 
 def test_gzip_is_detected_by_content_and_name(tmp_path: Path) -> None:
