@@ -29,7 +29,7 @@ The deadlines (a :class:`Liveness`, from the feed adapter):
 from __future__ import annotations
 
 import enum
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import attrs
 
@@ -163,6 +163,9 @@ class Session:
         self.heartbeat_late = False
         #: What the handshake learnt (``session_id`` ...), written by the adapter's Await steps.
         self.facts: Dict[str, Any] = {}
+        #: Send steps passed over because the server answered before they went out (see
+        #: :meth:`offer`); the watchdog still sends them, first.
+        self.owed: List[Send] = []
         #: The client-wide number of the session this attempt carried, once it is up (1, 2, ...).
         self.session_number = 0
         self.end: Optional[End] = None
@@ -217,7 +220,11 @@ class Session:
     # --- the handshake ---------------------------------------------------------------------------
 
     def pending_send(self) -> Optional[Send]:
-        """The Send step due now, if the handshake is at one (the watchdog sends it)."""
+        """The Send step due now, if any (the watchdog sends it): an owed one, or the current one."""
+        if self.phase is Phase.CLOSED:
+            return None
+        if self.owed:
+            return self.owed[0]
         if self.phase is Phase.HANDSHAKING and self.step < len(self.steps):
             step = self.steps[self.step]
             if isinstance(step, Send):
@@ -227,23 +234,34 @@ class Session:
     def sent(self) -> None:
         """The pending Send step went out."""
         assert self.pending_send() is not None
-        self.step += 1
+        if self.owed:
+            del self.owed[0]
+        else:
+            self.step += 1
 
     def offer(self, record: Any) -> StepResult:
-        """Show ``record`` to the Await step the handshake is at (if any).
+        """Show ``record`` to the next Await step of the handshake (if any).
+
+        The next Await may lie beyond a Send not yet sent: a server may answer before the watchdog
+        got to sending (a Mustard server pushes its snapshot before ``init`` arrives; a replay's file
+        is read at once). If that Await accepts, the Sends before it are *owed* -- still sent, first
+        -- and the handshake moves on.
 
         Returns ``None`` (nothing to do), :data:`DONE` (the step is complete; when it was the last,
         :attr:`handshake_complete` is now true) or an :class:`End` (the handshake failed; the
         caller closes the session with it).
         """
-        if self.phase is not Phase.HANDSHAKING or self.step >= len(self.steps):
+        if self.phase is not Phase.HANDSHAKING:
             return None
-        step = self.steps[self.step]
-        if not isinstance(step, Await):
+        index = next((i for i in range(self.step, len(self.steps)) if isinstance(self.steps[i], Await)), None)
+        if index is None:
             return None
+        step = self.steps[index]
+        assert isinstance(step, Await)
         result = step.accept(record, self.facts)
         if result == DONE:
-            self.step += 1
+            self.owed.extend(s for s in self.steps[self.step : index] if isinstance(s, Send))
+            self.step = index + 1
         return result
 
     @property

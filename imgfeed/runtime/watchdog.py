@@ -314,7 +314,7 @@ class Watchdog:
             except TransportError:
                 return  # the connection is over (retired by send)
             with self.ingest.lock:
-                if not session.retired:
+                if not session.retired and session.pending_send() is step:
                     session.sent()
 
     def _drive_restore(self, conn: Connection, restore: _Restore) -> None:

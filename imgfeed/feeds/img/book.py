@@ -63,6 +63,7 @@ from imgfeed.feeds.img.protocol.messages import (
     Sport,
     raw_market_id,
 )
+from imgfeed.feeds.img.protocol.prices import new_market_update
 from imgfeed.feeds.img.subscriptions import SubscriptionState, may_cover
 from imgfeed.runtime.events import Notification, SuspendReason
 from imgfeed.runtime.tradability import Tradability
@@ -273,7 +274,16 @@ class MarketBook:
             out.append(record)
         if kind is MarketUpdate:
             market_id = record.market_id
-            self._images[market_id] = record
+            # The book keeps a record of its own, sharing the line: a handler that reads the prices
+            # of the one it is given makes that one parse and cache its tree, which then goes when
+            # the handler is done, instead of staying in the book until the next image (it would
+            # hold about eight times the line's size; benchmarks/memory.py).
+            line = record.line
+            self._images[market_id] = (
+                new_market_update(record.publish_time, record.received_at, line, market_id, record.status)
+                if line
+                else record
+            )
             self._fresh.add(market_id)
             self._refresh(market_id, out)
         elif kind is Market:
