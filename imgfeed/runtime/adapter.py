@@ -145,6 +145,18 @@ class FeedAdapter(abc.ABC):
     def changed(self) -> None:  # noqa: B027 -- an optional hook: most caches have no waiters
         """Wake whoever waits for the cache to change; called once per applied chunk."""
 
+    def take_liveness(self) -> Optional[Liveness]:
+        """New deadlines for the current session, learnt from the records just applied (under the
+        lock, once per chunk); ``None``: unchanged. Betfair's server grants its own heartbeat
+        interval in the image, so the deadlines are known only then."""
+        return None
+
+    def take_end(self) -> Optional[End]:
+        """A reason to end the current session, found while applying the records just applied
+        (under the lock, once per chunk); ``None``: none. Betfair: a segmented image arrived
+        broken, so the stream must be resubscribed from its last clocks on a new connection."""
+        return None
+
     def checkpoint(self) -> Optional[List[bytes]]:
         """The cache as wire lines, under the lock: fed to a fresh cache of this feed (after a
         session came up), they rebuild the state it has now. A fan-out stores them so that a late
