@@ -293,6 +293,13 @@ class MarketCache:
                 book = market.book = market_book(market)
             return book
 
+    def status(self, market_id: str) -> Optional[str]:
+        """The market's status as its latest definition says (``None``: none yet, or not cached).
+
+        Cheap (no snapshot is built): what the tradability rule asks after every change."""
+        market = self._markets.get(market_id)
+        return None if market is None else market.status
+
     def is_closed(self, market_id: str) -> bool:
         """True when the market's definition says CLOSED (and it has not been evicted yet)."""
         return market_id in self._closed
