@@ -77,10 +77,20 @@ class TLSTransport(Transport):
         port: the TCP port.
         cafile: the CA certificates to verify the server with (default: the system's).
         read_timeout: how long one :meth:`recv` waits before returning ``None``.
+        server_hostname: the name sent as SNI and checked against the certificate, when it is not
+            ``host`` (connecting to an address while verifying a name).
     """
 
-    def __init__(self, host: str, port: int, cafile: Optional[str] = None, read_timeout: float = 0.5) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        cafile: Optional[str] = None,
+        read_timeout: float = 0.5,
+        server_hostname: Optional[str] = None,
+    ) -> None:
         self.host = host
+        self.server_hostname = server_hostname or host
         self.port = port
         self.cafile = cafile
         self.read_timeout = read_timeout
@@ -142,7 +152,7 @@ class TLSTransport(Transport):
                 if code:
                     raise ConnectError(f"cannot connect to {self.describe()}: {_strerror(code)}")
                 break
-        tls = context.wrap_socket(sock, server_hostname=self.host, do_handshake_on_connect=False)
+        tls = context.wrap_socket(sock, server_hostname=self.server_hostname, do_handshake_on_connect=False)
         with self._lock:
             self._tls = tls
         self._handshake(tls, deadline, timeout)
@@ -161,9 +171,9 @@ class TLSTransport(Transport):
             except ssl.SSLCertVerificationError as exc:
                 reason = exc.verify_message or str(exc)
                 raise CertificateError(
-                    f"the certificate of {self.describe()} cannot be verified: {reason}"
-                    f" (CA file: {self.cafile or 'the system CAs'})",
-                    self.host,
+                    f"the certificate of {self.describe()} cannot be verified as {self.server_hostname!r}:"
+                    f" {reason} (CA file: {self.cafile or 'the system CAs'})",
+                    self.server_hostname,
                     verify_message=exc.verify_message or "",
                 ) from exc
             except (ssl.SSLError, OSError) as exc:

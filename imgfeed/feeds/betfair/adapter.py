@@ -175,10 +175,9 @@ class BetfairAdapter(FeedAdapter):
     def _deadlines(self, heartbeat_ms: Optional[int]) -> Liveness:
         if heartbeat_ms is None:
             return Liveness(silence_timeout=None, heartbeat_timeout=None, handshake_timeout=self.config.auth_timeout)
-        seconds = heartbeat_ms / 1000.0
         return Liveness(
-            silence_timeout=SILENCE_HEARTBEATS * seconds,
-            heartbeat_timeout=SUSPEND_HEARTBEATS * seconds,
+            silence_timeout=SILENCE_HEARTBEATS * heartbeat_ms / 1000.0,
+            heartbeat_timeout=SUSPEND_HEARTBEATS * heartbeat_ms / 1000.0,
             handshake_timeout=self.config.auth_timeout,
         )
 
