@@ -12,7 +12,7 @@ from typing import Any, Callable
 import pytest
 
 from imgfeed.betfair import BetfairClient, SuspendReason
-from imgfeed.feeds.betfair.emulator import EmulatorConfig, EmulatorServer, ScenarioConfig
+from imgfeed.feeds.betfair.emulator import EmulatorConfig, ScenarioConfig
 from imgfeed.runtime.stats import ClientState
 from tests.betfair_client.conftest import ALL_FIELDS, FAST, SCENARIO, WAIT
 from tests.betfair_client.support import Recorder, assert_same_books, called, caught_up, subscribed_markets
