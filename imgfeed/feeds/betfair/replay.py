@@ -90,13 +90,18 @@ def historical_lines(paths: Sequence[str]) -> Iterator[RecordedLine]:
 
 
 def is_betfair_file(path: PathLike) -> bool:
-    """A Betfair historical file, or an imgfeed recording of a Betfair stream?"""
-    kind = sniff(path)
-    if kind is FileKind.BETFAIR:
-        return True
-    if kind is FileKind.IMGFEED_RECORDING:
-        with open_recording(path) as recording:
-            return recording.header.feed == "betfair"
+    """A Betfair historical file, or an imgfeed recording of a Betfair stream?
+
+    False for a file that cannot be read: whichever replay is then asked says why."""
+    try:
+        kind = sniff(path)
+        if kind is FileKind.BETFAIR:
+            return True
+        if kind is FileKind.IMGFEED_RECORDING:
+            with open_recording(path, allow_truncated=True) as recording:
+                return recording.header.feed == "betfair"
+    except ReplayError:
+        return False
     return False
 
 
@@ -200,8 +205,9 @@ def replay(
         source: Any = historical_lines(paths)
     elif kinds == {FileKind.IMGFEED_RECORDING}:
         for p in paths:
-            if not is_betfair_file(p):
-                raise ReplayError(f"{p} is a recording of another feed, not of a Betfair stream", p)
+            with open_recording(p, allow_truncated=allow_truncated) as recording:
+                if recording.header.feed != "betfair":
+                    raise ReplayError(f"{p} is a recording of another feed ({recording.header.feed}), not of a Betfair stream", p)
         historical = False
         source = paths
     else:
