@@ -19,6 +19,7 @@ BENCHMARKS = os.path.join(ROOT, "benchmarks")
 
 #: script -> (columns its table must have, words that must appear somewhere in the output)
 SCRIPTS = {
+    "betfair": (["file", "stage", "lines/s", "µs/line", "vs bflw", "vs floor"], ["ratio imgfeed/bflw books"]),
     "decode": (["stage", "lines/s", "MB/s", "µs/line", "vs floor"], ["ratio imgfeed/floor"]),
     "replay": (["file", "stage", "records/s", "µs/record", "vs floor"], ["ratio replay / floor"]),
     "latency": (

@@ -189,6 +189,11 @@ def subscribed_markets(server: EmulatorServer, market_filter: Dict[str, Any]) ->
     return [i.market_id for i in server.scenario.market_infos() if rows.matches(i)]
 
 
+def live_session(server: EmulatorServer, kind: str = "mcm") -> Any:
+    """The (first) open session of the emulator with a ``kind`` subscription."""
+    return next(s for s in server.sessions() if s.subscription(kind) is not None)
+
+
 def caught_up(server: EmulatorServer, client: BetfairClient, kind: str = "mcm") -> None:
     """Wait until the emulator wrote everything and the client applied up to the last clk written."""
     assert server.wait_for_flush(WAIT)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, List
 
-from imgfeed.betfair import BetfairClient
+from imgfeed.betfair import BetfairClient, MarketBook
 from imgfeed.feeds.betfair.adapter import BetfairAdapter
 from imgfeed.feeds.betfair.emulator import ScenarioConfig
 from imgfeed.feeds.betfair.protocol.codec import decode_line
@@ -47,7 +47,7 @@ def test_a_checkpoint_rebuilds_the_market_and_order_caches(make_server: Make, ma
     assert fresh.markets.stream.clk == client.markets.clocks["clk"]
     assert fresh.markets.stream.is_image_complete
     # what the new books tell the handlers: one per market, tradable as in the live client
-    assert {b.market_id for b in out if type(b).__name__ == "MarketBook"} == set(markets)
+    assert {b.market_id for b in out if isinstance(b, MarketBook)} == set(markets)
     assert fresh.tradability.tradable() == client.markets.tradable()
 
 

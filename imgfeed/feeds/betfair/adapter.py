@@ -220,18 +220,20 @@ class BetfairAdapter(FeedAdapter):
     def apply(self, record: Any, out: List[Any]) -> None:
         kind = type(record)
         if kind is MarketChangeMessage:
-            end = self.markets.apply(record, out)
+            side: Union[MarketSide, OrderSide] = self.markets
         elif kind is OrderChangeMessage:
-            end = self.orders.apply(record, out)
+            side = self.orders
         elif kind is StatusMessage:
             self._status(record, out)
             return
         else:  # ConnectionMessage, Unknown
             out.append(record)
             return
+        end = side.apply(record, out)
         if end is not None and self._end is None:
             self._end = end
-        self._granted_changed()
+        if side.stream.heartbeat_ms != self._granted:  # granted with an image: new deadlines
+            self._granted_changed()
 
     def _status(self, status: StatusMessage, out: List[Any]) -> None:
         out.append(status)

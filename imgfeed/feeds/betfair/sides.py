@@ -85,6 +85,7 @@ class _Side:
         #: The request in force (confirmed by the server), re-sent after a reconnect.
         self.request: Any = None
         self.up = False
+        self._stale = False
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.stream!r} request={self.request!r}>"
@@ -104,6 +105,7 @@ class _Side:
 
     def session_up(self, out: List[Any]) -> None:
         self.up = True
+        self._stale = False
         if self.historical:
             # Betfair's historical files carry no ct: the stream is whole from its first line.
             self.stream.is_image_complete = True
@@ -135,6 +137,7 @@ class MarketSide(_Side):
         self.cache = MarketCache(config.closed_retention, lock)
         self.tradability = tradability
         self.wants_definition = True
+        self._stale = False  # as last told to the tradability rule
 
     def encode(self, request_id: Optional[int], request: MarketRequest, clocks: Dict[str, str]) -> bytes:
         cfg = self.config
@@ -168,7 +171,9 @@ class MarketSide(_Side):
             return received
         tradability = self.tradability
         stream = self.stream
-        tradability.set_stale(stream.is_stale, out)
+        if stream.is_stale is not self._stale:
+            self._stale = stream.is_stale
+            tradability.set_stale(self._stale, out)
         ct = received.ct
         if ct == _HEARTBEAT:
             return None
