@@ -141,6 +141,29 @@ def best_time(fn: Callable[[], Any], rounds: int) -> Tuple[float, Any]:
     return best, result
 
 
+def measure(name: str, path: str, n: int, rounds: int) -> Tuple[List[List[object]], float]:
+    """The table rows of one file, and its imgfeed/bflw books ratio."""
+    with open(path, "rb") as f:
+        data = f.read()
+    text_lines = [line.decode() for line in data.split(b"\n") if line.strip()]
+    stages: List[Tuple[str, Callable[[], Any]]] = [
+        ("floor (split + json.loads)", lambda: floor(data)),
+        ("bflw cache", lambda: bflw(text_lines, books=False)),
+        ("bflw books", lambda: bflw(text_lines, books=True)),
+        ("imgfeed books", lambda: imgfeed(data, Counter())),
+        ("imgfeed books, read", lambda: imgfeed(data, Reader())),
+        ("imgfeed replay (threads)", lambda: replay(path, handlers=[Counter()])),
+    ]
+    times = {label: best_time(fn, rounds)[0] for label, fn in stages}
+    base, fl = times["bflw books"], times["floor (split + json.loads)"]
+    rows: List[List[object]] = []
+    for label, _ in stages:
+        t = times[label]
+        rows.append([name, label, f"{n / t:,.0f}", _common.fmt(t / n * 1e6), _common.fmt(base / t, 2),
+                     _common.fmt(fl / t, 2)])
+    return rows, base / times["imgfeed books"]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds per stage (best kept)")
@@ -158,24 +181,8 @@ def main() -> int:
     ratios: Dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="imgfeed-bench-betfair-") as tmp:
         for name, path, n in make_files(tmp, quick=args.quick):
-            with open(path, "rb") as f:
-                data = f.read()
-            text_lines = [line.decode() for line in data.split(b"\n") if line.strip()]
-            stages: List[Tuple[str, Callable[[], Any]]] = [
-                ("floor (split + json.loads)", lambda: floor(data)),
-                ("bflw cache", lambda: bflw(text_lines, books=False)),
-                ("bflw books", lambda: bflw(text_lines, books=True)),
-                ("imgfeed books", lambda: imgfeed(data, Counter())),
-                ("imgfeed books, read", lambda: imgfeed(data, Reader())),
-                ("imgfeed replay (threads)", lambda: replay(path, handlers=[Counter()])),
-            ]
-            times = {label: best_time(fn, rounds)[0] for label, fn in stages}
-            base, fl = times["bflw books"], times["floor (split + json.loads)"]
-            for label, _ in stages:
-                t = times[label]
-                rows.append([name, label, f"{n / t:,.0f}", _common.fmt(t / n * 1e6), _common.fmt(base / t, 2),
-                             _common.fmt(fl / t, 2)])
-            ratios[name] = base / times["imgfeed books"]
+            file_rows, ratios[name] = measure(name, path, n, rounds)
+            rows += file_rows
     _common.print_table(
         "Betfair ESA pipeline, lines/s (higher is better)",
         ["file", "stage", "lines/s", "µs/line", "vs bflw", "vs floor"],
