@@ -77,3 +77,16 @@ def test_cafile_expands_the_home_directory(tmp_path: Any, monkeypatch: pytest.Mo
     monkeypatch.setenv("HOME", str(tmp_path))
     (tmp_path / "ca.pem").write_text("x")
     assert config(cafile="~/ca.pem").cafile == os.path.join(str(tmp_path), "ca.pem")
+
+
+def test_every_setting_is_in_the_readmes_betfair_table() -> None:
+    import re
+    from pathlib import Path
+
+    import attrs
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Betfair configuration", 1)[1].split("\n### ", 1)[0]
+    documented = set(re.findall(r"`(\w+)`", section))
+    missing = [f.name for f in attrs.fields(BetfairConfig) if f.name not in documented]
+    assert not missing, f"settings missing from the README's Betfair configuration table: {missing}"
