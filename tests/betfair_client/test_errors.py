@@ -150,17 +150,18 @@ def test_invalid_clock_drops_the_clocks_and_takes_a_fresh_image(
     assert_same_books(server, client, {}, ALL_FIELDS)
 
 
+@pytest.mark.parametrize("code", ["INVALID_INPUT", "INVALID_REQUEST"])
 def test_invalid_input_is_reported_as_our_bug(
-    make_server: Make, make_client: Make, recorder: Recorder, caplog: pytest.LogCaptureFixture
+    make_server: Make, make_client: Make, recorder: Recorder, caplog: pytest.LogCaptureFixture, code: str
 ) -> None:
     server = make_server()
     client: BetfairClient = make_client(server, [recorder])
     client.start()
     assert client.wait_for_state(ClientState.RUNNING, timeout=WAIT)
     with caplog.at_level(logging.ERROR, "imgfeed.betfair"):
-        server.faults.send_error("INVALID_INPUT")
+        server.faults.send_error(code)
         note = recorder.wait_for(called("on_disconnect"))[-1][1][0]
-    assert note.code == "INVALID_INPUT" and "bug in imgfeed" in note.detail and note.will_retry
+    assert note.code == code and "bug in imgfeed" in note.detail and note.will_retry
     assert any("bug in imgfeed" in r.getMessage() for r in caplog.records)
     assert client.wait_for_state(ClientState.RUNNING, timeout=WAIT)
 
@@ -187,3 +188,21 @@ def test_a_status_of_another_request_never_completes_a_subscription(make_server:
     client.start()
     status = client.subscribe_markets({}, ALL_FIELDS)
     assert status.id == server.sessions()[0].subscription("mcm").request_id >= 1
+
+
+def test_a_malformed_line_is_reported_with_its_bytes_and_the_stream_goes_on(
+    make_server: Make, make_client: Make, recorder: Recorder
+) -> None:
+    server = make_server()
+    client: BetfairClient = make_client(server, [recorder])
+    client.start()
+    client.subscribe_markets({}, ALL_FIELDS)
+    caught_up(server, client)
+    server.faults.send_malformed_line()
+    server.scenario.step()
+    caught_up(server, client)
+    recorder.wait_for(called("on_protocol_error"))
+    ((error,),) = recorder.of("on_protocol_error")
+    assert b'"clk":' in error.raw and "not JSON" in error.reason
+    assert client.stats().protocol_errors == 1 and client.stats().sessions == 1
+    assert_same_books(server, client, {}, ALL_FIELDS)
