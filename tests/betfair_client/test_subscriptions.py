@@ -115,3 +115,34 @@ def test_orders_and_markets_on_one_connection(make_server: Make, make_client: Ma
     market_id = client.orders.market_ids()[0]
     assert client.orders.is_tradable(market_id) == client.markets.is_tradable(market_id)
     assert_same_books(server, client, {}, ALL_FIELDS)
+
+
+def test_a_restore_refused_for_the_subscription_limit_is_given_up_and_said(
+    make_server: Make, make_client: Make, recorder: Recorder, caplog: Any
+) -> None:
+    server = make_server()
+    client: BetfairClient = make_client(server, [recorder])
+    client.start()
+    client.subscribe_markets({}, ALL_FIELDS)
+    caught_up(server, client)
+    server.faults.fail_next("marketSubscription", "SUBSCRIPTION_LIMIT_EXCEEDED")
+    server.faults.drop("fin")
+    recorder.wait_for(called("on_status", where=lambda s: s.error_code == "SUBSCRIPTION_LIMIT_EXCEEDED"))
+    assert client.markets.wait_until(lambda: client._betfair.markets.request is None, WAIT)
+    assert "no longer in force" in caplog.text
+    assert client.stats().sessions == 2 and not client.markets.tradable()
+
+
+def test_a_restore_refused_with_a_closing_error_is_restored_on_the_next_connection(
+    make_server: Make, make_client: Make, recorder: Recorder
+) -> None:
+    server = make_server()
+    client: BetfairClient = make_client(server, [recorder])
+    client.start()
+    client.subscribe_markets({}, ALL_FIELDS)
+    caught_up(server, client)
+    server.faults.fail_next("marketSubscription", "UNEXPECTED_ERROR")
+    server.faults.drop("fin")
+    recorder.wait_for(called("on_connect", 3))
+    assert client.markets.wait_until(lambda: bool(client.markets.tradable()), WAIT)
+    assert client._betfair.markets.request is not None

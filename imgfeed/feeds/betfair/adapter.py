@@ -315,6 +315,11 @@ class BetfairAdapter(FeedAdapter):
             return [self.subscription_spec(s, s.request, resume=True) for s in sides]
 
     def restore_failed(self, spec: RequestSpec, error: RequestError, out: List[Any]) -> bool:
+        """A restoring subscription was refused. Only a refusal that keeps the connection
+        (``SUBSCRIPTION_LIMIT_EXCEEDED``: the filter now matches too many markets) gives it up;
+        any other error closes the connection, and the next one restores it again."""
+        if getattr(error, "code", None) != ErrorCode.SUBSCRIPTION_LIMIT_EXCEEDED:
+            return False
         log.error("the server refused to restore %s %r: %s; it is no longer in force", spec.name, spec.payload, error)
         side = self.markets if isinstance(spec.payload, MarketRequest) else self.orders
         if isinstance(spec.payload, (MarketRequest, OrderRequest)) and side.request == spec.payload:
