@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Callable, List, Optional, Set, Tuple, TypeVar
+from typing import Any, Callable, Collection, List, Optional, Set, Tuple, TypeVar
 
 from imgfeed.errors import ProtocolError
 from imgfeed.runtime.adapter import FeedAdapter, Role
@@ -89,7 +89,7 @@ class Ingest:
 
     # --- the reader's side -----------------------------------------------------------------------
 
-    def chunk(self, conn: Connection, records: List[Any], data: bytes, mono: float, received_at: float) -> bool:
+    def chunk(self, conn: Connection, records: Collection[Any], data: bytes, mono: float, received_at: float) -> bool:
         """Apply one received chunk (``data``, decoded as ``records``).
 
         Returns True when the queue is now over its bound.
