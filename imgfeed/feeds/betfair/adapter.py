@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Callable, Dict, Hashable, List, Optional, Sequence, Tuple, Type, Union
+from typing import Any, Callable, Dict, Hashable, Iterator, List, Optional, Sequence, Tuple, Type, Union
 
 import attrs
 
@@ -49,7 +49,7 @@ from imgfeed.runtime.requests import RequestId, RequestSpec
 from imgfeed.runtime.session import DONE, Await, End, Liveness, Send, Step, StepResult
 from imgfeed.runtime.tradability import Tradability
 
-__all__ = ["BetfairAdapter", "BetfairDecoder", "AUTH_REQUEST_ID", "SubscriptionError"]
+__all__ = ["BetfairAdapter", "BetfairDecoder", "DecodedLines", "AUTH_REQUEST_ID", "SubscriptionError"]
 
 log = logging.getLogger("imgfeed.betfair")
 
@@ -83,21 +83,38 @@ def _order_key(book: OrderBook) -> Hashable:
     return ("orders", book.market_id)
 
 
+class DecodedLines:
+    """A chunk's records, each line decoded only as the ingest reaches it (see
+    :class:`~imgfeed.runtime.adapter.Decoder`): an image's parsed tree is garbage as soon as it
+    has been applied. Sized from the start (the ingest counts the messages); iterated once."""
+
+    __slots__ = ("_lines", "_times")
+
+    def __init__(self, lines: List[Any], times: Any) -> None:
+        self._lines = lines
+        self._times = times  # one receive time for all (a float), or one per line (a list)
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+    def __contains__(self, item: object) -> bool:  # pragma: no cover -- Collection's contract
+        return any(item is record for record in self)
+
+    def __iter__(self) -> Iterator[Any]:
+        times = self._times
+        each = type(times) is list
+        for index, line in enumerate(self._lines):
+            yield decode_line(line, times[index] if each else times) if type(line) is bytes else line
+
+
 class BetfairDecoder:
     """CRLF lines (split anywhere, UTF-8 split-safe: the shared line buffer) -> ESA records."""
 
     def __init__(self, max_line_length: int) -> None:
         self._lines = LineBuffer(max_line_length)
 
-    def feed(self, data: bytes, received_at: float) -> List[Any]:
-        out: List[Any] = []
-        for line in self._lines.feed(data):
-            if type(line) is bytes:
-                if line:
-                    out.append(decode_line(line, received_at))
-            else:
-                out.append(line)
-        return out
+    def feed(self, data: bytes, received_at: float) -> DecodedLines:
+        return DecodedLines([line for line in self._lines.feed(data) if line], received_at)
 
 
 class BetfairAdapter(FeedAdapter):

@@ -31,12 +31,11 @@ import attrs
 import ujson
 
 from imgfeed.errors import ConfigError, ReplayError
-from imgfeed.feeds.betfair.adapter import BetfairAdapter
+from imgfeed.feeds.betfair.adapter import BetfairAdapter, DecodedLines
 from imgfeed.feeds.betfair.client import BetfairClient
 from imgfeed.feeds.betfair.config import BetfairConfig
 from imgfeed.feeds.betfair.handler import BetfairHandler
 from imgfeed.feeds.betfair.historical import FileKind, iter_lines, sniff
-from imgfeed.feeds.betfair.protocol.codec import decode_line
 from imgfeed.feeds.betfair.protocol.messages import ConnectionMessage, StatusMessage
 from imgfeed.feeds.betfair.views import MarketsView, OrdersView
 from imgfeed.framing import LineBuffer
@@ -112,17 +111,16 @@ class _RecordedTimeDecoder:
         self._lines = LineBuffer(max_line_length)
         self._times = times
 
-    def feed(self, data: bytes, received_at: float) -> List[Any]:
-        out: List[Any] = []
+    def feed(self, data: bytes, received_at: float) -> DecodedLines:
+        lines: List[Any] = []
+        stamps: List[float] = []
         times = self._times
         for line in self._lines.feed(data):
             t = times.popleft() if times else received_at
-            if type(line) is bytes:
-                if line:
-                    out.append(decode_line(line, t))
-            else:
-                out.append(line)
-        return out
+            if line:
+                lines.append(line)
+                stamps.append(t)
+        return DecodedLines(lines, stamps)
 
 
 def _first_message(record: Any, facts: Dict[str, Any]) -> StepResult:

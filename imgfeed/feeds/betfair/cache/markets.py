@@ -191,8 +191,7 @@ class MarketCache:
 
     def _apply_definition(self, market: MarketState, definition: Dict[str, Any]) -> None:
         market.definition = definition
-        market.definition_record = None
-        market.runner_definitions = {}
+        market.definition_record = None  # market.runner_definitions stay, to be reused if unchanged
         market.status = definition.get("status")
         market.version = definition.get("version")
         runners = market.runners
@@ -201,6 +200,9 @@ class MarketCache:
             runner = runners.get(key)
             if runner is None:
                 runner = market.add_runner(key)
+            elif runner.definition == runner_definition_:
+                # Resent unchanged (a definition is always whole): the runner's book still holds.
+                continue
             runner.definition = runner_definition_
             market.touch(runner)
 
