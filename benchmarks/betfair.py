@@ -18,7 +18,10 @@ historical file BASIC-1.132153978. Each round times, on the same bytes:
   ``BetfairHandler`` through the dispatch table -- the handler counts the books;
 - **imgfeed books, read**: the same with a handler that reads every runner's best back and lay;
 - **imgfeed replay**: ``imgfeed.betfair.replay`` of the file: the whole runtime (reader thread,
-  queue, dispatcher thread) with the counting handler.
+  queue, dispatcher thread) with the counting handler, on recorded time;
+- **imgfeed client**: a live ``BetfairClient`` whose connection is in memory (the file pushed in
+  64 KiB chunks after the handshake): reader thread, ingest, queue (``block``, so that every book
+  is counted), dispatcher thread, counting handler; from the first chunk to the last book.
 
 "vs bflw" is bflw-books time / stage time (the like-for-like comparison: both hand a book per
 changed market to the user); "vs floor" is floor time / stage time. The target is imgfeed books
@@ -34,6 +37,7 @@ import os
 import queue
 import sys
 import tempfile
+import threading
 import time
 from typing import Any, Callable, Dict, List, Tuple
 
@@ -41,11 +45,14 @@ import _common
 from _betfair_files import make_files
 
 from imgfeed.feeds.betfair.adapter import BetfairAdapter
+from imgfeed.feeds.betfair.client import BetfairClient
 from imgfeed.feeds.betfair.books import MarketBook
 from imgfeed.feeds.betfair.config import BetfairConfig
 from imgfeed.feeds.betfair.handler import BetfairHandler
 from imgfeed.feeds.betfair.replay import replay
 from imgfeed.runtime.handler import dispatch_table
+from imgfeed.runtime.stats import ClientState
+from imgfeed.transport.memory import MemoryTransport
 
 TARGET = 2.0  # issue 12: imgfeed's pipeline >= 2x bflw's, end to end
 CHUNK = 64 * 1024
@@ -130,6 +137,47 @@ def imgfeed(data: bytes, handler: BetfairHandler) -> int:
     return delivered
 
 
+class Waiter(Counter):
+    """Counts the books and says when the last expected one has arrived."""
+
+    def __init__(self, expected: int) -> None:
+        super().__init__()
+        self.expected = expected
+        self.done = threading.Event()
+
+    def on_market_book(self, book: MarketBook) -> None:
+        self.books += 1
+        if self.books >= self.expected:
+            self.done.set()
+
+
+def imgfeed_client(data: bytes, expected: int) -> float:
+    """The live client's threads (reader, queue, dispatcher) on an in-memory connection: seconds
+    from the first chunk pushed to the last book delivered."""
+    config = BetfairConfig(app_key="bench", session_token="bench", closed_retention=_FOREVER,
+                           overflow_policy="block", handler_stall_warning=None)
+
+    def respond(transport: MemoryTransport, line: bytes) -> None:
+        if b'"authentication"' in line:
+            transport.push(b'{"op":"status","id":0,"statusCode":"SUCCESS","connectionClosed":false}\r\n')
+
+    transport = MemoryTransport(respond, read_timeout=0.05)
+    transport.push(b'{"op":"connection","connectionId":"bench"}\r\n')
+    waiter = Waiter(expected)
+    client = BetfairClient(config, handlers=[waiter], transport_factory=lambda: transport,
+                           adapter=BetfairAdapter(config, historical=True))
+    client.start()
+    try:
+        assert client.wait_for_state(ClientState.RUNNING, timeout=10.0)
+        started = time.perf_counter()
+        for start in range(0, len(data), CHUNK):
+            transport.push(data[start : start + CHUNK])
+        assert waiter.done.wait(600.0), "not every book was delivered"
+        return time.perf_counter() - started
+    finally:
+        client.stop()
+
+
 def best_time(fn: Callable[[], Any], rounds: int) -> Tuple[float, Any]:
     best = float("inf")
     result: Any = None
@@ -155,6 +203,10 @@ def measure(name: str, path: str, n: int, rounds: int) -> Tuple[List[List[object
         ("imgfeed replay (threads)", lambda: replay(path, handlers=[Counter()])),
     ]
     times = {label: best_time(fn, rounds)[0] for label, fn in stages}
+    counter = Counter()
+    imgfeed(data, counter)
+    times["imgfeed client (threads)"] = min(imgfeed_client(data, counter.books) for _ in range(rounds))
+    stages.append(("imgfeed client (threads)", lambda: None))
     base, fl = times["bflw books"], times["floor (split + json.loads)"]
     rows: List[List[object]] = []
     for label, _ in stages:
