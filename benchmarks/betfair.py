@@ -45,8 +45,8 @@ import _common
 from _betfair_files import make_files
 
 from imgfeed.feeds.betfair.adapter import BetfairAdapter
-from imgfeed.feeds.betfair.client import BetfairClient
 from imgfeed.feeds.betfair.books import MarketBook
+from imgfeed.feeds.betfair.client import BetfairClient
 from imgfeed.feeds.betfair.config import BetfairConfig
 from imgfeed.feeds.betfair.handler import BetfairHandler
 from imgfeed.feeds.betfair.replay import replay
