@@ -172,3 +172,17 @@ def test_one_byte_writes(make_server: Make, make_client: Make, recorder: Recorde
     caught_up(server, client)
     assert client.stats().protocol_errors == 0
     assert_same_books(server, client, {}, ALL_FIELDS)
+
+
+def test_closed_markets_leave_the_cache_after_their_retention(
+    make_server: Make, make_client: Make, recorder: Recorder
+) -> None:
+    server, client = start(make_server, make_client, recorder, closed_retention=0.0)
+    for _ in range(25):  # every market goes through in-play to closed, and is replaced
+        server.scenario.step()
+    caught_up(server, client)
+    calls = recorder.wait_for(lambda calls: any(n == "on_market_book" and a[0].status == "CLOSED" for n, a in calls))
+    closed = {a[0].market_id for n, a in calls if n == "on_market_book" and a[0].status == "CLOSED"}
+    assert closed and not closed & set(client.markets.market_ids())  # seen closed, then evicted
+    assert all(client.markets.book(m).status != "CLOSED" for m in client.markets.market_ids())
+    assert not any(client.markets.is_tradable(m) for m in closed)
