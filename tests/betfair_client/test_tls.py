@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from imgfeed.betfair import BetfairClient, CertificateError, DisconnectReason
-from imgfeed.errors import ConnectError, HostKeyError
+from imgfeed.errors import ConnectError, HostKeyError, TransportError
 from imgfeed.feeds.betfair.emulator import ensure_certificates
 from imgfeed.transport.tls import TLSTransport
 from tests.betfair_client.conftest import WAIT
@@ -144,3 +144,19 @@ def test_a_client_stops_on_a_certificate_it_cannot_verify(
     (note,) = recorder.of("on_disconnect")[-1]
     assert note.reason is DisconnectReason.HOST_KEY and not note.will_retry
     assert server.sessions() == []
+
+
+def test_close_cuts_a_waiting_read_short(make_server: Make) -> None:
+    server = make_server()
+    t = TLSTransport("localhost", server.port, cafile=server.cafile, read_timeout=30.0)
+    t.connect(WAIT)
+    first = t.recv()
+    assert first is not None and first.startswith(b'{"op":"connection"')
+    got = []
+    reader = threading.Thread(target=lambda: got.append(t.recv()), name="test-tls-read")
+    reader.start()  # nothing more comes until we authenticate: it waits (up to 30 s)
+    t.close()
+    reader.join(WAIT)
+    assert not reader.is_alive() and got == [b""]
+    with pytest.raises(TransportError):
+        t.send(b"{}\r\n", 1.0)
