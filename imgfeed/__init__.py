@@ -11,6 +11,7 @@ layout is in docs/architecture.md.
 from imgfeed._version import __version__
 from imgfeed.errors import (
     AuthenticationError,
+    CertificateError,
     ClientClosedError,
     ConfigError,
     ConnectError,
@@ -133,6 +134,7 @@ __all__ = [
     "ConnectError",
     "AuthenticationError",
     "HostKeyError",
+    "CertificateError",
     "UnknownHostKeyError",
     "HostKeyMismatchError",
     "RequestError",

@@ -26,6 +26,7 @@ __all__ = [
     "HostKeyError",
     "UnknownHostKeyError",
     "HostKeyMismatchError",
+    "CertificateError",
     "RequestError",
     "RateLimitedError",
     "RequestTimeoutError",
@@ -154,6 +155,25 @@ class UnknownHostKeyError(HostKeyError):
 
 class HostKeyMismatchError(HostKeyError):
     """The server presented a key different from the one on record: possibly an attack."""
+
+
+class CertificateError(HostKeyError):
+    """The TLS server's certificate could not be verified (unknown CA, expired, wrong host name).
+
+    A :class:`HostKeyError` for TLS: the same "the peer is not who it claims to be", fatal and
+    never retried silently. ``host`` is the name checked; ``fingerprint`` is empty, since a
+    certificate that fails verification is not handed over by ``ssl``.
+
+    Attributes:
+        verify_message: OpenSSL's reason (``"certificate has expired"`` ...), when it gave one.
+    """
+
+    def __init__(self, message: str, host: str, fingerprint: str = "", verify_message: str = "") -> None:
+        self.verify_message = verify_message
+        super().__init__(message, host, fingerprint)
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return type(self), (self.args[0], self.host, self.fingerprint, self.verify_message), self.__dict__
 
 
 class RequestError(ImgFeedError):

@@ -60,10 +60,9 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--port",
         type=_int,
-        default=DEFAULT_PORT,
-        help="SSH port (default: %(default)s; the IMG Arena service also listens on 22)",
+        help=f"port (default: {DEFAULT_PORT} for IMG, where the service also listens on 22; 443 for Betfair)",
     )
-    group.add_argument("--user", required=True, help="the username IMG Arena assigned to you")
+    group.add_argument("--user", help="the username IMG Arena assigned to you (the IMG feed needs it)")
     group.add_argument(
         "--key",
         default=DEFAULT_KEY_PATH,
@@ -297,6 +296,10 @@ def config_from_args(args: argparse.Namespace, **overrides: Any) -> FeedConfig:
     Raises:
         ImgFeedError: one line saying what is wrong and what to do.
     """
+    if args.port is None:
+        args.port = DEFAULT_PORT
+    if not args.user:
+        raise ImgFeedError("the IMG feed needs --user (the username IMG Arena assigned to you)")
     check_port(args.port)
     pkey = load_key(check_key_file(args.key))
     known_hosts = check_known_hosts(args.known_hosts, args.host, args.port, args.accept_new_host_key)

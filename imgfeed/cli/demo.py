@@ -17,6 +17,7 @@ import tempfile
 import time
 from typing import Any
 
+from imgfeed.cli._betfair import add_feed_option
 from imgfeed.cli._parsing import one_line_errors, seconds
 from imgfeed.cli._run import quieted, run_client
 from imgfeed.cli.console import FeedHealth, LiveView, RateMeter
@@ -47,11 +48,12 @@ def memory_key() -> Any:
 def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="see live (simulated) golf prices in one command",
+        help="see live (simulated) golf prices -- or Betfair ladders -- in one command",
         description="Start the simulator and a client in this process and show a live view: "
         "tournaments, markets with their shortest prices, whether each market may be traded now, "
         "heartbeat age and messages per second. Ctrl-C exits.",
     )
+    add_feed_option(parser)
     parser.add_argument("--duration", type=seconds, metavar="SECONDS", help="exit after this many seconds")
     parser.add_argument(
         "--seed",
@@ -84,6 +86,10 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "feed", "img") == "betfair":
+        from imgfeed.cli import _betfair_demo
+
+        return _betfair_demo.run(args)
     # paramiko's records (it logs the simulator's side of the connection closing as an ERROR when
     # the demo ends) are hidden by imgfeed.cli.main unless -v.
     client_key = memory_key()

@@ -17,6 +17,7 @@ import os
 import sys
 from typing import Dict, List, Optional
 
+from imgfeed.cli import _betfair
 from imgfeed.cli._common import (
     add_connection_options,
     add_subscription_options,
@@ -51,8 +52,10 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         epilog=_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _betfair.add_feed_option(parser)
     add_connection_options(parser)
     add_subscription_options(parser)
+    _betfair.add_betfair_options(parser)
     out = parser.add_argument_group("output")
     out.add_argument(
         "--out", required=True, metavar="FILE", help="the recording to write (replaced if it exists)"
@@ -82,6 +85,8 @@ def starting_line(path: str, address: str, filters: Optional[Dict[str, List[str]
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.feed == "betfair":
+        return _betfair.record(args)
     config = config_from_args(args)
     filters = subscription_filters(args)
     rotate = None if args.rotate_mb is None else max(1, int(args.rotate_mb * 1024 * 1024))

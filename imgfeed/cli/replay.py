@@ -13,10 +13,12 @@ import sys
 import threading
 from typing import List
 
+from imgfeed.cli import _betfair
 from imgfeed.cli._output import LinePrinter
 from imgfeed.cli._parsing import one_line_errors, positive_number
 from imgfeed.cli._pretty import make_handler
 from imgfeed.cli._run import quieted, stop_on_signals
+from imgfeed.feeds.betfair.replay import is_betfair_file
 from imgfeed.feeds.img.handler import Handler
 from imgfeed.recording.replay import replay
 
@@ -33,9 +35,11 @@ def _speed(text: str) -> float:
 def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     parser = subparsers.add_parser(
         "replay",
-        help="play a recording through the client and print it",
-        description="Play a recording made by `imgfeed record` through the client (same decoding, "
-        "market book and handlers as a live feed) and print it like `imgfeed tail`.",
+        help="play a recording (or a Betfair historical file) through the client and print it",
+        description="Play a recording made by `imgfeed record` (of either feed), or a Betfair "
+        "historical data file (plain, .gz or .bz2), through the client (same decoding, books and "
+        "handlers as a live feed) and print it like `imgfeed tail`. The feed is told from the "
+        "file's content.",
     )
     parser.add_argument(
         "files",
@@ -89,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
     quiet = args.verbose == 0
     with stop_on_signals(stop), quieted("imgfeed.runtime", logging.CRITICAL, when=quiet):
         with quieted("imgfeed.transport.replay", logging.CRITICAL, when=quiet):
+            if is_betfair_file(args.files[0]):
+                return _betfair.replay_files(args, speed, stop)
             result = replay(
                 args.files, handlers=handlers, speed=speed, allow_truncated=args.allow_truncated, stop=stop
             )

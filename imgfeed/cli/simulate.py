@@ -20,8 +20,10 @@ import threading
 from pathlib import Path
 from typing import Any, Dict, Optional, TextIO
 
+from imgfeed.cli._betfair import add_feed_option
 from imgfeed.cli._parsing import one_line_errors, positive_number, seconds
 from imgfeed.errors import ImgFeedError
+from imgfeed.feeds.betfair.emulator import cli as emulator_cli
 from imgfeed.feeds.img.simulator import ScenarioConfig, SessionConfig, SimulatorServer
 from imgfeed.feeds.img.simulator.keys import public_line, write_private_key
 
@@ -39,21 +41,33 @@ examples:
   imgfeed simulate --port 0 --size tiny     # a free port, a handful of markets
   imgfeed simulate --size large --updates-per-second 20000   # a load generator
   imgfeed simulate --mustard                # behave like the older Mustard service
+  imgfeed simulate --feed betfair           # Betfair's stream API over TLS on 127.0.0.1:8443
+  imgfeed simulate --feed betfair --markets 200 --split utf8   # hostile framing
 """
 
 
 def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     parser = subparsers.add_parser(
         "simulate",
-        help="run a local simulator of the odds feed (no credentials needed)",
-        description="Run a local odds distribution service over SSH with simulated golf tournaments, "
-        "and print how to connect to it with OpenSSH and with `imgfeed tail`.",
+        help="run a local simulator of the odds feed, or of Betfair's stream (no credentials needed)",
+        description="Run a local odds distribution service over SSH with simulated golf tournaments "
+        "(or, with --feed betfair, a local Betfair Exchange Stream API over TLS), and print how to "
+        "connect to it with OpenSSH (OpenSSL) and with `imgfeed tail`.",
         epilog=_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        # The Betfair emulator's options come first; the options both share (--host, --port,
+        # --seed, --updates-per-second, --duration) are then redefined once, below.
+        conflict_handler="resolve",
     )
+    add_feed_option(parser)
+    emulator_cli.add_arguments(parser.add_argument_group("Betfair emulator (--feed betfair)"))  # type: ignore[arg-type]
     add = parser.add_argument
     add("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
-    add("--port", type=int, default=DEFAULT_SIM_PORT, help="port; 0 picks a free one (default: %(default)s)")
+    add(
+        "--port",
+        type=int,
+        help=f"port; 0 picks a free one (default: {DEFAULT_SIM_PORT}; {emulator_cli.DEFAULT_PORT} with --feed betfair)",
+    )
     add(
         "--state-dir",
         default=DEFAULT_STATE_DIR,
@@ -165,6 +179,12 @@ Ctrl-C stops the simulator.
 
 
 def run(args: argparse.Namespace, out: Optional[TextIO] = None) -> int:
+    if getattr(args, "feed", "img") == "betfair":
+        if args.port is None:
+            args.port = emulator_cli.DEFAULT_PORT
+        return emulator_cli.run(args, out)
+    if args.port is None:
+        args.port = DEFAULT_SIM_PORT
     out = out if out is not None else sys.stdout
     try:
         session_config = SessionConfig(

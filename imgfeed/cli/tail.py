@@ -13,7 +13,7 @@ import argparse
 import logging
 import threading
 
-from imgfeed.cli import tail_redis
+from imgfeed.cli import _betfair, tail_redis
 from imgfeed.cli._common import (
     add_connection_options,
     add_subscription_options,
@@ -34,6 +34,8 @@ examples:
       --known-hosts sim_known_hosts --subscribe-all
   imgfeed tail ... --event ev.golf_1100 --format jsonl | jq -c 'select(.kind == "market_update")'
   imgfeed tail ... --market 'golf_6005_matchbet~7cgolfer_ids~3d9548~2c14689'
+  IMGFEED_BETFAIR_SESSION=... imgfeed tail --feed betfair --host localhost --port 8443 \
+      --app-key emulator-app-key --cafile ~/.imgfeed/emulator/ca.pem --event-type-id 7
 """
 
 
@@ -46,8 +48,10 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         epilog=_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _betfair.add_feed_option(parser)
     add_connection_options(parser)
     add_subscription_options(parser)
+    _betfair.add_betfair_options(parser)
     parser.add_argument(
         "--format",
         choices=("pretty", "jsonl"),
@@ -62,6 +66,8 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
 def run(args: argparse.Namespace) -> int:
     if args.from_redis:
         return tail_redis.run(args)
+    if args.feed == "betfair":
+        return _betfair.tail(args)
     tail_redis.check_direct(args)
     config = config_from_args(args)
     filters = subscription_filters(args)

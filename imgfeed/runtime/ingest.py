@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Callable, List, Optional, Set, Tuple, TypeVar
+from typing import Any, Callable, Collection, List, Optional, Set, Tuple, TypeVar
 
 from imgfeed.errors import ProtocolError
 from imgfeed.runtime.adapter import FeedAdapter, Role
@@ -89,7 +89,7 @@ class Ingest:
 
     # --- the reader's side -----------------------------------------------------------------------
 
-    def chunk(self, conn: Connection, records: List[Any], data: bytes, mono: float, received_at: float) -> bool:
+    def chunk(self, conn: Connection, records: Collection[Any], data: bytes, mono: float, received_at: float) -> bool:
         """Apply one received chunk (``data``, decoded as ``records``).
 
         Returns True when the queue is now over its bound.
@@ -159,8 +159,21 @@ class Ingest:
                     # chunk belongs to no session.
                     self.dropped += len(records) - index - 1
                     break
+            self._feed_says(conn, out)
             adapter.changed()
             return self._put(out)
+
+    def _feed_says(self, conn: Connection, out: List[Any]) -> None:
+        """What the adapter learnt from the chunk: new deadlines, or a reason to end the session."""
+        adapter = self.adapter
+        session = conn.session
+        liveness = adapter.take_liveness()
+        if liveness is not None and not session.retired:
+            session.liveness = liveness
+            self._wake.set()  # the watchdog's next wait may be shorter now
+        end = adapter.take_end()
+        if end is not None:
+            self._retire_locked(conn, end, out)
 
     def _advance(self, conn: Connection, record: Any, out: List[Any]) -> bool:
         """Recorded time: check the deadlines as the record's receive time moves the clock.

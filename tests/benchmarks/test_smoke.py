@@ -20,6 +20,7 @@ BENCHMARKS = os.path.join(ROOT, "benchmarks")
 
 #: script -> (columns its table must have, words that must appear somewhere in the output)
 SCRIPTS = {
+    "betfair": (["file", "stage", "lines/s", "µs/line", "vs bflw", "vs floor"], ["ratio imgfeed/bflw books"]),
     "decode": (["stage", "lines/s", "MB/s", "µs/line", "vs floor"], ["ratio imgfeed/floor"]),
     "fanout": (["path", "records/s", "µs/record", "vs bare loop"], ["ratio imgfeed/bare loop", "p99"]),
     "replay": (["file", "stage", "records/s", "µs/record", "vs floor"], ["ratio replay / floor"]),

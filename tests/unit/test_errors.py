@@ -11,6 +11,7 @@ import pytest
 import imgfeed.errors as errors
 from imgfeed.errors import (
     AuthenticationError,
+    CertificateError,
     ClientClosedError,
     ConfigError,
     ConnectError,
@@ -46,6 +47,7 @@ def test_every_exported_exception_is_an_imgfeed_error(name: str) -> None:
         (HostKeyError, ConnectError),
         (UnknownHostKeyError, HostKeyError),
         (HostKeyMismatchError, HostKeyError),
+        (CertificateError, HostKeyError),  # a certificate that does not verify is fatal like a host key
         (RateLimitedError, RequestError),
         (RequestTimeoutError, RequestError),
         (RequestTimeoutError, TimeoutError),  # so "except TimeoutError" works as users expect
@@ -129,6 +131,7 @@ EXAMPLES: List[Callable[[], ImgFeedError]] = [
     lambda: AuthenticationError("denied"),
     lambda: UnknownHostKeyError("unknown", "[h]:22", "SHA256:x"),
     lambda: HostKeyMismatchError("changed", "[h]:22", "SHA256:y"),
+    lambda: CertificateError("not verified", "stream-api.betfair.com", "", "certificate has expired"),
     lambda: RequestError("failed", {"status": "error"}),
     lambda: RateLimitedError("API limit breached", None),
     lambda: RequestTimeoutError("timeout"),

@@ -73,8 +73,14 @@ def runner_definition(raw: Dict[str, Any]) -> RunnerDefinition:
     )
 
 
-def market_definition(raw: Dict[str, Any]) -> MarketDefinition:
-    """Build a :class:`MarketDefinition` (with its runners) from a ``marketDefinition`` dict."""
+def market_definition(
+    raw: Dict[str, Any], previous: Optional[Dict[Tuple[int, float], RunnerDefinition]] = None
+) -> MarketDefinition:
+    """Build a :class:`MarketDefinition` (with its runners) from a ``marketDefinition`` dict.
+
+    ``previous``: the runner definitions of the market's last definition, by ``(id, hc)``; a runner
+    whose entry is unchanged (equal as sent) keeps its record instead of a new, equal one.
+    """
     get = raw.get
     ladder = get("priceLadderDefinition") or {}
     key_line = (get("keyLineDefinition") or {}).get("kl") or ()
@@ -114,9 +120,19 @@ def market_definition(raw: Dict[str, Any]) -> MarketDefinition:
         line_interval=_float(get("lineInterval")),
         price_ladder_type=ladder.get("type"),
         key_line=tuple((kl["id"], float(kl.get("hc") or 0)) for kl in key_line),
-        runners=tuple(runner_definition(runner) for runner in get("runners") or ()),
+        runners=tuple(_runner_definition(runner, previous) for runner in get("runners") or ()),
         raw=raw,
     )
+
+
+def _runner_definition(
+    raw: Dict[str, Any], previous: Optional[Dict[Tuple[int, float], RunnerDefinition]]
+) -> RunnerDefinition:
+    if previous:
+        old = previous.get(runner_key(raw))
+        if old is not None and old.raw == raw:
+            return old
+    return runner_definition(raw)
 
 
 def _epoch(value: Optional[int]) -> Any:

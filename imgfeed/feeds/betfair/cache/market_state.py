@@ -94,7 +94,7 @@ def market_book(market: MarketState) -> MarketBook:
     """Build the market's book (reusing every runner book and ladder tuple still current)."""
     definition = market.definition_record
     if definition is None and market.definition is not None:
-        definition = market.definition_record = market_definition(market.definition)
+        definition = market.definition_record = market_definition(market.definition, market.runner_definitions)
         market.runner_definitions = {(r.selection_id, r.handicap): r for r in definition.runners}
     books = market.runner_books
     if market.stale:

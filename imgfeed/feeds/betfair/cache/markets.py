@@ -191,8 +191,7 @@ class MarketCache:
 
     def _apply_definition(self, market: MarketState, definition: Dict[str, Any]) -> None:
         market.definition = definition
-        market.definition_record = None
-        market.runner_definitions = {}
+        market.definition_record = None  # market.runner_definitions stay, to be reused if unchanged
         market.status = definition.get("status")
         market.version = definition.get("version")
         runners = market.runners
@@ -201,6 +200,9 @@ class MarketCache:
             runner = runners.get(key)
             if runner is None:
                 runner = market.add_runner(key)
+            elif runner.definition == runner_definition_:
+                # Resent unchanged (a definition is always whole): the runner's book still holds.
+                continue
             runner.definition = runner_definition_
             market.touch(runner)
 
@@ -292,6 +294,13 @@ class MarketCache:
             if book is None:
                 book = market.book = market_book(market)
             return book
+
+    def status(self, market_id: str) -> Optional[str]:
+        """The market's status as its latest definition says (``None``: none yet, or not cached).
+
+        Cheap (no snapshot is built): what the tradability rule asks after every change."""
+        market = self._markets.get(market_id)
+        return None if market is None else market.status
 
     def is_closed(self, market_id: str) -> bool:
         """True when the market's definition says CLOSED (and it has not been evicted yet)."""

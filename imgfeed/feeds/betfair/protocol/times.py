@@ -12,6 +12,7 @@ checked value later (when a book is built) cannot fail.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta, timezone
 
 __all__ = ["MIN_EPOCH_MS", "MAX_EPOCH_MS", "epoch_ms_to_datetime", "parse_iso_time"]
@@ -33,8 +34,13 @@ def epoch_ms_to_datetime(ms: int) -> datetime:
     return _EPOCH + timedelta(milliseconds=ms)
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_iso_time(value: str) -> datetime:
     """Parse an ESA ISO 8601 time (``...Z``, an offset, or none meaning UTC) to aware UTC.
+
+    Cached: a market definition is resent whole on every change, with the same few times each time
+    (``openDate``, ``marketTime``, ``suspendTime``), and both the codec's checks and the book
+    records parse them. A datetime is immutable, so sharing one is safe; a failure is not cached.
 
     Raises:
         ValueError: ``value`` is not such a time.

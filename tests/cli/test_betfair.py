@@ -1,0 +1,121 @@
+"""The command line with ``--feed betfair``: simulate, tail, record, replay and demo, end to end.
+
+tail and record run in this process against an emulator over real TLS on loopback; simulate runs
+as a real subprocess and is stopped with SIGTERM.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+from typing import Any, Iterator, List
+
+import pytest
+
+from imgfeed.feeds.betfair.emulator import (
+    DEFAULT_APP_KEY,
+    DEFAULT_SESSION_TOKEN,
+    EmulatorConfig,
+    EmulatorServer,
+    ScenarioConfig,
+)
+from tests.cli.conftest import Process, single_error_line
+
+BASIC = Path(__file__).resolve().parents[1] / "betfair" / "data" / "BASIC-1.132153978"
+
+
+@pytest.fixture
+def emulator(tmp_path: Path) -> Iterator[EmulatorServer]:
+    server = EmulatorServer(
+        EmulatorConfig(auth_timeout=5.0),
+        ScenarioConfig(seed=2, markets=4, updates_per_second=20.0, start_time=1.7e9),
+        cert_dir=tmp_path / "certs",
+    )
+    server.start()
+    yield server
+    server.stop()
+
+
+def connect(server: EmulatorServer, *extra: str) -> List[str]:
+    return ["--feed", "betfair", "--host", "localhost", "--port", str(server.port), "--app-key", DEFAULT_APP_KEY,
+            "--cafile", server.cafile, "--heartbeat-ms", "500", *extra]
+
+
+def test_tail_prints_books_as_json_lines_with_the_token_from_the_environment(
+    run_cli: Any, emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IMGFEED_BETFAIR_SESSION", DEFAULT_SESSION_TOKEN)
+    result = run_cli("tail", *connect(emulator, "--format", "jsonl", "--duration", "1.5", "--event-type-id", "7"))
+    assert result.code == 0, result
+    objects = [json.loads(line) for line in result.out.splitlines()]
+    kinds = {o["kind"] for o in objects}
+    assert {"connected", "market_book", "market_status"} <= kinds
+    book = next(o for o in objects if o["kind"] == "market_book")
+    assert book["market_id"].startswith("1.") and book["runners"][0]["batb"]
+    assert DEFAULT_SESSION_TOKEN not in result.out + result.err
+
+
+def test_tail_pretty(run_cli: Any, emulator: EmulatorServer) -> None:
+    result = run_cli("tail", *connect(emulator, "--session-token", DEFAULT_SESSION_TOKEN, "--duration", "1", "--orders"))
+    assert result.code == 0, result
+    assert "connectionId 001-" in result.out and " OPEN " in result.out and "tradable" in result.out
+
+
+def test_tail_without_a_token_says_where_to_put_it(run_cli: Any, emulator: EmulatorServer,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("IMGFEED_BETFAIR_SESSION", raising=False)
+    result = run_cli("tail", *connect(emulator, "--duration", "1"))
+    assert result.code == 2 and "IMGFEED_BETFAIR_SESSION" in single_error_line(result)
+
+
+def test_a_refused_app_key_is_one_line_that_says_what_to_check(run_cli: Any, emulator: EmulatorServer) -> None:
+    args = connect(emulator, "--session-token", DEFAULT_SESSION_TOKEN, "--duration", "5")
+    args[args.index(DEFAULT_APP_KEY)] = "wrong-key"
+    result = run_cli("tail", *args)
+    assert result.code == 2
+    line = single_error_line(result)
+    assert "INVALID_APP_KEY" in line and "app key" in line and DEFAULT_SESSION_TOKEN not in result.err
+
+
+def test_a_certificate_that_does_not_verify(run_cli: Any, emulator: EmulatorServer) -> None:
+    args = connect(emulator, "--session-token", DEFAULT_SESSION_TOKEN, "--duration", "5")
+    args[args.index("--cafile") : args.index("--cafile") + 2] = []  # the system CAs do not know it
+    result = run_cli("tail", *args)
+    assert result.code == 2 and "--cafile" in single_error_line(result)
+
+
+def test_record_then_replay(run_cli: Any, emulator: EmulatorServer, tmp_path: Path) -> None:
+    out = tmp_path / "betfair.jsonl.gz"
+    result = run_cli("record", *connect(emulator, "--session-token", DEFAULT_SESSION_TOKEN, "--duration", "1.5",
+                                       "--out", str(out), "--orders"))
+    assert result.code == 0, result
+    assert "recorded" in result.err and out.exists()
+    replayed = run_cli("replay", "--fast", "--format", "summary", str(out))
+    assert replayed.code == 0, replayed
+    assert "of a Betfair stream" in replayed.out and "4 markets" in replayed.out
+    jsonl = run_cli("replay", "--fast", "--format", "jsonl", str(out))
+    assert any(json.loads(line)["kind"] == "market_book" for line in jsonl.out.splitlines())
+
+
+def test_replay_tells_a_historical_file_by_its_content(run_cli: Any, tmp_path: Path) -> None:
+    copy = tmp_path / "no-extension"
+    copy.write_bytes(BASIC.read_bytes())
+    result = run_cli("replay", "--fast", str(copy))
+    assert result.code == 0, result
+    assert "replayed 480 lines of a Betfair stream" in result.err
+    assert "1.132153978 CLOSED" in result.out
+
+
+def test_demo_with_the_betfair_feed(run_cli: Any) -> None:
+    result = run_cli("demo", "--feed", "betfair", "--duration", "1.5", "--plain")
+    assert result.code == 0, result
+    assert "LIVE" in result.out and "markets tradable" in result.out and "1 session(s)" in result.out
+
+
+def test_simulate_with_the_betfair_feed_prints_how_to_connect(tmp_path: Path) -> None:
+    proc = Process(["-m", "imgfeed", "simulate", "--feed", "betfair", "--port", "0", "--cert-dir", str(tmp_path / "emu")])
+    line = proc.wait_for_line(lambda text: text.startswith("  imgfeed tail --feed betfair"))
+    assert line is not None and "--cafile" in line and "--app-key" in line
+    code, _ = proc.finish(signal.SIGTERM)
+    assert code == 0 and "stopping the emulator" in proc.lines
