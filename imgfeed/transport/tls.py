@@ -146,14 +146,22 @@ class TLSTransport(Transport):
             raise ConnectError(f"cannot connect to {self.describe()}: {errno.errorcode.get(code, code)}")
         while code != 0:
             wait = min(_SLICE, self._remaining(deadline, timeout, "connecting to"))
-            _, writable, _ = select.select([], [sock], [], wait)
+            try:
+                _, writable, _ = select.select([], [sock], [], wait)
+                code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) if writable else code
+            except (OSError, ValueError) as exc:
+                # close() from another thread shuts and closes the socket under our feet.
+                if self._closed:
+                    raise ConnectError("closed while connecting") from exc
+                raise ConnectError(f"cannot connect to {self.describe()}: {exc}") from exc
             if writable:
-                code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
                 if code:
                     raise ConnectError(f"cannot connect to {self.describe()}: {_strerror(code)}")
                 break
-        tls = context.wrap_socket(sock, server_hostname=self.server_hostname, do_handshake_on_connect=False)
         with self._lock:
+            if self._closed:
+                raise ConnectError("closed while connecting")
+            tls = context.wrap_socket(sock, server_hostname=self.server_hostname, do_handshake_on_connect=False)
             self._tls = tls
         self._handshake(tls, deadline, timeout)
 
