@@ -1,9 +1,11 @@
 """The bounded soak, short version: random faults for a few seconds, then nothing may be lost.
 
 The engine is ``benchmarks/soak.py`` (its long run is ``python benchmarks/soak.py --minutes 10``);
-here it runs in-process for about 12 seconds, so that the suite's leak check (threads and file
-descriptors) applies to it too. The faults come from a seeded RNG: a failure names its seed and
-replays the same sequence of faults (timing on a shared machine still varies).
+here it runs for about 12 seconds, the client in this process and the simulator in a child
+process the soak starts and stops, so that the suite's leak check (threads and file descriptors)
+applies to the client and to the soak's pipes to its server. The faults come from a seeded RNG: a
+failure names its seed and replays the same sequence of faults (timing on a shared machine still
+varies).
 """
 
 from __future__ import annotations
