@@ -392,9 +392,9 @@ class SoakResult:
 #: Measures judged by their floor (the lowest sample of each third) rather than their peak.
 #:
 #: Live Python blocks count what is queued: a sample taken while a stalled handler has a backlog
-#: holds up to ``queue_size`` records (roughly 100 blocks each: 5,000 records would be ~500,000
-#: blocks on a floor of ~170,000), so the peak of a third only says whether a sample happened to
-#: fall in such a moment. A leak of Python objects raises every sample, the floor included; a
+#: holds about a thousand records (the queue conflates above ``conflate_threshold``, 1,000 here),
+#: roughly 95 blocks each: 1,002 queued gave 265,000 blocks on a floor of ~171,000, +55 %. So the
+#: peak of a third only says whether a sample happened to fall in such a moment. A leak of Python objects raises every sample, the floor included; a
 #: bounded backlog raises only some. The resident set stays judged by its peak: it is a high-water mark
 #: already, and what it keeps after a backlog is exactly what the soak must see.
 FLOOR_JUDGED = frozenset({"py_blocks_k"})
