@@ -36,7 +36,16 @@ SCRIPTS = {
         ["client", "messages/s", "MB/s", "CPU s / 100k msgs", "cipher", "vs baseline (msgs/s)"],
         ["ratio imgfeed/baseline", "aes128"],
     ),
+    "soak": (
+        ["t (s)", "RSS (MB)", "RSS trimmed (MB)", "server RSS trimmed (MB)", "threads", "fds", "faults"],
+        ["book images equal to the server's", "flat rss_trimmed_mb", "verdict: "],
+    ),
 }
+
+#: Scripts whose exit status is a verdict (1: a check failed). Four seconds are too few to judge
+#: flatness, and tests/reliability/test_soak.py judges the short soak's checks itself: here only
+#: that the script runs to its verdict counts.
+VERDICT_SCRIPTS = {"soak"}
 
 
 def _run(name: str, extra: List[str]) -> subprocess.CompletedProcess:
@@ -65,7 +74,8 @@ def test_script_prints_its_table(name: str) -> None:
     if name == "fanout" and shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed (the README's test command installs it)")
     result = _run(name, [])
-    assert result.returncode == 0, f"{name}.py failed:\n{result.stdout}\n{result.stderr}"
+    allowed = (0, 1) if name in VERDICT_SCRIPTS else (0,)
+    assert result.returncode in allowed, f"{name}.py failed:\n{result.stdout}\n{result.stderr}"
     headers = _header_cells(result.stdout)
     assert any(all(c in h for c in columns) for h in headers), (
         f"{name}.py printed no table with columns {columns}:\n{result.stdout}"

@@ -1,9 +1,11 @@
 """The bounded soak, short version: random faults for a few seconds, then nothing may be lost.
 
 The engine is ``benchmarks/soak.py`` (its long run is ``python benchmarks/soak.py --minutes 10``);
-here it runs in-process for about 12 seconds, so that the suite's leak check (threads and file
-descriptors) applies to it too. The faults come from a seeded RNG: a failure names its seed and
-replays the same sequence of faults (timing on a shared machine still varies).
+here it runs for about 12 seconds, the client in this process and the simulator in a child
+process the soak starts and stops, so that the suite's leak check (threads and file descriptors)
+applies to the client and to the soak's pipes to its server. The faults come from a seeded RNG: a
+failure names its seed and replays the same sequence of faults (timing on a shared machine still
+varies).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import attrs
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,3 +53,22 @@ def test_short_soak_loses_nothing_and_leaks_nothing(seed: int) -> None:
     assert last.sessions >= 3 and last.delivered > 1000, rows
     # Threads and descriptors stay flat; memory is judged by the long run (12 s is too short).
     assert result.flat["threads"][2] and result.flat["fds"][2], (result.flat, rows)
+
+
+def _samples(blocks: list) -> list:
+    base = soak.Sample(
+        t=0, rss_mb=60, rss_trimmed_mb=60, server_rss_mb=60, py_blocks_k=0, book_markets=32, book_images=32,
+        threads=6, fds=10, sessions=1, reconnects=0, messages=0, delivered=0, conflated=0,
+        protocol_errors=0, handler_errors=0, faults=0, queue_depth=0,
+    )  # fmt: skip
+    return [attrs.evolve(base, t=float(i), py_blocks_k=float(b)) for i, b in enumerate(blocks)]
+
+
+def test_python_blocks_are_judged_by_their_floor_so_a_sampled_backlog_is_not_a_leak() -> None:
+    settings = soak.SoakSettings(warmup=0)
+    # A sample that fell while a stalled handler had 3,000 records queued, in the last third only.
+    backlog = soak._flatness(_samples([170, 172, 171, 170, 173, 171, 170, 480, 171]), settings)
+    assert backlog["py_blocks_k"] == (170, 170, True)
+    # A leak lifts every sample, the floor with it.
+    leak = soak._flatness(_samples([170, 180, 175, 200, 210, 205, 230, 240, 235]), settings)
+    assert leak["py_blocks_k"] == (170, 230, False)
