@@ -48,6 +48,7 @@ __all__ = [
     "config_from_args",
     "filters_from_args",
     "run_client",
+    "join_explained",
     "tail",
     "record",
     "replay_files",
@@ -78,8 +79,12 @@ def _fields(text: str) -> List[str]:
     return fields
 
 
-def add_betfair_options(parser: argparse.ArgumentParser) -> None:
-    """The options of ``--feed betfair`` (``--host``/``--port`` are shared with the IMG feed)."""
+def add_betfair_options(parser: argparse.ArgumentParser, subscription: bool = True) -> None:
+    """The options of ``--feed betfair`` (``--host``/``--port`` are shared with the IMG feed).
+
+    ``subscription=False`` leaves out what only a subscription uses (filters, fields, conflation),
+    for commands that only connect, such as ``check``.
+    """
     group = parser.add_argument_group(
         "Betfair (--feed betfair)",
         f"--host defaults to {DEFAULT_HOST} and --port to {DEFAULT_PORT}. The session token is read "
@@ -90,6 +95,9 @@ def add_betfair_options(parser: argparse.ArgumentParser) -> None:
     add("--app-key", metavar="KEY", help="your Betfair application key")
     add("--session-token", metavar="TOKEN", help=f"a session token from Betfair's login (or ${SESSION_ENV})")
     add("--cafile", metavar="FILE", help="CA certificates to verify the server with (default: the system's)")
+    if not subscription:
+        parser.set_defaults(heartbeat_ms=5000, conflate_ms=None)
+        return
     add("--market-id", dest="bf_market_ids", nargs="+", action="extend", metavar="ID", help="markets, e.g. 1.23456789")
     add("--event-type-id", dest="bf_event_type_ids", nargs="+", action="extend", metavar="ID",
         help="event types, e.g. 7 (horse racing), 1 (football)")
@@ -215,11 +223,12 @@ def run_client(
                 raise errors[0]
         finally:
             client.stop(timeout=5.0)
-    _join_explained(client)
+    join_explained(client)
     return 0
 
 
-def _join_explained(client: BetfairClient) -> None:
+def join_explained(client: BetfairClient) -> None:
+    """Join a stopped client; a failure that needs a person becomes one line saying what to check."""
     try:
         client.join(timeout=5.0)
     except CertificateError as exc:

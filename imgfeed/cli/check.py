@@ -2,7 +2,8 @@
 
 Prints the session id (quote it to IMG Arena support) and exits 0, or prints what failed and what
 to do and exits 1. It makes one connection attempt and never subscribes, so it is cheap to run from
-a deployment script or a monitoring probe.
+a deployment script or a monitoring probe. ``--feed betfair`` checks a Betfair set-up instead: TLS,
+certificate, app key and session token, up to the authentication (:mod:`imgfeed.cli._betfair_check`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import threading
 import time
 from typing import Optional
 
+from imgfeed.cli import _betfair, _betfair_check
 from imgfeed.cli._common import add_connection_options, config_from_args
 from imgfeed.cli._run import join_explained, quieted
 from imgfeed.feeds.img.client import FeedClient
@@ -59,10 +61,13 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     parser = subparsers.add_parser(
         "check",
         help="connect, start a session, wait for one heartbeat, print the session id",
-        description="Check a set-up end to end: key, host key, username, network and the session. "
-        "Exit code 0 when a heartbeat arrived, 1 otherwise (with the reason).",
+        description="Check a set-up end to end: key, host key, username, network and the session "
+        "(with --feed betfair: certificate, app key and session token, up to the authentication). "
+        "Exit code 0 when a heartbeat arrived (Betfair: when authenticated), 1 otherwise (with the reason).",
     )
+    _betfair.add_feed_option(parser)
     add_connection_options(parser)
+    _betfair.add_betfair_options(parser, subscription=False)
     parser.add_argument(
         "--timeout",
         type=float,
@@ -74,6 +79,8 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.feed == "betfair":
+        return _betfair_check.check(args)
     # The client's own lines about the failed connection ("disconnected", "giving up after 1 failed
     # connection attempts") would repeat the reason printed below.
     with quieted("imgfeed.runtime", logging.CRITICAL, when=args.verbose == 0):

@@ -7,7 +7,9 @@ as a real subprocess and is stopped with SIGTERM.
 from __future__ import annotations
 
 import json
+import re
 import signal
+import socket
 from pathlib import Path
 from typing import Any, Iterator, List
 
@@ -20,7 +22,7 @@ from imgfeed.feeds.betfair.emulator import (
     EmulatorServer,
     ScenarioConfig,
 )
-from tests.cli.conftest import Process, single_error_line
+from tests.cli.conftest import Process, run_subprocess, single_error_line
 
 BASIC = Path(__file__).resolve().parents[1] / "betfair" / "data" / "BASIC-1.132153978"
 
@@ -119,3 +121,36 @@ def test_simulate_with_the_betfair_feed_prints_how_to_connect(tmp_path: Path) ->
     assert line is not None and "--cafile" in line and "--app-key" in line
     code, _ = proc.finish(signal.SIGTERM)
     assert code == 0 and "stopping the emulator" in proc.lines
+
+
+def check_args(server: EmulatorServer, *extra: str) -> List[str]:
+    return ["--feed", "betfair", "--host", "localhost", "--port", str(server.port), "--app-key", DEFAULT_APP_KEY,
+            "--cafile", server.cafile, "--session-token", DEFAULT_SESSION_TOKEN, "--timeout", "5", *extra]
+
+
+def test_check_prints_the_connection_id_once_authenticated(run_cli: Any, emulator: EmulatorServer) -> None:
+    result = run_cli("check", *check_args(emulator))
+    assert result.code == 0, result
+    assert re.match(r"ok: connectionId 001-\S+ on localhost:\d+; authenticated after [\d.]+ s\n$", result.out)
+    assert DEFAULT_SESSION_TOKEN not in result.out + result.err
+
+
+def test_check_with_a_refused_token_says_what_to_do(emulator: EmulatorServer) -> None:
+    args = check_args(emulator)
+    args[args.index(DEFAULT_SESSION_TOKEN)] = "expired-token"
+    result = run_subprocess(["check", *args])  # a real process: its stderr holds the log lines too
+    assert result.code == 2
+    line = single_error_line(result)
+    assert "IMGFEED_BETFAIR_SESSION" in line and "expired-token" not in result.out + result.err
+
+
+def test_check_of_a_port_where_nothing_listens_fails_in_one_line(emulator: EmulatorServer) -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+        args = check_args(emulator)
+        args[args.index(str(emulator.port))] = str(port)
+        result = run_subprocess(["check", *args])
+    assert result.code == 1, result
+    assert result.out == "" and result.err.count("\n") == 1
+    assert result.err.startswith("imgfeed: check failed: ") and f"localhost:{port}" in result.err
