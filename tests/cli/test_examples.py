@@ -16,6 +16,13 @@ from typing import Any, List
 import paramiko
 import pytest
 
+from imgfeed.feeds.betfair.emulator import (
+    DEFAULT_APP_KEY,
+    DEFAULT_SESSION_TOKEN,
+    EmulatorConfig,
+    EmulatorServer,
+)
+from imgfeed.feeds.betfair.emulator import ScenarioConfig as BetfairScenario
 from imgfeed.feeds.img.client import FeedClient, ssh_transport_factory
 from imgfeed.feeds.img.config import FeedConfig
 from imgfeed.feeds.img.handler import Handler
@@ -156,3 +163,27 @@ def test_every_example_has_a_usage_docstring(name: str) -> None:
     text = (EXAMPLES / name).read_text(encoding="utf-8")
     assert text.startswith('"""') and f"examples/{name}" in text
     assert os.access(EXAMPLES / name, os.R_OK)
+
+
+def test_betfair_best_prices(tmp_path: Path) -> None:
+    server = EmulatorServer(
+        EmulatorConfig(auth_timeout=5.0),
+        BetfairScenario(seed=3, markets=3, updates_per_second=20.0, start_time=1.7e9),
+        cert_dir=tmp_path / "certs",
+    )
+    server.start()
+    try:
+        args = [str(EXAMPLES / "betfair_best_prices.py"), "--host", "localhost", "--port", str(server.port),
+                "--app-key", DEFAULT_APP_KEY, "--cafile", server.cafile]
+        proc = Process(args, env={"IMGFEED_BETFAIR_SESSION": DEFAULT_SESSION_TOKEN})
+        try:
+            assert proc.wait_for_line(lambda line: line.startswith("== authenticated on localhost:")), proc.lines
+            # A market book line: "1.xxx OPEN      <selection>: <back>/<lay> ..."
+            book = proc.wait_for_line(lambda line: line.startswith("1.") and ": " in line and "/" in line)
+            assert book is not None, proc.lines
+        finally:
+            code, err = proc.finish(signal.SIGINT)
+    finally:
+        server.stop()
+    assert "Traceback" not in err and DEFAULT_SESSION_TOKEN not in err + "".join(proc.lines), err
+    assert code == 0, err
