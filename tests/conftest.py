@@ -1,6 +1,9 @@
-"""Settings for the unit suite: the hypothesis profiles.
+"""Settings for the whole suite: the hypothesis profiles.
 
-The default profile, ``imgfeed-unit``, keeps the property tests modest and *derandomized*, so a run
+They live at the root so that they are loaded before any test module is imported: a module's
+``@settings(...)`` copies the profile loaded at its import, so a profile loaded later (from a
+sub-folder's conftest) left the Betfair property tests with hypothesis's 200 ms deadline, and a
+loaded CI machine failed them on time. The default profile, ``imgfeed-unit``, keeps the property tests modest and *derandomized*, so a run
 is deterministic and the whole unit suite stays well under a minute on two cores. It keeps
 hypothesis's default number of examples (100) so that it does not slow down expensive tests (state
 machines); the protocol-core properties ask for 200 with ``strategies.property_settings``. For a
