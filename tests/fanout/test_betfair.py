@@ -15,13 +15,7 @@ from imgfeed.betfair import BetfairClient, MarketBook, SuspendReason
 from imgfeed.fanout.redis import Publisher, StreamConsumer
 from imgfeed.feeds.betfair.emulator import ScenarioConfig
 from imgfeed.runtime.events import DisconnectReason
-from tests.betfair_client.conftest import (  # noqa: F401 -- fixtures
-    ALL_FIELDS,
-    FAST,
-    cert_dir,
-    make_client,
-    make_server,
-)
+from tests.betfair_client.conftest import ALL_FIELDS, FAST
 from tests.betfair_client.support import Recorder, book_shape, called, caught_up
 from tests.fanout.redis_server import RedisServer
 from tests.fanout.support import FAST_CONSUMER, FAST_PUBLISHER, WAIT
