@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List
 
+import attrs
+import redis as redis_py
+
 from imgfeed.betfair import BetfairClient, MarketBook, SuspendReason
 from imgfeed.fanout.redis import Publisher, StreamConsumer
 from imgfeed.feeds.betfair.emulator import ScenarioConfig
@@ -86,8 +89,6 @@ def test_the_stream_says_betfair_and_a_consumer_ends_with_the_direct_clients_cac
 ) -> None:
     server = make_server(FAST, SCENARIO)
     client, publisher = published(server, make_client, redis_server, closing)
-    import redis as redis_py
-
     r = redis_py.Redis.from_url(redis_server.url)
     try:
         assert r.hgetall(f"{STREAM}:meta") == {b"format": b"1", b"feed": b"betfair"}
@@ -144,7 +145,7 @@ def test_the_upstream_dropping_suspends_the_consumer_until_the_resubscription_is
     down.wait_for(called("on_suspend_all", where=lambda reason: reason is SuspendReason.DISCONNECTED))
     assert not c.book.tradable()
     down.wait_for(called("on_connect", 2))
-    assert server.wait_for_subscriptions(1, WAIT)
+    assert server.wait_for_subscriptions(1, WAIT) and server.wait_for_subscriptions(1, WAIT, kind="ocm")
     expected = step(server, client, 3)  # the RESUB_DELTA with clocks, then deltas
     assert converges(c, expected), (consumer_state(c), expected)
     assert expected["tradable"] and c.book.tradable() == expected["tradable"]
@@ -194,3 +195,36 @@ def test_the_consumers_own_reconnect_resumes_the_books_without_a_new_image(
     expected = step(server, client, 2)
     assert converges(c, expected), (consumer_state(c), expected)
     assert c.stream_state.resyncs == 0 and len(server.sessions()) == 1  # resumed, not re-imaged
+
+
+def test_segmented_images_arrive_whole_downstream_and_a_late_joiner_starts_from_a_checkpoint(
+    make_server: Make, make_client: Make, redis_server: RedisServer, closing: List[Any]
+) -> None:
+    server = make_server(attrs.evolve(FAST, segment_size=1024), SCENARIO)  # every image in many segments
+    client, publisher = published(server, make_client, redis_server, closing)
+    assert client.markets.stream_stats()["images"] >= 1
+    early = consumer(redis_server, closing)
+    expected = step(server, client, 2)
+    assert converges(early, expected), (consumer_state(early), expected)
+    before = publisher.stats().checkpoints
+    assert publisher.wait_until(lambda s: s.checkpoints > before, WAIT)
+    late = consumer(redis_server, closing)
+    expected = step(server, client, 3)
+    for c in (early, late):
+        assert converges(c, expected), (consumer_state(c), expected)
+    assert late.stream_state.resyncs == 1 and early.stream_state.resyncs == 0
+    again = Recorder()
+    client.add_handler(again)
+    server.faults.drop("fin")  # the RESUB_DELTA, segmented too
+    again.wait_for(called("on_connect"))
+    assert server.wait_for_subscriptions(1, WAIT) and server.wait_for_subscriptions(1, WAIT, kind="ocm")
+    expected = step(server, client, 2)
+    for c in (early, late):
+        assert converges(c, expected), (consumer_state(c), expected)
+        assert c.book.stream_stats()["segment_errors"] == 0 and c.stats().protocol_errors == 0
+    r = redis_py.Redis.from_url(redis_server.url)
+    try:
+        segments = [f[b"l"] for _, f in r.xrange(STREAM) if b'"SEG_START"' in f.get(b"l", b"")]
+    finally:
+        r.close()
+    assert len(segments) >= 2  # the image and the RESUB_DELTA were segmented upstream
