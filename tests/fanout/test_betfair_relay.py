@@ -16,7 +16,7 @@ from imgfeed.fanout.redis.relay import Gate
 from imgfeed.feeds.betfair.adapter import BetfairAdapter
 from imgfeed.feeds.betfair.books import MarketBook
 from imgfeed.feeds.betfair.protocol.codec import decode_line
-from imgfeed.runtime.events import MarketStatusChanged
+from imgfeed.runtime.events import MarketStatusChanged, SuspendReason
 
 M = "1.1"
 
@@ -160,3 +160,15 @@ def test_a_checkpoint_is_declined_while_a_segmented_change_is_in_flight() -> Non
     lines = adapter.checkpoint()
     assert lines is not None and len(lines) == 1 and b'"SUB_IMAGE"' in lines[0]
     assert any(isinstance(b, MarketBook) for b in out)
+
+
+def test_a_checkpoint_of_a_stale_stream_starts_the_consumer_stale() -> None:
+    upstream = Relayed().up().feed(image(1)).allow()
+    upstream.feed(mcm(id=1, ct="HEARTBEAT", clk="h", status=503))
+    assert upstream.adapter.book.suspend_reason is SuspendReason.STALE
+    lines = upstream.adapter.checkpoint()
+    assert lines is not None and b'"status":503' in lines[0]
+    late = Relayed().up().allow().feed(*lines)
+    assert late.ltp() == 2.0 and late.adapter.book.suspend_reason is SuspendReason.STALE and not late.tradable()
+    late.feed(mcm(id=1, ct="HEARTBEAT", clk="h2"))  # the stream says it is current again
+    assert late.tradable()

@@ -71,6 +71,14 @@ class _GatedMarketSide(MarketSide):
         own = status == "OPEN" or (status is None and market_id in self.cache)
         return own and self.gate.allows(market_id)
 
+    def resume(self, out: List[Any]) -> None:
+        """The downstream session resumed the stream where it was: its staleness told again, then
+        every market judged again."""
+        if self.stream.is_stale:
+            self._stale = True
+            self.tradability.set_stale(True, out)
+        self.rejudge(out)
+
     def rejudge(self, out: List[Any]) -> None:
         """Tell the tradability rule every market's state again (the gate changed, or a resume)."""
         if not (self.up and self.stream.is_image_complete):
@@ -113,11 +121,7 @@ class RelayedBetfairAdapter(BetfairAdapter):
         if not whole:
             self._reset_streams()
             return
-        markets = self._gated
-        if markets.stream.is_stale:
-            markets._stale = True
-            self.tradability.set_stale(True, out)
-        markets.rejudge(out)
+        self._gated.resume(out)
 
     def refresh(self, out: List[Any]) -> None:
         """The gate changed: every market judged again."""

@@ -230,10 +230,10 @@ class RelayAdapter(FeedAdapter):
 
     def _resumed(self, record: SessionResumed, out: List[Any]) -> None:
         self.state.upstream = record.session
+        if record.late:  # first: no market is said tradable for an instant before the suspension
+            self._late(record, out)
         if self._on_resumed is not None:
             self._on_resumed(record.whole, out)
-        if record.late:
-            self._late(record, out)
 
     def _connected(self, record: UpstreamConnected, out: List[Any]) -> None:
         self.state.upstream = record.session
