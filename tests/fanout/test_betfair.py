@@ -228,3 +228,19 @@ def test_segmented_images_arrive_whole_downstream_and_a_late_joiner_starts_from_
     finally:
         r.close()
     assert len(segments) >= 2  # the image and the RESUB_DELTA were segmented upstream
+
+
+def test_a_group_member_gets_the_betfair_records_once_acknowledged(
+    make_server: Make, make_client: Make, redis_server: RedisServer, closing: List[Any]
+) -> None:
+    """Work done once (a settlement writer on order books): one member of a group gets every entry."""
+    server = make_server(FAST, SCENARIO)
+    client, publisher = published(server, make_client, redis_server, closing)
+    member = Recorder()
+    c = consumer(redis_server, closing, member, group="settle", consumer="a", start_id="0")
+    expected = step(server, client, 3)
+    member.wait_for(lambda calls: {a[0].market_id for n, a in calls if n == "on_order_book"} >= set(expected["orders"]))
+    member.wait_for(lambda calls: {a[0].market_id for n, a in calls if n == "on_market_book"} >= set(expected["markets"]))
+    assert not member.of("on_protocol_error") and not member.of("on_handler_error")
+    written = publisher.stats().written
+    assert c.acks.wait_until(lambda: c.acks.acked >= written, WAIT), (c.acks.acked, written)
