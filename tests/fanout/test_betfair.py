@@ -244,3 +244,41 @@ def test_a_group_member_gets_the_betfair_records_once_acknowledged(
     assert not member.of("on_protocol_error") and not member.of("on_handler_error")
     written = publisher.stats().written
     assert c.acks.wait_until(lambda: c.acks.acked >= written, WAIT), (c.acks.acked, written)
+
+
+def test_a_stale_stream_upstream_suspends_the_consumer_from_the_lines(
+    make_server: Make, make_client: Make, redis_server: RedisServer, closing: List[Any]
+) -> None:
+    server = make_server(FAST, SCENARIO)
+    client, publisher = published(server, make_client, redis_server, closing)
+    c = consumer(redis_server, closing)
+    expected = step(server, client, 2)
+    assert converges(c, expected) and expected["tradable"]
+    server.faults.start_503(("mcm",))
+    assert c.book.wait_until(lambda: c.book.suspend_reason is SuspendReason.STALE, WAIT)
+    assert not c.book.tradable() and client.markets.suspend_reason is SuspendReason.STALE
+    server.faults.end_503()
+    assert c.book.wait_until(lambda: c.book.tradable() == expected["tradable"], WAIT)
+
+
+def test_deltas_lost_in_a_redis_outage_end_the_consumers_session_and_a_checkpoint_resynchronises_it(
+    make_server: Make, make_client: Make, redis_server: RedisServer, closing: List[Any]
+) -> None:
+    """After a gap no market is tradable downstream until its next image: here the checkpoint's."""
+    server = make_server(FAST, SCENARIO)
+    client, publisher = published(server, make_client, redis_server, closing, buffer_limit=5)
+    down = Recorder()
+    c = consumer(redis_server, closing, down)
+    expected = step(server, client, 2)
+    assert converges(c, expected) and expected["tradable"]
+    redis_server.kill()
+    down.wait_for(called("on_suspend_all", where=lambda reason: reason is SuspendReason.DISCONNECTED))
+    assert not c.book.tradable()
+    step(server, client, 6)  # deltas the buffer cannot hold: dropped, counted
+    assert publisher.wait_until(lambda s: not s.connected and s.dropped > 0, WAIT)
+    redis_server.restart()
+    assert publisher.wait_until(lambda s: s.connected and s.gaps >= 1 and s.buffered == 0, WAIT)
+    expected = step(server, client, 2)
+    assert converges(c, expected), (consumer_state(c), expected)
+    assert c.stream_state.resyncs >= 1  # from the checkpoint written after the gap
+    assert down.of("on_disconnect")[0][0].reason is DisconnectReason.TRANSPORT_ERROR
