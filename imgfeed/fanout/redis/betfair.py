@@ -35,7 +35,7 @@ id only from the image); the image then replaces the cache, so the books agree a
 
 from __future__ import annotations
 
-from typing import Any, List, Tuple, Union
+from typing import Any, Callable, List, Tuple, Union
 
 from imgfeed.fanout.redis.relay import Gate
 from imgfeed.feeds.betfair.adapter import BetfairAdapter
@@ -170,7 +170,7 @@ class RelayedBetfairAdapter(BetfairAdapter):
                 self.tradability.forget(market_id, out)
 
 
-def betfair_binding(gate: Gate) -> Tuple[RelayedBetfairAdapter, Any]:
+def betfair_binding(gate: Gate) -> Tuple[RelayedBetfairAdapter, Callable[[List[Any]], None]]:
     """(the relayed adapter, its refresh) for :func:`imgfeed.fanout.redis.feeds.relay_binding`."""
     config = BetfairConfig(app_key=_NO_APP_KEY, session_token=_NO_SESSION, host="fanout", port=443)
     adapter = RelayedBetfairAdapter(config, gate)
