@@ -1,4 +1,4 @@
-"""``--feed betfair`` for ``tail``, ``record`` and ``replay``: options, checks and the run loop.
+"""``--feed betfair`` for ``tail``, ``record``, ``replay`` and ``fanout``: options, checks and the run loop.
 
 Contract: :func:`add_betfair_options` adds the Betfair options (in their own group, so that the
 IMG options stay as they are); :func:`config_from_args` builds a
@@ -63,12 +63,15 @@ _SUBSCRIBE_SLICE = 1.0
 log = logging.getLogger("imgfeed.betfair.cli")
 
 
-def add_feed_option(parser: Any) -> None:
+def add_feed_option(parser: Any, default: Optional[str] = "img") -> None:
+    """``--feed img|betfair``; ``default=None``: not given stays ``None`` (``tail --from-redis``:
+    the stream says which feed it carries, and a ``--feed`` given must agree)."""
     parser.add_argument(
         "--feed",
         choices=("img", "betfair"),
-        default="img",
-        help="which feed: IMG Arena golf over SSH (default), or Betfair's Exchange Stream API over TLS",
+        default=default,
+        help="which feed: IMG Arena golf over SSH (default), or Betfair's Exchange Stream API over TLS"
+        + ("; with --from-redis: the stream's (default: whichever it carries)" if default is None else ""),
     )
 
 

@@ -36,6 +36,7 @@ examples:
   imgfeed tail ... --market 'golf_6005_matchbet~7cgolfer_ids~3d9548~2c14689'
   IMGFEED_BETFAIR_SESSION=... imgfeed tail --feed betfair --host localhost --port 8443 \
       --app-key emulator-app-key --cafile ~/.imgfeed/emulator/ca.pem --event-type-id 7
+  imgfeed tail --from-redis redis://localhost:6379/0 --stream racing --format jsonl   # IMG or Betfair
 """
 
 
@@ -48,7 +49,7 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         epilog=_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _betfair.add_feed_option(parser)
+    _betfair.add_feed_option(parser, default=None)  # None: IMG, or with --from-redis the stream's
     add_connection_options(parser)
     add_subscription_options(parser)
     _betfair.add_betfair_options(parser)

@@ -2,7 +2,9 @@
 
 The consumer is the one services use (:class:`~imgfeed.fanout.redis.StreamConsumer`): it starts
 from the latest checkpoint, follows the upstream's sessions and suspensions, and reconnects to
-Redis by itself, so what it prints is what a handler downstream would see. With ``--group`` and
+Redis by itself, so what it prints is what a handler downstream would see. The stream's feed
+(its publisher says which) decides the output: IMG's records, or Betfair's books as ``tail --feed
+betfair`` prints them; a ``--feed`` given must be the stream's. With ``--group`` and
 ``--consumer`` it reads as a member of a consumer group, acknowledging each entry once printed.
 """
 
@@ -12,12 +14,13 @@ import argparse
 import logging
 import threading
 import time
+from typing import Any, List
 
 from imgfeed.cli._output import LinePrinter
 from imgfeed.cli._pretty import StatusLog, make_handler
 from imgfeed.cli._redis import add_redis_tls_option, target_from_args
-from imgfeed.cli._run import stop_on_signals
-from imgfeed.errors import ImgFeedError
+from imgfeed.cli._run import quieted, stop_on_signals
+from imgfeed.errors import ConfigError, ImgFeedError
 from imgfeed.runtime.stats import ClientState
 
 __all__ = ["add_options", "run", "check_direct"]
@@ -57,10 +60,33 @@ def run(args: argparse.Namespace) -> int:
     target = target_from_args(args.from_redis, args, "--from-redis")
     stop = threading.Event()
     printer = LinePrinter(on_broken=stop.set)
-    handlers = [make_handler(args.format, printer)]
-    if args.format == "jsonl":
+    try:
+        consumer = StreamConsumer(target, args.stream, feed=args.feed, group=args.group, consumer=args.consumer)
+    except ConfigError as exc:
+        if exc.field != "feed":
+            raise
+        if args.feed is not None and exc.value == args.feed:
+            raise ImgFeedError(f"bad --feed {exc.value!r}: expected {exc.allowed}") from None
+        raise ImgFeedError(f"the stream {args.stream!r} carries the feed {exc.value!r}; expected {exc.allowed}") from None
+    for handler in _handlers(consumer.feed, args.format, printer):
+        consumer.add_handler(handler)
+    with quieted("imgfeed.betfair", logging.WARNING, when=args.verbose == 0):
+        return _run(consumer, args, stop)
+
+
+def _handlers(feed: str, output: str, printer: LinePrinter) -> List[Any]:
+    """What prints the stream: the feed's own printer, and with jsonl its story on stderr."""
+    if feed == "betfair":
+        from imgfeed.cli._betfair_output import BetfairPrinter, BetfairStatusLog
+
+        return [BetfairPrinter(printer, jsonl=output == "jsonl")] + ([BetfairStatusLog()] if output == "jsonl" else [])
+    handlers = [make_handler(output, printer)]
+    if output == "jsonl":
         handlers.append(StatusLog(logging.getLogger("imgfeed.tail")))
-    consumer = StreamConsumer(target, args.stream, handlers, group=args.group, consumer=args.consumer)
+    return handlers
+
+
+def _run(consumer: Any, args: argparse.Namespace, stop: threading.Event) -> int:
     deadline = None if args.duration is None else time.monotonic() + args.duration
     with stop_on_signals(stop):
         consumer.start()

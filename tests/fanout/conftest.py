@@ -1,4 +1,5 @@
-"""Fixtures of the fan-out suite: a real redis-server per test, the IMG simulator over SSH, leak checks.
+"""Fixtures of the fan-out suite: a real redis-server per test, the IMG simulator over SSH, the Betfair
+emulator over TLS, leak checks.
 
 Every test runs inside the reliability suite's leak check (threads and file descriptors). A test
 that needs Redis is skipped, saying why, only when ``redis-server`` is not installed (the README's
@@ -12,6 +13,7 @@ from typing import Callable, Iterator, List
 
 import pytest
 
+from tests.betfair_client.conftest import cert_dir, make_client, make_server  # noqa: F401 -- fixtures
 from tests.fanout.redis_server import REDIS_SERVER, RedisServer
 from tests.integration.conftest import Sim, client_key, make_sim, sim  # noqa: F401 -- fixtures
 from tests.reliability.conftest import no_leaks  # noqa: F401 -- autouse: every test here is checked

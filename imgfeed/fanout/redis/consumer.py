@@ -6,10 +6,11 @@ usual ``start`` / ``stop`` / ``join`` / ``run_forever`` / ``stats`` / ``add_hand
 :class:`~imgfeed.fanout.redis.relay.RelayAdapter`, and whose connections are
 :class:`~imgfeed.fanout.redis.source.StreamTransport` s (or
 :class:`~imgfeed.fanout.redis.groups.GroupTransport` s with ``group=``). Handlers are the feed's
-(``imgfeed.Handler`` for IMG) and see what a direct client's would, in the same order: the
-upstream's sessions, disconnections (with their reasons) and suspensions, and each market
-tradable only once the upstream has it tradable and its image arrived on this session.
-:attr:`StreamConsumer.book` is the feed's book, rebuilt from the stream.
+(``imgfeed.Handler`` for IMG, ``imgfeed.betfair.BetfairHandler`` for Betfair) and see what a
+direct client's would, in the same order: the upstream's sessions, disconnections (with their
+reasons) and suspensions, and each market tradable only once the upstream has it tradable and
+its image arrived on this session. :attr:`StreamConsumer.book` is the feed's book, rebuilt from
+the stream (Betfair: the market cache; :attr:`StreamConsumer.order_book` the order cache).
 
 The constructor checks at once what a person must fix, and raises it: a bad URL
 (``ConfigError``), a refused login (``AuthenticationError``), an unreachable server
@@ -141,8 +142,16 @@ class StreamConsumer(RuntimeClient):
 
     @property
     def book(self) -> Any:
-        """The feed's book (IMG: a :class:`~imgfeed.feeds.img.book.MarketBook`), rebuilt from the stream."""
+        """The feed's book, rebuilt from the stream: IMG's :class:`~imgfeed.feeds.img.book.MarketBook`;
+        Betfair's market cache, a :class:`~imgfeed.feeds.betfair.views.MarketsView` (as
+        ``BetfairClient.markets``)."""
         return self._relay.inner.book  # type: ignore[attr-defined]
+
+    @property
+    def order_book(self) -> Any:
+        """Betfair: the order cache, an :class:`~imgfeed.feeds.betfair.views.OrdersView` (as
+        ``BetfairClient.orders``); ``None`` for a feed without one (IMG)."""
+        return getattr(self._relay.inner, "order_book", None)
 
     def start(self) -> "StreamConsumer":
         super().start()

@@ -7,6 +7,8 @@ allows it, see :mod:`imgfeed.fanout.redis.relay`) and ``refresh(out)``, which re
 market after the gate changed. The publisher needs nothing feed-specific: it takes any client
 whose adapter implements ``checkpoint()``.
 
+Betfair's binding is :mod:`imgfeed.fanout.redis.betfair`.
+
 Known weakness (IMG): the book consults its subscriptions only for markets of the offering, so
 the gate does not hold back a market subscribed outside the offering; that market still needs
 an image on the downstream session, and its image's status, to be tradable.
@@ -27,8 +29,8 @@ __all__ = ["relay_binding", "FEEDS", "Binding"]
 Built = Tuple[FeedAdapter, Callable[[List[Any]], None]]
 Binding = Callable[[Gate], Built]
 
-#: The feeds a consumer can rebuild. Betfair's binding comes with its adapter (docs/fanout.md).
-FEEDS = ("img",)
+#: The feeds a consumer can rebuild (the ``feed`` a publisher writes in the stream's meta hash).
+FEEDS = ("img", "betfair")
 
 
 def _img(gate: Gate) -> Built:
@@ -68,4 +70,8 @@ def relay_binding(feed: str) -> Binding:
     """
     if feed == "img":
         return _img
+    if feed == "betfair":
+        from imgfeed.fanout.redis.betfair import betfair_binding
+
+        return betfair_binding
     raise ConfigError("feed", feed, f"one of {', '.join(FEEDS)} (the feeds a fan-out consumer can rebuild)")

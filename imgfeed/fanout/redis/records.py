@@ -32,10 +32,14 @@ __all__ = [
 
 @attrs.frozen
 class SessionResumed:
-    """The transport starts inside an upstream session (``session``: its ``connected`` data)."""
+    """The transport starts inside an upstream session (``session``: its ``connected`` data).
+
+    ``whole``: it reads on right after the last entry applied, so the feed's state is exactly as
+    it was (a checkpoint's start is not whole: its lines follow and replace the state)."""
 
     session: Optional[Dict[str, Any]]
     late: bool = False
+    whole: bool = False
 
 
 @attrs.frozen

@@ -22,6 +22,12 @@ the lines cannot (docs/fanout.md):
   the shared :class:`StreamState` knows the last entry *applied*, so a reconnect resumes exactly
   after it -- a chunk read but dropped (its session already ended) is read again.
 
+**Hooks.** A feed's relayed adapter may define ``relay_upstream_ended()`` (called when an upstream
+connection ended or entries were lost, before the downstream session ends with it) and
+``relay_resumed(whole, out)`` (called as a downstream session starts inside an upstream one;
+``whole``: right after the last entry applied), so that it can tell its own reconnect to Redis
+from the upstream's (Betfair keeps its streams over the first: :mod:`imgfeed.fanout.redis.betfair`).
+
 Everything here runs under the feed's lock, on the reader thread (module imgfeed.runtime.adapter).
 """
 
@@ -153,6 +159,9 @@ class RelayAdapter(FeedAdapter):
         self.dispatch_table = inner.dispatch_table
         self.conflation_keys = {} if group else inner.conflation_keys
         self.handler_class = inner.handler_class
+        # Optional hooks of the feed's relayed adapter (module docstring, "Hooks").
+        self._on_resumed: Optional[Callable[[bool, List[Any]], None]] = getattr(inner, "relay_resumed", None)
+        self._upstream_ended: Callable[[], None] = getattr(inner, "relay_upstream_ended", _nothing)
 
     def __repr__(self) -> str:
         return f"<RelayAdapter {self.name} {'group ' if self._group else ''}{self.state!r}>"
@@ -221,8 +230,10 @@ class RelayAdapter(FeedAdapter):
 
     def _resumed(self, record: SessionResumed, out: List[Any]) -> None:
         self.state.upstream = record.session
-        if record.late:
+        if record.late:  # first: no market is said tradable for an instant before the suspension
             self._late(record, out)
+        if self._on_resumed is not None:
+            self._on_resumed(record.whole, out)
 
     def _connected(self, record: UpstreamConnected, out: List[Any]) -> None:
         self.state.upstream = record.session
@@ -233,6 +244,7 @@ class RelayAdapter(FeedAdapter):
 
     def _disconnected(self, record: UpstreamDisconnected, out: List[Any]) -> None:
         self.state.upstream = None
+        self._upstream_ended()
         self.state.late = False
         if self._group:
             end = upstream_end(record)
@@ -268,6 +280,7 @@ class RelayAdapter(FeedAdapter):
 
     def _gap(self, record: StreamGap, out: List[Any]) -> None:
         self.state.synced = False
+        self._upstream_ended()
         self.state.gaps += 1
 
     def _acknowledge(self, record: Acknowledge, out: List[Any]) -> None:
@@ -287,6 +300,10 @@ class RelayAdapter(FeedAdapter):
         StreamGap: _gap,
         Acknowledge: _acknowledge,
     }
+
+
+def _nothing() -> None:
+    pass
 
 
 def _resumed_only(record: Any, facts: Dict[str, Any]) -> StepResult:

@@ -127,7 +127,7 @@ class StreamTransport(Transport):
         if position is not None and synced and self._exists(position):
             self._cursor = position
             self._upstream_up = upstream is not None
-            self._pending = [SessionResumed(upstream, late)] if upstream is not None else []
+            self._pending = [SessionResumed(upstream, late, whole=True)] if upstream is not None else []
             return
         checkpoint = self._pointed_checkpoint()
         if checkpoint is not None:

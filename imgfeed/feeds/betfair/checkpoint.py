@@ -3,11 +3,12 @@
 Contract: :func:`checkpoint_lines` returns at most two CRLF lines, an ``mcm`` and an ``ocm``, each
 ``ct: SUB_IMAGE`` with the stream's subscription ``id`` and its committed ``initialClk`` and
 ``clk``; every market (every order market) is one change with ``img: true`` (``fullImage: true``)
-holding its whole state. Fed to a fresh client of this feed after its session came up (a fan-out's
-late joiner), they rebuild the same books: the same definition, runner status, ``ltp``, ``tv``,
-``spn``/``spf``, every price ladder as ``[price, size]`` and every level ladder as ``[level,
-price, size]``, the market's ``tv``, and the orders with their matched ladders and strategy
-matches. A stream with no subscription (and no data) gives no line.
+holding its whole state; a stream whose data is stale (``status: 503``) gives its line that
+``status`` too, so that the fresh client is as suspended as the stream was. Fed to a fresh client
+of this feed after its session came up (a fan-out's late joiner), they rebuild the same books:
+the same definition, runner status, ``ltp``, ``tv``, ``spn``/``spf``, every price ladder as
+``[price, size]`` and every level ladder as ``[level, price, size]``, the market's ``tv``, and the
+orders with their matched ladders and strategy matches. A stream with no subscription (and no data) gives no line.
 
 Called under the adapter's lock (:meth:`~imgfeed.feeds.betfair.adapter.BetfairAdapter.checkpoint`);
 this module reads the caches' state (a friend of :mod:`.cache`) and changes nothing.
@@ -23,6 +24,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from imgfeed.feeds.betfair.cache.ladders import LevelLadder, PriceLadder
+from imgfeed.feeds.betfair.protocol.messages import STALE_STATUS
 from imgfeed.framing import encode_line
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -101,6 +103,8 @@ def _envelope(op: str, stream: Any, pt: Optional[int], key: str, changes: List[D
             message[wire] = value
     if stream.heartbeat_ms is not None:
         message["heartbeatMs"] = stream.heartbeat_ms
+    if stream.is_stale:
+        message["status"] = STALE_STATUS  # the data is as stale as the stream it was taken from
     message[key] = changes
     return encode_line(message, b"\r\n")
 
