@@ -48,6 +48,7 @@ from imgfeed.feeds.betfair.protocol.validate import (
 __all__ = [
     "Decoded",
     "decode_line",
+    "decode_object",
     "RedactedRequest",
     "authentication",
     "market_subscription",
@@ -189,6 +190,14 @@ def decode_line(line: bytes, received_at: float) -> Decoded:
         obj = ujson.loads(line)
     except (ValueError, OverflowError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
         return ProtocolError(f"not JSON ({exc})", line)
+    return decode_object(obj, line, received_at)
+
+
+def decode_object(obj: Any, line: bytes, received_at: float) -> Decoded:
+    """The second half of :func:`decode_line`: the record for ``obj``, the parsed JSON of ``line``.
+
+    For a decoder that parses the JSON by other means (:mod:`.fast`); ``obj`` must be exactly
+    what ``ujson.loads(line)`` returns."""
     if type(obj) is not dict:
         return ProtocolError(f"not a JSON object but {type(obj).__name__}", line)
     op = obj.get("op")
