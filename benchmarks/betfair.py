@@ -18,6 +18,8 @@ historical file BASIC-1.132153978. Each round times, on the same bytes:
   (framing, decoding, checks), the adapter's ``apply`` (segments, clocks, cache, tradability,
   eviction, an immutable ``MarketBook`` per changed market), and each item delivered to a
   ``BetfairHandler`` through the dispatch table -- the handler counts the books;
+- **imgfeed books, ujson**: the same with ``parser="ujson"``, when ``imgfeed[speed]`` (msgspec,
+  the default parser once installed) is: what the extra buys;
 - **imgfeed books, read**: the same with a handler that reads every runner's best back and lay;
 - **imgfeed replay**: ``imgfeed.betfair.replay`` of the file: the whole runtime (reader thread,
   queue, dispatcher thread) with the counting handler, on recorded time;
@@ -132,9 +134,9 @@ def _bflw(text_lines: List[str], books: bool) -> int:
     return n
 
 
-def imgfeed(data: bytes, handler: BetfairHandler) -> int:
+def imgfeed(data: bytes, handler: BetfairHandler, **settings: Any) -> int:
     config = BetfairConfig(app_key="bench", session_token="bench", closed_retention=_FOREVER,
-                           order_closed_retention=_FOREVER)
+                           order_closed_retention=_FOREVER, **settings)
     adapter = BetfairAdapter(config, historical=True)
     decoder = adapter.new_decoder()
     table = dispatch_table(adapter.dispatch_table)
@@ -223,6 +225,10 @@ def measure(name: str, path: str, n: int, rounds: int) -> Tuple[List[List[object
         stages.append(("bflw books, orjson", lambda: bflw(text_lines, books=True, parser=orjson)))
     stages += [
         ("imgfeed books", lambda: imgfeed(data, Counter())),
+    ]
+    if _has_msgspec():
+        stages.append(("imgfeed books, ujson", lambda: imgfeed(data, Counter(), parser="ujson")))
+    stages += [
         ("imgfeed books, read", lambda: imgfeed(data, Reader())),
         ("imgfeed replay (threads)", lambda: replay(path, handlers=[Counter()])),
     ]
@@ -257,7 +263,8 @@ def main() -> int:
         return 2
     _common.print_machine()
     print(f"floor: stdlib json; bflw: stdlib json, and orjson {_version('orjson')} if installed; "
-          f"imgfeed: ujson {_version('ujson')}")
+          f"imgfeed: " + (f"msgspec {_version('msgspec')} (imgfeed[speed]), and ujson {_version('ujson')} "
+                          "for its own row" if _has_msgspec() else f"ujson {_version('ujson')}"))
     rows: List[List[object]] = []
     ratios: Dict[str, Dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="imgfeed-bench-betfair-") as tmp:
@@ -274,6 +281,14 @@ def main() -> int:
             verdict = "meets" if ratio >= TARGET else "below"
             print(f"ratio imgfeed/{peer} on {name}: {ratio:.2f}x ({verdict} the {TARGET:g}x target)")
     return 0
+
+
+def _has_msgspec() -> bool:
+    try:
+        from imgfeed.feeds.betfair.protocol import fast
+    except ImportError:  # an imgfeed older than its fast path (an A/B against an older checkout)
+        return False
+    return fast.AVAILABLE
 
 
 def _version(module: str) -> str:
