@@ -11,11 +11,15 @@ historical file BASIC-1.132153978. Each round times, on the same bytes:
 - **bflw cache**: betfairlightweight 2.24's ``StreamListener.on_data`` for every line (listener ->
   stream -> cache; lightweight, no output queue): its historical path, caches only;
 - **bflw books**: the same with an output queue, so that bflw builds its (lightweight, dict) books
-  of the changed markets for every line, drained as they come: what a bflw user's handler gets;
+  of the changed markets for every line, drained as they come: what a bflw user's handler gets.
+  Parsed with stdlib ``json``, and again with orjson (**bflw books, orjson**) when it is installed:
+  bflw uses orjson whenever it can import it (its ``speed`` extra), so that row is its best case;
 - **imgfeed books**: imgfeed's pipeline without threads: ``BetfairDecoder.feed`` on 64 KiB chunks
   (framing, decoding, checks), the adapter's ``apply`` (segments, clocks, cache, tradability,
   eviction, an immutable ``MarketBook`` per changed market), and each item delivered to a
   ``BetfairHandler`` through the dispatch table -- the handler counts the books;
+- **imgfeed books, ujson**: the same with ``parser="ujson"``, when ``imgfeed[speed]`` (msgspec,
+  the default parser once installed) is: what the extra buys;
 - **imgfeed books, read**: the same with a handler that reads every runner's best back and lay;
 - **imgfeed replay**: ``imgfeed.betfair.replay`` of the file: the whole runtime (reader thread,
   queue, dispatcher thread) with the counting handler, on recorded time;
@@ -24,8 +28,9 @@ historical file BASIC-1.132153978. Each round times, on the same bytes:
   is counted), dispatcher thread, counting handler; from the first chunk to the last book.
 
 "vs bflw" is bflw-books time / stage time (the like-for-like comparison: both hand a book per
-changed market to the user); "vs floor" is floor time / stage time. The target is imgfeed books
->= 2x bflw books, as a ratio, never asserted. The best (lowest) time of the rounds is kept.
+changed market to the user), "vs bflw+orjson" the same against bflw's orjson row; "vs floor" is
+floor time / stage time. The target is imgfeed books >= 2x bflw books, as a ratio, never asserted.
+The best (lowest) time of the rounds is kept; each round runs every stage once (interleaved).
 """
 
 from __future__ import annotations
@@ -42,6 +47,11 @@ import time
 from typing import Any, Callable, Dict, List, Tuple
 
 import _common
+
+try:
+    import orjson
+except ImportError:  # bflw then parses with stdlib json only, and so does its only row
+    orjson = None
 from _betfair_files import make_files
 
 from imgfeed.feeds.betfair.adapter import BetfairAdapter
@@ -95,7 +105,19 @@ def floor(data: bytes) -> int:
     return n
 
 
-def bflw(text_lines: List[str], books: bool) -> int:
+def bflw(text_lines: List[str], books: bool, parser: Any = json) -> int:
+    """bflw's listener over the lines, parsing with ``parser`` (stdlib ``json`` or ``orjson``)."""
+    from betfairlightweight.streaming import listener as listener_module
+
+    saved = listener_module.json
+    listener_module.json = parser  # what bflw's compat module picks at import: orjson if installed
+    try:
+        return _bflw(text_lines, books)
+    finally:
+        listener_module.json = saved
+
+
+def _bflw(text_lines: List[str], books: bool) -> int:
     from betfairlightweight.streaming import StreamListener
 
     out: "queue.Queue[Any]" = queue.Queue()
@@ -112,9 +134,9 @@ def bflw(text_lines: List[str], books: bool) -> int:
     return n
 
 
-def imgfeed(data: bytes, handler: BetfairHandler) -> int:
+def imgfeed(data: bytes, handler: BetfairHandler, **settings: Any) -> int:
     config = BetfairConfig(app_key="bench", session_token="bench", closed_retention=_FOREVER,
-                           order_closed_retention=_FOREVER)
+                           order_closed_retention=_FOREVER, **settings)
     adapter = BetfairAdapter(config, historical=True)
     decoder = adapter.new_decoder()
     table = dispatch_table(adapter.dispatch_table)
@@ -178,19 +200,21 @@ def imgfeed_client(data: bytes, expected: int) -> float:
         client.stop()
 
 
-def best_time(fn: Callable[[], Any], rounds: int) -> Tuple[float, Any]:
-    best = float("inf")
-    result: Any = None
+def best_times(stages: List[Tuple[str, Callable[[], Any]]], rounds: int) -> Dict[str, float]:
+    """The best time of each stage over ``rounds`` rounds, each round running every stage once:
+    interleaved, so that a busy spell of the (shared) machine weighs on every stage alike."""
+    best = {label: float("inf") for label, _ in stages}
     for _ in range(rounds):
-        gc.collect()
-        started = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - started)
-    return best, result
+        for label, fn in stages:
+            gc.collect()
+            started = time.perf_counter()
+            fn()
+            best[label] = min(best[label], time.perf_counter() - started)
+    return best
 
 
-def measure(name: str, path: str, n: int, rounds: int) -> Tuple[List[List[object]], float]:
-    """The table rows of one file, and its imgfeed/bflw books ratio."""
+def measure(name: str, path: str, n: int, rounds: int) -> Tuple[List[List[object]], Dict[str, float]]:
+    """The table rows of one file, and its imgfeed/bflw books ratios (by bflw row)."""
     with open(path, "rb") as f:
         data = f.read()
     text_lines = [line.decode() for line in data.split(b"\n") if line.strip()]
@@ -198,22 +222,34 @@ def measure(name: str, path: str, n: int, rounds: int) -> Tuple[List[List[object
         ("floor (split + json.loads)", lambda: floor(data)),
         ("bflw cache", lambda: bflw(text_lines, books=False)),
         ("bflw books", lambda: bflw(text_lines, books=True)),
+    ]
+    if orjson is not None:
+        stages.append(("bflw books, orjson", lambda: bflw(text_lines, books=True, parser=orjson)))
+    stages += [
         ("imgfeed books", lambda: imgfeed(data, Counter())),
+    ]
+    if _has_msgspec():
+        stages.append(("imgfeed books, ujson", lambda: imgfeed(data, Counter(), parser="ujson")))
+    stages += [
         ("imgfeed books, read", lambda: imgfeed(data, Reader())),
         ("imgfeed replay (threads)", lambda: replay(path, handlers=[Counter()])),
     ]
-    times = {label: best_time(fn, rounds)[0] for label, fn in stages}
+    times = best_times(stages, rounds)
     counter = Counter()
     imgfeed(data, counter)
     times["imgfeed client (threads)"] = min(imgfeed_client(data, counter.books) for _ in range(rounds))
     stages.append(("imgfeed client (threads)", lambda: None))
     base, fl = times["bflw books"], times["floor (split + json.loads)"]
+    fast = times.get("bflw books, orjson")
     rows: List[List[object]] = []
     for label, _ in stages:
         t = times[label]
         rows.append([name, label, f"{n / t:,.0f}", _common.fmt(t / n * 1e6), _common.fmt(base / t, 2),
-                     _common.fmt(fl / t, 2)])
-    return rows, base / times["imgfeed books"]
+                     "" if fast is None else _common.fmt(fast / t, 2), _common.fmt(fl / t, 2)])
+    ratios = {"bflw books": base / times["imgfeed books"]}
+    if fast is not None:
+        ratios["bflw books, orjson"] = fast / times["imgfeed books"]
+    return rows, ratios
 
 
 def main() -> int:
@@ -228,22 +264,33 @@ def main() -> int:
         print("betfairlightweight is not installed: pip install -e '.[test]'", file=sys.stderr)
         return 2
     _common.print_machine()
-    print(f"json: stdlib; bflw parses with {_bflw_json()}; imgfeed with ujson {_version('ujson')}")
+    print(f"floor: stdlib json; bflw: stdlib json, and orjson {_version('orjson')} if installed; "
+          f"imgfeed: " + (f"msgspec {_version('msgspec')} (imgfeed[speed]), and ujson {_version('ujson')} "
+                          "for its own row" if _has_msgspec() else f"ujson {_version('ujson')}"))
     rows: List[List[object]] = []
-    ratios: Dict[str, float] = {}
+    ratios: Dict[str, Dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="imgfeed-bench-betfair-") as tmp:
         for name, path, n in make_files(tmp, quick=args.quick):
             file_rows, ratios[name] = measure(name, path, n, rounds)
             rows += file_rows
     _common.print_table(
         "Betfair ESA pipeline, lines/s (higher is better)",
-        ["file", "stage", "lines/s", "µs/line", "vs bflw", "vs floor"],
+        ["file", "stage", "lines/s", "µs/line", "vs bflw", "vs bflw+orjson", "vs floor"],
         rows,
     )
-    for name, ratio in ratios.items():
-        verdict = "meets" if ratio >= TARGET else "below"
-        print(f"ratio imgfeed/bflw books on {name}: {ratio:.2f}x ({verdict} the {TARGET:g}x target)")
+    for name, by_peer in ratios.items():
+        for peer, ratio in by_peer.items():
+            verdict = "meets" if ratio >= TARGET else "below"
+            print(f"ratio imgfeed/{peer} on {name}: {ratio:.2f}x ({verdict} the {TARGET:g}x target)")
     return 0
+
+
+def _has_msgspec() -> bool:
+    try:
+        from imgfeed.feeds.betfair.protocol import fast
+    except ImportError:  # an imgfeed older than its fast path (an A/B against an older checkout)
+        return False
+    return fast.AVAILABLE
 
 
 def _version(module: str) -> str:
@@ -251,12 +298,6 @@ def _version(module: str) -> str:
         return str(__import__(module).__version__)
     except (ImportError, AttributeError):
         return "?"
-
-
-def _bflw_json() -> str:
-    from betfairlightweight import compat
-
-    return f"orjson {_version('orjson')}" if getattr(compat, "json", None).__name__ == "orjson" else "stdlib json"
 
 
 if __name__ == "__main__":

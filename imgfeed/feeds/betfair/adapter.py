@@ -34,7 +34,8 @@ from imgfeed.feeds.betfair.checkpoint import checkpoint_lines
 from imgfeed.feeds.betfair.closes import BUG_CODES, close_of
 from imgfeed.feeds.betfair.config import BetfairConfig
 from imgfeed.feeds.betfair.handler import RECORD_METHODS, BetfairHandler
-from imgfeed.feeds.betfair.protocol.codec import authentication, decode_line
+from imgfeed.feeds.betfair.protocol.codec import Decoded, authentication, decode_line
+from imgfeed.feeds.betfair.protocol.fast import line_decoder
 from imgfeed.feeds.betfair.protocol.messages import (
     ConnectionMessage,
     ErrorCode,
@@ -88,11 +89,14 @@ class DecodedLines:
     :class:`~imgfeed.runtime.adapter.Decoder`): an image's parsed tree is garbage as soon as it
     has been applied. Sized from the start (the ingest counts the messages); iterated once."""
 
-    __slots__ = ("_lines", "_times")
+    __slots__ = ("_lines", "_times", "_decode")
 
-    def __init__(self, lines: List[Any], times: Any) -> None:
+    def __init__(
+        self, lines: List[Any], times: Any, decode: Callable[[bytes, float], Decoded] = decode_line
+    ) -> None:
         self._lines = lines
         self._times = times  # one receive time for all (a float), or one per line (a list)
+        self._decode = decode  # decode_line, or the config's choice (.protocol.fast.line_decoder)
 
     def __len__(self) -> int:
         return len(self._lines)
@@ -103,18 +107,20 @@ class DecodedLines:
     def __iter__(self) -> Iterator[Any]:
         times = self._times
         each = type(times) is list
+        decode = self._decode
         for index, line in enumerate(self._lines):
-            yield decode_line(line, times[index] if each else times) if type(line) is bytes else line
+            yield decode(line, times[index] if each else times) if type(line) is bytes else line
 
 
 class BetfairDecoder:
     """CRLF lines (split anywhere, UTF-8 split-safe: the shared line buffer) -> ESA records."""
 
-    def __init__(self, max_line_length: int) -> None:
+    def __init__(self, max_line_length: int, decode: Callable[[bytes, float], Decoded] = decode_line) -> None:
         self._lines = LineBuffer(max_line_length)
+        self._decode = decode
 
     def feed(self, data: bytes, received_at: float) -> DecodedLines:
-        return DecodedLines([line for line in self._lines.feed(data) if line], received_at)
+        return DecodedLines([line for line in self._lines.feed(data) if line], received_at, self._decode)
 
 
 class BetfairAdapter(FeedAdapter):
@@ -156,7 +162,12 @@ class BetfairAdapter(FeedAdapter):
     # --- per connection --------------------------------------------------------------------------
 
     def new_decoder(self) -> BetfairDecoder:
-        return BetfairDecoder(self.config.max_line_length)
+        return BetfairDecoder(self.config.max_line_length, self.decode_line)
+
+    @property
+    def decode_line(self) -> Callable[[bytes, float], Decoded]:
+        """The line decoder the config asks for (``BetfairConfig.parser``)."""
+        return line_decoder(self.config.parser)
 
     def handshake(self) -> Sequence[Step]:
         # "Send a message within 15 s" after the connection message: the authentication.

@@ -136,6 +136,9 @@ class BetfairConfig:
         closed_retention: seconds a CLOSED market stays in the cache.
         order_closed_retention: seconds a closed market's orders stay in the order cache.
         order_complete_retention: seconds an execution-complete order stays in the order cache.
+        parser: how each line's JSON is parsed: ``"auto"`` (msgspec, in C, when ``imgfeed[speed]``
+            is installed; else ujson), ``"ujson"`` or ``"msgspec"``. The records and errors are
+            the same either way (tests/betfair/test_fast.py).
     """
 
     app_key: str = attrs.field(validator=non_empty_str, repr=_show_app_key)
@@ -167,6 +170,7 @@ class BetfairConfig:
     closed_retention: float = attrs.field(default=DEFAULT_CLOSED_RETENTION, validator=non_negative)
     order_closed_retention: float = attrs.field(default=DEFAULT_ORDER_CLOSED_RETENTION, validator=non_negative)
     order_complete_retention: float = attrs.field(default=DEFAULT_COMPLETE_RETENTION, validator=non_negative)
+    parser: str = attrs.field(default="auto")
 
     @session_token.validator
     def _check_token(self, attribute: "attrs.Attribute[Any]", value: Any) -> None:
@@ -177,6 +181,17 @@ class BetfairConfig:
     def _check_provider(self, attribute: "attrs.Attribute[Any]", value: Any) -> None:
         if value is not None and not callable(value):
             raise ConfigError(attribute.name, type(value).__name__, "a callable returning a session token")
+
+    @parser.validator
+    def _check_parser(self, attribute: "attrs.Attribute[Any]", value: Any) -> None:
+        if value not in ("auto", "ujson", "msgspec"):
+            raise ConfigError(attribute.name, value, "one of 'auto', 'ujson', 'msgspec'")
+        if value == "msgspec":
+            from imgfeed.feeds.betfair.protocol.fast import AVAILABLE
+
+            if not AVAILABLE:
+                raise ConfigError(attribute.name, value, "'auto' or 'ujson': msgspec is not installed "
+                                  "(pip install 'imgfeed[speed]')")  # fmt: skip
 
     @port.validator
     def _check_port(self, attribute: "attrs.Attribute[Any]", value: Any) -> None:

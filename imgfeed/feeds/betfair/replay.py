@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, Deque, Dict, Iterable, Iterator, List, Optional, Sequence, Union
+from typing import Any, Callable, Deque, Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
 import attrs
 import ujson
@@ -36,6 +36,7 @@ from imgfeed.feeds.betfair.client import BetfairClient
 from imgfeed.feeds.betfair.config import BetfairConfig
 from imgfeed.feeds.betfair.handler import BetfairHandler
 from imgfeed.feeds.betfair.historical import FileKind, iter_lines, sniff
+from imgfeed.feeds.betfair.protocol.codec import Decoded
 from imgfeed.feeds.betfair.protocol.messages import ConnectionMessage, StatusMessage
 from imgfeed.feeds.betfair.views import MarketsView, OrdersView
 from imgfeed.framing import LineBuffer
@@ -107,9 +108,10 @@ def is_betfair_file(path: PathLike) -> bool:
 class _RecordedTimeDecoder:
     """Stamps each line with its recorded time (the replay transport returns whole lines)."""
 
-    def __init__(self, times: "Deque[float]", max_line_length: int) -> None:
+    def __init__(self, times: "Deque[float]", max_line_length: int, decode: Callable[[bytes, float], Decoded]) -> None:
         self._lines = LineBuffer(max_line_length)
         self._times = times
+        self._decode = decode
 
     def feed(self, data: bytes, received_at: float) -> DecodedLines:
         lines: List[Any] = []
@@ -120,7 +122,7 @@ class _RecordedTimeDecoder:
             if line:
                 lines.append(line)
                 stamps.append(t)
-        return DecodedLines(lines, stamps)
+        return DecodedLines(lines, stamps, self._decode)
 
 
 def _first_message(record: Any, facts: Dict[str, Any]) -> StepResult:
@@ -230,13 +232,14 @@ def replay(
         current.append(current[-1].successor() if current else transport)
         return current[-1]
 
+    adapter = _ReplayAdapter(config, historical=historical)
     client = BetfairClient(
         config,
         handlers=handlers,
         transport_factory=factory,
-        adapter=_ReplayAdapter(config, historical=historical),
+        adapter=adapter,
         clock=RecordedClock(),
-        decoder_factory=lambda: _RecordedTimeDecoder(transport.line_times, config.max_line_length),
+        decoder_factory=lambda: _RecordedTimeDecoder(transport.line_times, config.max_line_length, adapter.decode_line),
     )
     client.start()
     try:
