@@ -16,7 +16,6 @@ Contract:
 
 from __future__ import annotations
 
-import collections
 import logging
 import os
 import socket
@@ -24,7 +23,6 @@ import time
 from typing import (
     Any,
     Callable,
-    Deque,
     Dict,
     FrozenSet,
     Iterable,
@@ -44,6 +42,7 @@ from imgfeed.feeds.img.simulator.faults import FaultController
 from imgfeed.feeds.img.simulator.scenario import Emission, Scenario
 from imgfeed.feeds.img.simulator.session import ServerSession
 from imgfeed.loopback.server import LoopbackServer
+from imgfeed.loopback.session import RequestWindow
 
 __all__ = ["SimulatorServer"]
 
@@ -94,7 +93,7 @@ class SimulatorServer(LoopbackServer[Connection]):
         self.session_config = session_config if session_config is not None else SessionConfig()
         self.scenario = scenario if scenario is not None else Scenario(scenario_config)
         self.faults = FaultController(self)
-        self._accept_times: Deque[float] = collections.deque()
+        self._accept_times = RequestWindow()
         self._stop_reason: Optional[str] = None
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -216,12 +215,9 @@ class SimulatorServer(LoopbackServer[Connection]):
         if config.max_connections is not None and len(self._connections) >= config.max_connections:
             return "max connections hit"
         if config.connection_rate_limit is not None:
-            times = self._accept_times
-            while times and times[0] <= now - config.connection_rate_window:
-                times.popleft()
-            if len(times) >= config.connection_rate_limit:
+            if self._accept_times.recent(now, config.connection_rate_window) >= config.connection_rate_limit:
                 return "connection rate limit hit"
-            times.append(now)
+            self._accept_times.add(now)
         return None
 
     def _accepted(self, sock: socket.socket) -> Connection:
