@@ -16,6 +16,7 @@ Contract:
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import logging
 import select
@@ -24,7 +25,17 @@ import threading
 import time
 from typing import Any, Callable, ClassVar, Generic, List, Optional, Protocol, TypeVar
 
-__all__ = ["LoopbackServer", "ServedConnection"]
+__all__ = ["LoopbackServer", "ServedConnection", "is_loopback"]
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and "localhost"."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class ServedConnection(Protocol):

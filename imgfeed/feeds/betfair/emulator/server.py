@@ -15,7 +15,6 @@ Contract:
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import socket
@@ -31,7 +30,7 @@ from imgfeed.feeds.betfair.emulator.faults import FaultController
 from imgfeed.feeds.betfair.emulator.registry import ConnectionRegistry
 from imgfeed.feeds.betfair.emulator.scenario import Batch, Scenario
 from imgfeed.feeds.betfair.emulator.session import ServerSession
-from imgfeed.loopback.server import LoopbackServer
+from imgfeed.loopback.server import LoopbackServer, is_loopback
 
 __all__ = ["EmulatorServer", "DEFAULT_CERT_DIR", "is_loopback"]
 
@@ -39,16 +38,6 @@ log = logging.getLogger(__name__)
 
 #: Where the CA and server certificate live unless told otherwise.
 DEFAULT_CERT_DIR = os.path.join("~", ".imgfeed", "emulator")
-
-
-def is_loopback(host: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and "localhost"."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class EmulatorServer(LoopbackServer[Connection]):
