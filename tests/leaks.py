@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Dict, Set
+from typing import Dict, Iterator, Set
 
-__all__ = ["join_new_threads", "open_fds"]
+__all__ = ["join_new_threads", "open_fds", "no_threads_left"]
 
 
 def open_fds() -> Dict[int, str]:
@@ -33,3 +33,12 @@ def join_new_threads(before: Set[threading.Thread], timeout: float) -> Set[threa
         if thread is not threading.current_thread():
             thread.join(max(0.0, deadline - time.monotonic()))
     return {t for t in set(threading.enumerate()) - before if t.is_alive()}
+
+
+def no_threads_left(timeout: float) -> Iterator[None]:
+    """The body of an autouse fixture: every thread the test started must be gone (joined within
+    ``timeout``) when it ends."""
+    before = set(threading.enumerate())
+    yield
+    leaked = [t.name for t in join_new_threads(before, timeout)]
+    assert not leaked, f"threads left running: {leaked}"

@@ -23,25 +23,14 @@ from imgfeed.feeds.betfair.emulator import (
     ScenarioConfig,
 )
 from tests.betfair_client.support import Recorder
-from tests.betfair_emulator.servers import FAST as FAST  # re-exported: the suite imports it from here
+
+# Re-exported: the suite imports them from here.
+from tests.betfair_emulator.servers import ALL_FIELDS as ALL_FIELDS
+from tests.betfair_emulator.servers import FAST as FAST
 from tests.betfair_emulator.servers import WAIT, emulators
 from tests.leaks import join_new_threads, open_fds
 
 SCENARIO = ScenarioConfig(seed=11, markets=8, pre_play_steps=6, in_play_steps=6, closed_steps=2, start_time=1.7e9)
-ALL_FIELDS = {
-    "fields": [
-        "EX_BEST_OFFERS_DISP",
-        "EX_BEST_OFFERS",
-        "EX_ALL_OFFERS",
-        "EX_TRADED",
-        "EX_TRADED_VOL",
-        "EX_LTP",
-        "EX_MARKET_DEF",
-        "SP_TRADED",
-        "SP_PROJECTED",
-    ],
-    "ladderLevels": 10,
-}
 #: At once, then every 50 ms; a refusal that asks us to wait waits 0.3 s.
 QUICK_RECONNECT = ReconnectPolicy(interval=0.05, first_delay=0.0, jitter=0.0, min_delay=0.3)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import socket
 import ssl
-import threading
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
@@ -24,7 +23,7 @@ from imgfeed.feeds.betfair.emulator import (
 )
 from tests.betfair_emulator.servers import FAST as FAST  # re-exported: the suite imports it from here
 from tests.betfair_emulator.servers import WAIT, emulators
-from tests.leaks import join_new_threads
+from tests.leaks import no_threads_left
 
 SMALL = ScenarioConfig(seed=7, markets=8, start_time=1_700_000_000.0)
 AUTH = {"op": "authentication", "id": 1, "appKey": DEFAULT_APP_KEY, "session": DEFAULT_SESSION_TOKEN}
@@ -93,10 +92,7 @@ class EsaClient:
 @pytest.fixture(autouse=True)
 def no_thread_leaks() -> Iterator[None]:
     """Every thread a test started must be gone (joined with a deadline) when it ends."""
-    before = set(threading.enumerate())
-    yield
-    leaked = [t.name for t in join_new_threads(before, WAIT)]
-    assert not leaked, f"threads left running: {leaked}"
+    yield from no_threads_left(WAIT)
 
 
 @pytest.fixture(scope="session")

@@ -12,12 +12,27 @@ from typing import Callable, Iterator, List
 
 from imgfeed.feeds.betfair.emulator import EmulatorConfig, EmulatorServer, ScenarioConfig
 
-__all__ = ["FAST", "WAIT", "emulators"]
+__all__ = ["ALL_FIELDS", "FAST", "WAIT", "emulators"]
 
 #: Generous bound for anything a test waits for; a passing test never waits this long.
 WAIT = 10.0
 #: Short timers, so that the suites are quick.
 FAST = EmulatorConfig(auth_timeout=5.0, close_flush_timeout=1.0, handshake_timeout=5.0)
+#: A market data filter that asks for every field, ten levels deep.
+ALL_FIELDS = {
+    "fields": [
+        "EX_BEST_OFFERS_DISP",
+        "EX_BEST_OFFERS",
+        "EX_ALL_OFFERS",
+        "EX_TRADED",
+        "EX_TRADED_VOL",
+        "EX_LTP",
+        "EX_MARKET_DEF",
+        "SP_TRADED",
+        "SP_PROJECTED",
+    ],
+    "ladderLevels": 10,
+}
 
 
 def emulators(cert_dir: Path, scenario: ScenarioConfig) -> Iterator[Callable[..., EmulatorServer]]:
