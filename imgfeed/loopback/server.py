@@ -4,7 +4,8 @@ Contract:
 
 - :class:`LoopbackServer` owns the listening socket, the list of open connections, the one lock
   (reentrant: a ``wait_until`` predicate may take it again) with the condition that is notified
-  whenever a connection did something, the stop flag, and the server's own threads.
+  whenever a connection is accepted, did something or ended, the stop flag, and the server's own
+  threads.
 - A subclass says what a connection is (:meth:`LoopbackServer._accepted`, called with the lock
   held for each accepted socket) and how one is closed at stop; a connection has a ``thread``
   the server starts after registering it, and calls ``_connection_ended`` when it is over.
@@ -172,6 +173,7 @@ class LoopbackServer(Generic[C]):
                 conn = self._accepted(sock)
                 self._connections.append(conn)
                 self.connections_accepted += 1
+                self._condition.notify_all()  # a wait_for_connection_count(n) may hold now
             conn.thread.start()
 
     # --- connections -----------------------------------------------------------------------------
