@@ -24,9 +24,10 @@ from typing import IO, List, Optional, Sequence, Tuple
 
 from imgfeed.cli import console
 from imgfeed.cli._betfair import run_client
+from imgfeed.cli._painter import Painter
 from imgfeed.cli._run import quieted
 from imgfeed.cli._text import can_show_unicode, printable, to_ascii
-from imgfeed.cli.console import FeedHealth, RateMeter
+from imgfeed.cli.console import FeedHealth
 from imgfeed.feeds.betfair.books import Ladder, MarketBook, RunnerBook
 from imgfeed.feeds.betfair.client import BetfairClient
 from imgfeed.feeds.betfair.config import BetfairConfig
@@ -40,7 +41,6 @@ from imgfeed.feeds.betfair.emulator import (
 
 __all__ = ["run", "render", "market_state"]
 
-REFRESH = 0.5
 _LEVELS = 3
 
 
@@ -139,37 +139,21 @@ class _View:
         self.stream.flush()
 
 
-class _Painter:
+class _Painter(Painter):
+    """Draws the ladders from the main thread, at most every :data:`REFRESH` seconds."""
+
     def __init__(self, client: BetfairClient, view: _View, source: str) -> None:
+        super().__init__(client, source)
         self.client = client
         self.view = view
-        self.source = source
-        self.rate = RateMeter()
-        self.started = time.time()
-        self._last_messages = 0
-        self._last_draw = 0.0
 
-    def tick(self) -> None:
-        now = time.monotonic()
-        if now - self._last_draw < REFRESH:
-            return
-        self._last_draw = now
+    def draw(self) -> None:
         stats = self.client.stats()
-        self.rate.add(stats.messages - self._last_messages)
-        self._last_messages = stats.messages
+        health = self.health(stats, stats.silence)
         markets = self.client.markets
         tradable = sorted(markets.tradable())
         reason = markets.suspend_reason
         suspended = None if reason is None or stats.session_id is None else str(reason)
-        health = FeedHealth(
-            source=self.source,
-            connected=stats.session_id is not None,
-            session_id=stats.session_id,
-            heartbeat_age=stats.silence,
-            messages=stats.messages,
-            rate=self.rate.rate(),
-            started_at=self.started,
-        )
         books = markets.books()
         cols, rows = console._terminal_size()
         lines = render(books, tradable, suspended, health, time.time(), cols, rows - 2)

@@ -18,18 +18,15 @@ import time
 from typing import Any
 
 from imgfeed.cli._betfair import add_feed_option
+from imgfeed.cli._painter import Painter
 from imgfeed.cli._parsing import one_line_errors, seconds
 from imgfeed.cli._run import quieted, run_client
-from imgfeed.cli.console import FeedHealth, LiveView, RateMeter
+from imgfeed.cli.console import LiveView
 from imgfeed.feeds.img.client import FeedClient
 from imgfeed.feeds.img.config import FeedConfig
 from imgfeed.feeds.img.simulator import ScenarioConfig, SessionConfig, SimulatorServer
 
 __all__ = ["register", "run", "memory_key"]
-
-#: How often the view is redrawn on a terminal (seconds).
-REFRESH = 0.5
-
 
 def memory_key() -> Any:
     """A fresh Ed25519 ``paramiko.PKey`` that never touches the disk."""
@@ -136,38 +133,16 @@ def run(args: argparse.Namespace) -> int:
     return code
 
 
-class _Painter:
+class _Painter(Painter):
     """Draws the view from the main thread, at most every :data:`REFRESH` seconds."""
 
     def __init__(self, client: FeedClient, view: LiveView, source: str) -> None:
+        super().__init__(client, source)
         self.client = client
         self.view = view
-        self.source = source
-        self.rate = RateMeter()
-        self.started = time.time()
-        self._last_messages = 0
-        self._last_draw = 0.0
-
-    def tick(self) -> None:
-        now = time.monotonic()
-        if now - self._last_draw >= REFRESH:
-            self._last_draw = now
-            self.draw()
 
     def draw(self) -> None:
         stats = self.client.stats()
-        self.rate.add(stats.messages - self._last_messages)
-        self._last_messages = stats.messages
         last = stats.last_disconnect
         note = "" if last is None or stats.session_id is not None else f"last disconnection: {last}"
-        health = FeedHealth(
-            source=self.source,
-            connected=stats.session_id is not None,
-            session_id=stats.session_id,
-            heartbeat_age=stats.heartbeat_age,
-            messages=stats.messages,
-            rate=self.rate.rate(),
-            started_at=self.started,
-            note=note,
-        )
-        self.view.draw(self.client.book.snapshot(), health)
+        self.view.draw(self.client.book.snapshot(), self.health(stats, stats.heartbeat_age, note))

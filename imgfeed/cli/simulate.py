@@ -11,14 +11,11 @@ every connection closed, every thread joined.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import os
 import shlex
-import signal
 import sys
-import threading
 from pathlib import Path
-from typing import Any, Dict, Optional, TextIO
+from typing import Dict, Optional, TextIO
 
 from imgfeed.cli._betfair import add_feed_option
 from imgfeed.cli._parsing import one_line_errors, positive_number, seconds
@@ -26,6 +23,7 @@ from imgfeed.errors import ImgFeedError
 from imgfeed.feeds.betfair.emulator import cli as emulator_cli
 from imgfeed.feeds.img.simulator import ScenarioConfig, SessionConfig, SimulatorServer
 from imgfeed.feeds.img.simulator.keys import public_line, write_private_key
+from imgfeed.loopback.cli import serve
 
 __all__ = ["register", "run", "prepare_state_dir", "DEFAULT_STATE_DIR", "DEFAULT_SIM_PORT"]
 
@@ -133,16 +131,6 @@ def prepare_state_dir(state_dir: str) -> Dict[str, Path]:
     return paths
 
 
-def ipaddress_is_loopback(host: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and "localhost"."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _instructions(server: SimulatorServer, paths: Dict[str, Path], args: argparse.Namespace) -> str:
     q = shlex.quote
     key, known = str(paths["client_key"]), str(paths["known_hosts"])
@@ -205,32 +193,9 @@ def run(args: argparse.Namespace, out: Optional[TextIO] = None) -> int:
         session_config=session_config,
         scenario_config=scenario_config,
     )
-    try:
-        server.start()
-    except OSError as exc:
-        why = exc.strerror or exc
-        raise ImgFeedError(f"cannot listen on {args.host}:{args.port}: {why}; try --port 0") from None
-    if not ipaddress_is_loopback(server.host):
-        sys.stderr.write(
-            f"warning: listening on {server.host}, not loopback: anyone who can reach this port and holds "
-            f"a key in {paths['authorized_keys']} can connect\n"
-        )
-    stop = threading.Event()
-    previous: Any = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
+
+    def announce() -> str:
         _write_private_text(paths["known_hosts"], server.known_hosts_line() + "\n")
-        out.write(_instructions(server, paths, args))
-        out.flush()
-        try:
-            stop.wait(args.duration)
-        except KeyboardInterrupt:
-            pass
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-        out.write("stopping the simulator\n")
-        out.flush()
-        server.stop()
-    return 0
+        return _instructions(server, paths, args)
+
+    return serve(server, out, args.duration, announce, "simulator", f"holds a key in {paths['authorized_keys']}")

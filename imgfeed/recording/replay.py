@@ -45,7 +45,7 @@ from typing import Callable, Deque, Iterable, List, Optional, Sequence, Union
 
 import attrs
 
-from imgfeed.errors import ConfigError, ReplayError
+from imgfeed.errors import ReplayError
 from imgfeed.feeds.img.adapter import ImgAdapter, init_answered
 from imgfeed.feeds.img.book import MarketBook
 from imgfeed.feeds.img.client import FeedClient
@@ -59,17 +59,14 @@ from imgfeed.feeds.img.handler import Handler
 from imgfeed.feeds.img.protocol.codec import Decoded
 from imgfeed.framing import LineBuffer
 from imgfeed.recording.format import PathLike
+from imgfeed.recording.play import check_speed, connections, play_to_end
 from imgfeed.recording.reader import open_recording
 from imgfeed.runtime.clock import RecordedClock
 from imgfeed.runtime.session import Await, Step
-from imgfeed.runtime.stats import ClientState, ClientStats
-from imgfeed.transport.base import Transport
+from imgfeed.runtime.stats import ClientStats
 from imgfeed.transport.replay import ReplayTransport
 
 __all__ = ["replay", "ReplayResult", "replay_client"]
-
-#: How often a replay checks for its end, a ``stop`` request or a client that stopped, in seconds.
-_STOP_POLL = 0.05
 
 #: The reconnect interval of a replay: a recorded reconnection is replayed at once (the smallest
 #: interval the policy accepts; only the first attempt matters, and it is immediate).
@@ -178,18 +175,11 @@ def replay_client(
         handler_stall_warning=None,
         parser=parser,
     )
-    current: List[ReplayTransport] = []
-
-    def factory() -> Transport:
-        # The first connection plays from the start; each reconnection goes on where the last ended.
-        current.append(current[-1].successor() if current else transport)
-        return current[-1]
-
     adapter = _ReplayAdapter(config)
     return FeedClient(
         config,
         handlers=handlers,
-        transport_factory=factory,
+        transport_factory=connections(transport),
         adapter=adapter,
         clock=RecordedClock(),
         decoder_factory=lambda: _RecordedTimeDecoder(
@@ -239,31 +229,13 @@ def replay(
     for p in paths:
         # Check every header now: a wrong file fails before any handler runs.
         open_recording(p, allow_truncated=allow_truncated).close()
-    if speed is not None and not (isinstance(speed, (int, float)) and speed > 0):
-        raise ConfigError("speed", speed, "a positive number, or None for as fast as possible")
+    check_speed(speed)
     transport = ReplayTransport(
         paths, speed=speed, allow_truncated=allow_truncated, split_connections=True, hold_open_at_end=True
     )
     client = replay_client(transport, handlers, speed, error_policy, heartbeat_timeout, parser)
     client.start()
-    try:
-        # Until every line has been read (or stop, or the client stopped by itself: a handler
-        # raised with error_policy="raise").
-        while not transport.done.wait(_STOP_POLL):
-            if (stop is not None and stop.is_set()) or client.state in (
-                ClientState.STOPPING,
-                ClientState.STOPPED,
-            ):
-                break
-        # Everything read is queued by now (the reader queues a chunk before it reads the next);
-        # stop() delivers the queue before it returns -- however long the handlers take.
-        client.stop(timeout=_NO_SILENCE_TIMEOUT)
-        client.join()
-    except BaseException:
-        client.stop()
-        raise
-    if transport.error is not None:
-        raise transport.error
+    play_to_end(client, transport, stop, stop_timeout=_NO_SILENCE_TIMEOUT)
     return ReplayResult(
         lines=transport.lines_played,
         truncated=transport.truncated,

@@ -29,6 +29,7 @@ __all__ = [
     "is_enum",
     "to_enum",
     "between",
+    "tcp_port",
 ]
 
 #: The shape of an attrs validator.
@@ -74,6 +75,11 @@ def between(low: float, high: float, unit: str = "") -> Validator:
             raise ConfigError(attribute.name, value, f"a number between {low:g} and {high:g}{unit}" + _kind(value))
 
     return check
+
+
+def tcp_port(_inst: Any, attribute: "attrs.Attribute[Any]", value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+        raise ConfigError(attribute.name, value, "a TCP port number between 1 and 65535")
 
 
 def boolean(_inst: Any, attribute: "attrs.Attribute[Any]", value: Any) -> None:

@@ -5,6 +5,12 @@ users set and builds one :class:`RuntimeSettings` from them; the runtime reads n
 policies are values (compare urllib3's ``Retry``): the reconnect arithmetic lives here and is
 tested without threads; only the watchdog sleeps.
 
+A feed's config declares the runtime's fields itself (its users set them there, with its own
+defaults and docs), checks them with the converters and validators of this module
+(:func:`to_overflow_policy`, :func:`to_error_policy`, :func:`reconnect_policy`,
+:func:`valid_conflate_threshold`) and hands them over with :func:`settings_from`, so every feed checks
+and passes them the same way.
+
 This module knows no feed. Defaults that come from a feed's documentation (IMG's "retrying at a
 30 s interval") are set by that feed's config, which passes them in.
 """
@@ -13,7 +19,7 @@ from __future__ import annotations
 
 import enum
 import random
-from typing import Any, Optional
+from typing import Any, Optional, Protocol
 
 import attrs
 
@@ -28,7 +34,20 @@ from imgfeed.runtime.checks import (
     to_enum,
 )
 
-__all__ = ["ReconnectPolicy", "OverflowPolicy", "ErrorPolicy", "RuntimeSettings", "DEFAULT_CONFLATE_THRESHOLD"]
+__all__ = [
+    "ReconnectPolicy",
+    "OverflowPolicy",
+    "ErrorPolicy",
+    "RuntimeSettings",
+    "RuntimeFields",
+    "DEFAULT_CONFLATE_THRESHOLD",
+    "to_overflow_policy",
+    "to_error_policy",
+    "reconnect_policy",
+    "valid_conflate_threshold",
+    "effective_conflate_threshold",
+    "settings_from",
+]
 
 #: Default backlog above which a newer item replaces its queued one. A queued IMG update of a large
 #: market is a parsed tree of ~20 KB, so half of the 100,000-item bound let RSS grow by ~1 GB behind
@@ -142,17 +161,39 @@ class ReconnectPolicy:
         return self.max_attempts is not None and failed_attempts >= self.max_attempts
 
 
-def _to_overflow_policy(value: Any) -> Any:
+def to_overflow_policy(value: Any) -> Any:
+    """A converter: the :class:`OverflowPolicy` for a member or its value (else left to the validator)."""
     return to_enum(OverflowPolicy)(value)
 
 
-def _to_error_policy(value: Any) -> Any:
+def to_error_policy(value: Any) -> Any:
+    """A converter: the :class:`ErrorPolicy` for a member or its value (else left to the validator)."""
     return to_enum(ErrorPolicy)(value)
 
 
-def _reconnect_policy(_inst: Any, attribute: "attrs.Attribute[Any]", value: Any) -> None:
+def reconnect_policy(_inst: Any, attribute: "attrs.Attribute[Any]", value: Any) -> None:
+    """A validator: the value must be a :class:`ReconnectPolicy`."""
     if not isinstance(value, ReconnectPolicy):
         raise ConfigError(attribute.name, value, "a ReconnectPolicy")
+
+
+def valid_conflate_threshold(inst: Any, attribute: "attrs.Attribute[Any]", value: Any) -> None:
+    """A validator of a feed config's optional ``conflate_threshold``: an int, at most ``queue_size``.
+
+    Declare the field after ``queue_size``: attrs runs validators in field order.
+    """
+    if value is None:
+        return
+    positive_int(inst, attribute, value)
+    if value > inst.queue_size:
+        raise ConfigError(attribute.name, value, f"an integer <= queue_size ({inst.queue_size})")
+
+
+def effective_conflate_threshold(threshold: Optional[int], queue_size: int) -> int:
+    """``threshold`` if set; else :data:`DEFAULT_CONFLATE_THRESHOLD`, or half the bound if smaller."""
+    if threshold is not None:
+        return threshold
+    return max(1, min(DEFAULT_CONFLATE_THRESHOLD, queue_size // 2))
 
 
 @attrs.frozen
@@ -181,12 +222,62 @@ class RuntimeSettings:
     queue_size: int = attrs.field(default=100_000, validator=positive_int)
     conflate_threshold: int = attrs.field(default=DEFAULT_CONFLATE_THRESHOLD, validator=positive_int)
     overflow_policy: OverflowPolicy = attrs.field(
-        default=OverflowPolicy.CONFLATE, converter=_to_overflow_policy, validator=is_enum(OverflowPolicy)
+        default=OverflowPolicy.CONFLATE, converter=to_overflow_policy, validator=is_enum(OverflowPolicy)
     )
     error_policy: ErrorPolicy = attrs.field(
-        default=ErrorPolicy.LOG, converter=_to_error_policy, validator=is_enum(ErrorPolicy)
+        default=ErrorPolicy.LOG, converter=to_error_policy, validator=is_enum(ErrorPolicy)
     )
     handler_stall_warning: Optional[float] = attrs.field(default=5.0, validator=optional_positive)
-    reconnect: ReconnectPolicy = attrs.field(factory=ReconnectPolicy, validator=_reconnect_policy)
+    reconnect: ReconnectPolicy = attrs.field(factory=ReconnectPolicy, validator=reconnect_policy)
     retry_fatal: bool = attrs.field(default=False, validator=boolean)
     max_internal_errors: int = attrs.field(default=3, validator=positive_int)
+
+
+class RuntimeFields(Protocol):
+    """The runtime's fields as a feed's config holds them (checked with this module's validators)."""
+
+    @property
+    def connect_timeout(self) -> float: ...
+
+    @property
+    def send_timeout(self) -> float: ...
+
+    @property
+    def request_timeout(self) -> float: ...
+
+    @property
+    def queue_size(self) -> int: ...
+
+    @property
+    def conflate_threshold(self) -> Optional[int]: ...
+
+    @property
+    def overflow_policy(self) -> OverflowPolicy: ...
+
+    @property
+    def error_policy(self) -> ErrorPolicy: ...
+
+    @property
+    def handler_stall_warning(self) -> Optional[float]: ...
+
+    @property
+    def reconnect(self) -> ReconnectPolicy: ...
+
+
+def settings_from(config: RuntimeFields, retry_fatal: bool) -> RuntimeSettings:
+    """The :class:`RuntimeSettings` of a feed's config, its conflation threshold made effective.
+
+    ``retry_fatal`` is passed apart because each feed names the field after what it retries.
+    """
+    return RuntimeSettings(
+        connect_timeout=config.connect_timeout,
+        send_timeout=config.send_timeout,
+        request_timeout=config.request_timeout,
+        queue_size=config.queue_size,
+        conflate_threshold=effective_conflate_threshold(config.conflate_threshold, config.queue_size),
+        overflow_policy=config.overflow_policy,
+        error_policy=config.error_policy,
+        handler_stall_warning=config.handler_stall_warning,
+        reconnect=config.reconnect,
+        retry_fatal=retry_fatal,
+    )

@@ -9,9 +9,7 @@ without a message suspends every market and 1.5 s drops the connection) and reco
 from __future__ import annotations
 
 import gc
-import os
 import threading
-import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List
 
@@ -21,42 +19,20 @@ from imgfeed.betfair import BetfairClient, BetfairConfig, BetfairHandler, Reconn
 from imgfeed.feeds.betfair.emulator import (
     DEFAULT_APP_KEY,
     DEFAULT_SESSION_TOKEN,
-    EmulatorConfig,
     EmulatorServer,
     ScenarioConfig,
 )
 from tests.betfair_client.support import Recorder
 
-#: Generous bound for anything a test waits for; a passing test never waits this long.
-WAIT = 10.0
-FAST = EmulatorConfig(auth_timeout=5.0, close_flush_timeout=1.0, handshake_timeout=5.0)
+# Re-exported: the suite imports them from here.
+from tests.betfair_emulator.servers import ALL_FIELDS as ALL_FIELDS
+from tests.betfair_emulator.servers import FAST as FAST
+from tests.betfair_emulator.servers import WAIT, emulators
+from tests.leaks import join_new_threads, open_fds
+
 SCENARIO = ScenarioConfig(seed=11, markets=8, pre_play_steps=6, in_play_steps=6, closed_steps=2, start_time=1.7e9)
-ALL_FIELDS = {
-    "fields": [
-        "EX_BEST_OFFERS_DISP",
-        "EX_BEST_OFFERS",
-        "EX_ALL_OFFERS",
-        "EX_TRADED",
-        "EX_TRADED_VOL",
-        "EX_LTP",
-        "EX_MARKET_DEF",
-        "SP_TRADED",
-        "SP_PROJECTED",
-    ],
-    "ladderLevels": 10,
-}
 #: At once, then every 50 ms; a refusal that asks us to wait waits 0.3 s.
 QUICK_RECONNECT = ReconnectPolicy(interval=0.05, first_delay=0.0, jitter=0.0, min_delay=0.3)
-
-
-def open_fds() -> Dict[int, str]:
-    fds: Dict[int, str] = {}
-    for name in os.listdir("/proc/self/fd"):
-        try:
-            fds[int(name)] = os.readlink(f"/proc/self/fd/{name}")
-        except OSError:
-            pass
-    return fds
 
 
 @pytest.fixture(autouse=True)
@@ -65,11 +41,8 @@ def no_leaks() -> Iterator[None]:
     threads_before = set(threading.enumerate())
     fds_before = open_fds()
     yield
-    deadline = time.monotonic() + WAIT
-    for thread in set(threading.enumerate()) - threads_before:
-        thread.join(max(0.0, deadline - time.monotonic()))
     # imgfeed-resolve threads are short-lived daemons that end with the lookup; none may be left.
-    alive = sorted(t.name for t in set(threading.enumerate()) - threads_before if t.is_alive())
+    alive = sorted(t.name for t in join_new_threads(threads_before, WAIT))
     assert not alive, f"threads still running after the test: {alive}"
     gc.collect()
     leaked = {fd: target for fd, target in open_fds().items() if fds_before.get(fd) != target}
@@ -84,17 +57,8 @@ def cert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def make_server(cert_dir: Path) -> Iterator[Callable[..., EmulatorServer]]:
-    servers: List[EmulatorServer] = []
-
-    def make(config: EmulatorConfig = FAST, scenario_config: ScenarioConfig = SCENARIO) -> EmulatorServer:
-        server = EmulatorServer(config, scenario_config, cert_dir=cert_dir)
-        server.start()
-        servers.append(server)
-        return server
-
-    yield make
-    for server in servers:
-        server.stop(timeout=WAIT)
+    """Start emulators (``config``, ``scenario_config``); every one is stopped after the test."""
+    yield from emulators(cert_dir, SCENARIO)
 
 
 def client_config(server: EmulatorServer, **overrides: Any) -> BetfairConfig:

@@ -8,11 +8,12 @@ with ``==``.
 
 from __future__ import annotations
 
-import threading
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Dict, List
 
 from imgfeed.betfair import BetfairClient, BetfairHandler, MarketBook
 from imgfeed.feeds.betfair.emulator import EmulatorServer, MarketDataFilter, MarketFilter
+from tests.calls import CallRecorder, recorder_of
+from tests.calls import called as called  # re-exported: the suite imports it from here
 
 WAIT = 10.0
 
@@ -31,49 +32,15 @@ _FIELDS = {
 }
 
 
-class Recorder(BetfairHandler):
-    """Records every call as ``(method, args)``, in order, and lets a test wait for one."""
+class Recorder(CallRecorder, BetfairHandler):
+    """Records every Betfair callback as ``(method, args)``, in order, and lets a test wait for one."""
 
-    def __init__(self) -> None:
-        self.calls: List[Any] = []
-        self.cond = threading.Condition()
-
-    def _record(self, name: str, args: tuple) -> None:
-        with self.cond:
-            self.calls.append((name, args))
-            self.cond.notify_all()
-
-    def wait_for(self, predicate: Callable[[List[Any]], bool], timeout: float = WAIT) -> List[Any]:
-        with self.cond:
-            if not self.cond.wait_for(lambda: predicate(self.calls), timeout):
-                tail = [(n, a) for n, a in self.calls if n != "on_market_book"][-15:]
-                raise AssertionError(f"not seen within {timeout} s; last calls (books left out): {tail}")
-            return list(self.calls)
-
-    def of(self, name: str) -> List[Any]:
-        with self.cond:
-            return [a for n, a in self.calls if n == name]
-
-    def names(self) -> List[str]:
-        with self.cond:
-            return [n for n, _ in self.calls]
+    noisy = "on_market_book"
+    noisy_label = "books"
+    timeout = WAIT
 
 
-def _recording(name: str) -> Callable[..., None]:
-    def method(self: Recorder, *args: Any) -> None:
-        self._record(name, args)
-
-    method.__name__ = name
-    return method
-
-
-for _name in [n for n in dir(BetfairHandler) if n.startswith("on_")]:
-    setattr(Recorder, _name, _recording(_name))
-
-
-def called(name: str, n: int = 1, where: Optional[Callable[..., bool]] = None) -> Callable[[List[Any]], bool]:
-    """A predicate: ``name`` was called at least ``n`` times (with args satisfying ``where``)."""
-    return lambda calls: sum(1 for c in calls if c[0] == name and (where is None or where(*c[1]))) >= n
+recorder_of(Recorder, BetfairHandler)
 
 
 def _levels(ladder: Any) -> List[tuple]:

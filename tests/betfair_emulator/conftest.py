@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import socket
 import ssl
-import threading
-import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
@@ -20,15 +18,13 @@ import pytest
 from imgfeed.feeds.betfair.emulator import (
     DEFAULT_APP_KEY,
     DEFAULT_SESSION_TOKEN,
-    EmulatorConfig,
     EmulatorServer,
     ScenarioConfig,
 )
+from tests.betfair_emulator.servers import FAST as FAST  # re-exported: the suite imports it from here
+from tests.betfair_emulator.servers import WAIT, emulators
+from tests.leaks import no_threads_left
 
-#: Generous bound for anything a test waits for; a passing test never waits this long.
-WAIT = 10.0
-#: Short timers, so that the suite is quick.
-FAST = EmulatorConfig(auth_timeout=5.0, close_flush_timeout=1.0, handshake_timeout=5.0)
 SMALL = ScenarioConfig(seed=7, markets=8, start_time=1_700_000_000.0)
 AUTH = {"op": "authentication", "id": 1, "appKey": DEFAULT_APP_KEY, "session": DEFAULT_SESSION_TOKEN}
 
@@ -96,13 +92,7 @@ class EsaClient:
 @pytest.fixture(autouse=True)
 def no_thread_leaks() -> Iterator[None]:
     """Every thread a test started must be gone (joined with a deadline) when it ends."""
-    before = set(threading.enumerate())
-    yield
-    deadline = time.monotonic() + WAIT
-    for thread in set(threading.enumerate()) - before:
-        thread.join(max(0.0, deadline - time.monotonic()))
-    leaked = [t.name for t in set(threading.enumerate()) - before if t.is_alive()]
-    assert not leaked, f"threads left running: {leaked}"
+    yield from no_threads_left(WAIT)
 
 
 @pytest.fixture(scope="session")
@@ -114,17 +104,7 @@ def cert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def make_server(cert_dir: Path) -> Iterator[Callable[..., EmulatorServer]]:
     """Start emulators (``config``, ``scenario_config``); every one is stopped after the test."""
-    servers: List[EmulatorServer] = []
-
-    def make(config: EmulatorConfig = FAST, scenario_config: ScenarioConfig = SMALL) -> EmulatorServer:
-        server = EmulatorServer(config, scenario_config, cert_dir=cert_dir)
-        server.start()
-        servers.append(server)
-        return server
-
-    yield make
-    for server in servers:
-        server.stop(timeout=WAIT)
+    yield from emulators(cert_dir, SMALL)
 
 
 @pytest.fixture

@@ -33,22 +33,7 @@ from imgfeed.feeds.betfair.emulator import (  # noqa: E402
     MarketFilter,
     ScenarioConfig,
 )
-from tests.betfair_emulator.conftest import FAST, WAIT  # noqa: E402
-
-ALL_FIELDS = {
-    "fields": [
-        "EX_BEST_OFFERS_DISP",
-        "EX_BEST_OFFERS",
-        "EX_ALL_OFFERS",
-        "EX_TRADED",
-        "EX_TRADED_VOL",
-        "EX_LTP",
-        "EX_MARKET_DEF",
-        "SP_TRADED",
-        "SP_PROJECTED",
-    ],
-    "ladderLevels": 10,
-}
+from tests.betfair_emulator.servers import ALL_FIELDS, FAST, WAIT  # noqa: E402
 
 
 class VerifiedStream(BetfairStream):

@@ -11,6 +11,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import pytest
 
 from imgfeed.cli import main
+from tests.leaks import join_new_threads
 
 
 class CliResult:
@@ -33,14 +34,9 @@ LEAK_TIMEOUT = 5.0
 @pytest.fixture(autouse=True)
 def no_thread_leaks() -> "object":
     """Fail a test that leaves a thread running (client, simulator, or a test's own)."""
-    import time
-
     before = set(threading.enumerate())
     yield
-    deadline = time.monotonic() + LEAK_TIMEOUT
-    for thread in set(threading.enumerate()) - before:
-        thread.join(max(0.0, deadline - time.monotonic()))
-    alive = sorted(t.name for t in set(threading.enumerate()) - before if t.is_alive())
+    alive = sorted(t.name for t in join_new_threads(before, LEAK_TIMEOUT))
     assert not alive, f"threads still running after the test: {alive}"
 
 

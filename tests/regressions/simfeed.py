@@ -29,10 +29,10 @@ from typing import Any, Callable, Dict, FrozenSet, Iterable, List, NamedTuple, O
 
 import pytest
 
-from imgfeed import ConnectError, FeedClient, FeedConfig, ReconnectPolicy, RequestError, TransportError
+from imgfeed import ConnectError, FeedClient, FeedConfig, RequestError, TransportError
 from imgfeed.feeds.img.simulator import MarketInfo, Scenario, ScenarioConfig, ServerSession, SessionConfig
 from imgfeed.transport.base import DEFAULT_RECV_SIZE, Transport
-from tests.unit.memory_feed import test_key
+from tests.unit.memory_feed import fast_config
 
 __all__ = [
     "Request",
@@ -87,22 +87,10 @@ def sim_config(**overrides: Any) -> FeedConfig:
     by a loaded machine must not suspend the book under them.
     """
     values: Dict[str, Any] = dict(
-        host="127.0.0.1",
-        username="trader",
-        pkey=test_key(),
-        known_hosts=None,
-        host_key_policy="insecure-accept-any",
-        heartbeat_timeout=5.0,
-        silence_timeout=10.0,
-        init_timeout=5.0,
-        connect_timeout=2.0,
-        request_timeout=WAIT,
-        read_timeout=0.05,
-        handler_stall_warning=None,
-        reconnect=ReconnectPolicy(interval=0.05, first_delay=0.0, jitter=0.0, min_delay=0.05),
+        heartbeat_timeout=5.0, silence_timeout=10.0, init_timeout=5.0, request_timeout=WAIT, handler_stall_warning=None
     )
     values.update(overrides)
-    return FeedConfig(**values)
+    return fast_config(**values)
 
 
 def fence(client: FeedClient, timeout: float = WAIT) -> None:

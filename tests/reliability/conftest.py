@@ -9,14 +9,13 @@ extra threads with a deadline (never by sleeping), so a clean test pays nothing 
 from __future__ import annotations
 
 import gc
-import os
 import threading
-import time
 from pathlib import Path
-from typing import Dict, Iterator, Set
+from typing import Iterator
 
 import pytest
 
+from tests.leaks import join_new_threads, open_fds
 from tests.reliability.support import SSHD, KeyPair, Sshd, keygen
 
 #: How long the leak check waits for threads to finish after a test (seconds). Generous: a
@@ -36,26 +35,6 @@ def encrypted_client_key(tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
     return keygen(
         tmp_path_factory.mktemp("keys") / "id_ed25519_enc", passphrase="correct horse battery staple 7f3a"
     )
-
-
-def open_fds() -> Dict[int, str]:
-    """This process's open file descriptors and what they point to."""
-    fds: Dict[int, str] = {}
-    for name in os.listdir("/proc/self/fd"):
-        try:
-            fds[int(name)] = os.readlink(f"/proc/self/fd/{name}")
-        except OSError:
-            pass  # the descriptor listdir itself used, closed already
-    return fds
-
-
-def join_new_threads(before: Set[threading.Thread], timeout: float) -> Set[threading.Thread]:
-    """Join every thread started since ``before`` within ``timeout``; return those still alive."""
-    deadline = time.monotonic() + timeout
-    for thread in set(threading.enumerate()) - before:
-        if thread is not threading.current_thread():
-            thread.join(max(0.0, deadline - time.monotonic()))
-    return {t for t in set(threading.enumerate()) - before if t.is_alive()}
 
 
 @pytest.fixture(autouse=True)

@@ -20,6 +20,7 @@ import pytest
 from imgfeed.feeds.img.protocol import FeedDecoder, Record, encode_message
 from imgfeed.feeds.img.simulator import ScenarioConfig, SessionConfig, SimulatorServer
 from imgfeed.feeds.img.simulator.keys import generate_ed25519
+from tests.leaks import no_threads_left
 
 #: Generous bound for anything the tests wait for; a passing test never waits this long.
 WAIT = 10.0
@@ -176,13 +177,7 @@ def connect(client_key: paramiko.PKey) -> Iterator[Callable[..., WireClient]]:
 @pytest.fixture(autouse=True)
 def no_thread_leaks() -> Iterator[None]:
     """Every thread a test started must be gone (joined with a deadline) when it ends."""
-    before = set(threading.enumerate())
-    yield
-    deadline = time.monotonic() + WAIT
-    for thread in set(threading.enumerate()) - before:
-        thread.join(max(0.0, deadline - time.monotonic()))
-    leaked = [t.name for t in set(threading.enumerate()) - before if t.is_alive()]
-    assert not leaked, f"threads left running: {leaked}"
+    yield from no_threads_left(WAIT)
 
 
 def init(client: WireClient, **msg: Any) -> List[Record]:

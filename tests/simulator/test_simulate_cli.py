@@ -67,10 +67,10 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_loopback_check_behind_the_non_loopback_warning() -> None:
     # The warning itself is not exercised: that would expose a test server on the machine's network.
-    from imgfeed.cli.simulate import ipaddress_is_loopback
+    from imgfeed.loopback.server import is_loopback
 
-    assert all(map(ipaddress_is_loopback, ["127.0.0.1", "127.0.0.2", "::1", "localhost"]))
-    assert not any(map(ipaddress_is_loopback, ["0.0.0.0", "::", "192.168.1.10", "example.com"]))
+    assert all(map(is_loopback, ["127.0.0.1", "127.0.0.2", "::1", "localhost"]))
+    assert not any(map(is_loopback, ["0.0.0.0", "::", "192.168.1.10", "example.com"]))
 
 
 def test_a_key_added_while_simulate_runs_is_accepted_on_the_next_connection(tmp_path: Path) -> None:

@@ -15,6 +15,8 @@ import ujson
 
 from imgfeed import FeedConfig, Handler, ReconnectPolicy
 from imgfeed.transport.memory import MemoryTransport
+from tests.calls import CallRecorder, recorder_of
+from tests.calls import called as called  # re-exported: the suite imports it from here
 
 #: One key for every test: generating one costs tens of milliseconds.
 _KEY: List[paramiko.PKey] = []
@@ -134,47 +136,11 @@ class FakeFeed:
         t.push_message({"mode": "resp", "status": "error", "request_id": rid, "msg": f"unknown request {name}"})
 
 
-class Recorder(Handler):
-    """A handler that records every call as ``(method, args)``, in order, and lets a test wait."""
+class Recorder(CallRecorder, Handler):
+    """A handler that records every IMG callback as ``(method, args)``, in order, and lets a test wait."""
 
-    def __init__(self) -> None:
-        self.calls: List[Any] = []
-        self.cond = threading.Condition()
-
-    def _record(self, name: str, args: tuple) -> None:
-        with self.cond:
-            self.calls.append((name, args))
-            self.cond.notify_all()
-
-    def wait_for(self, predicate: Callable[[List[Any]], bool], timeout: float = 5.0) -> List[Any]:
-        with self.cond:
-            if not self.cond.wait_for(lambda: predicate(self.calls), timeout):
-                tail = [(n, a) for n, a in self.calls if n != "on_heartbeat"][-15:]
-                raise AssertionError(f"not seen within {timeout} s; last calls (heartbeats left out): {tail}")
-            return list(self.calls)
-
-    def of(self, name: str) -> List[Any]:
-        """The arguments of every call of ``name``."""
-        with self.cond:
-            return [a for n, a in self.calls if n == name]
-
-    def names(self) -> List[str]:
-        with self.cond:
-            return [n for n, _ in self.calls]
+    noisy = "on_heartbeat"
+    noisy_label = "heartbeats"
 
 
-def _recording(name: str) -> Callable[..., None]:
-    def method(self: Recorder, *args: Any) -> None:
-        self._record(name, args)
-
-    method.__name__ = name
-    return method
-
-
-for _name in [n for n in dir(Handler) if n.startswith("on_")]:
-    setattr(Recorder, _name, _recording(_name))
-
-
-def called(name: str, n: int = 1) -> Callable[[List[Any]], bool]:
-    """A predicate for ``Recorder.wait_for``: ``name`` was called at least ``n`` times."""
-    return lambda calls: sum(1 for c in calls if c[0] == name) >= n
+recorder_of(Recorder, Handler)

@@ -6,6 +6,8 @@
 - the framing and the errors import nothing of imgfeed but the errors;
 - feeds do not import each other, nor the CLI;
 - the fan-out knows no CLI, no recording and no SSH.
+- what both replays share (``imgfeed.recording.play``) knows no feed;
+- the loopback test servers' shared pieces (``imgfeed.loopback``) know no feed, runtime or CLI.
 
 Every import counts, including those inside functions (a lazy import is still a dependency).
 """
@@ -43,6 +45,8 @@ RULES: List[Tuple[str, Tuple[str, ...]]] = [
     ("imgfeed.feeds.img", ("imgfeed.feeds.betfair", "imgfeed.cli", "imgfeed.fanout")),
     ("imgfeed.feeds.betfair", ("imgfeed.feeds.img", "imgfeed.cli", "imgfeed.fanout")),
     ("imgfeed.fanout", ("imgfeed.cli", "imgfeed.recording", "paramiko")),
+    ("imgfeed.recording.play", ("imgfeed.feeds", "imgfeed.cli", "imgfeed.fanout", "imgfeed.betfair")),
+    ("imgfeed.loopback", ("imgfeed.feeds", "imgfeed.runtime", "imgfeed.cli", "imgfeed.fanout", "imgfeed.betfair")),
 ]
 
 

@@ -33,14 +33,19 @@ from imgfeed.runtime.checks import (
     optional_positive,
     positive,
     positive_int,
-    to_enum,
+    tcp_port,
 )
 from imgfeed.runtime.config import (
-    DEFAULT_CONFLATE_THRESHOLD,
     ErrorPolicy,
     OverflowPolicy,
     ReconnectPolicy,
     RuntimeSettings,
+    effective_conflate_threshold,
+    reconnect_policy,
+    settings_from,
+    to_error_policy,
+    to_overflow_policy,
+    valid_conflate_threshold,
 )
 
 __all__ = [
@@ -85,19 +90,6 @@ def _optional_int_in(low: int, high: int) -> Any:
             inner(inst, attribute, value)
 
     return check
-
-
-def _to_overflow_policy(value: Any) -> Any:
-    return to_enum(OverflowPolicy)(value)
-
-
-def _to_error_policy(value: Any) -> Any:
-    return to_enum(ErrorPolicy)(value)
-
-
-def _reconnect_policy(_inst: Any, attribute: "attrs.Attribute[Any]", value: Any) -> None:
-    if not isinstance(value, ReconnectPolicy):
-        raise ConfigError(attribute.name, value, "a ReconnectPolicy")
 
 
 @attrs.frozen(kw_only=True)
@@ -145,7 +137,7 @@ class BetfairConfig:
     session_token: Optional[str] = attrs.field(default=None, repr=False)
     session_provider: Optional[Callable[[], str]] = attrs.field(default=None, repr=False)
     host: str = attrs.field(default=DEFAULT_HOST, validator=non_empty_str)
-    port: int = attrs.field(default=DEFAULT_PORT)
+    port: int = attrs.field(default=DEFAULT_PORT, validator=tcp_port)
     cafile: Optional[str] = attrs.field(default=None, converter=expand_path, validator=optional_path)
     heartbeat_ms: int = attrs.field(default=5000, validator=_int_in(*HEARTBEAT_MS_RANGE))
     conflate_ms: Optional[int] = attrs.field(default=None, validator=_optional_int_in(*CONFLATE_MS_RANGE))
@@ -156,15 +148,15 @@ class BetfairConfig:
     send_timeout: float = attrs.field(default=10.0, validator=positive)
     read_timeout: float = attrs.field(default=0.5, validator=positive)
     queue_size: int = attrs.field(default=100_000, validator=positive_int)
-    conflate_threshold: Optional[int] = attrs.field(default=None)
+    conflate_threshold: Optional[int] = attrs.field(default=None, validator=valid_conflate_threshold)
     overflow_policy: OverflowPolicy = attrs.field(
-        default=OverflowPolicy.CONFLATE, converter=_to_overflow_policy, validator=is_enum(OverflowPolicy)
+        default=OverflowPolicy.CONFLATE, converter=to_overflow_policy, validator=is_enum(OverflowPolicy)
     )
     error_policy: ErrorPolicy = attrs.field(
-        default=ErrorPolicy.LOG, converter=_to_error_policy, validator=is_enum(ErrorPolicy)
+        default=ErrorPolicy.LOG, converter=to_error_policy, validator=is_enum(ErrorPolicy)
     )
     handler_stall_warning: Optional[float] = attrs.field(default=5.0, validator=optional_positive)
-    reconnect: ReconnectPolicy = attrs.field(default=DEFAULT_RECONNECT, validator=_reconnect_policy)
+    reconnect: ReconnectPolicy = attrs.field(default=DEFAULT_RECONNECT, validator=reconnect_policy)
     retry_fatal: bool = attrs.field(default=False, validator=boolean)
     max_line_length: int = attrs.field(default=64 * 1024 * 1024, validator=positive_int)
     closed_retention: float = attrs.field(default=DEFAULT_CLOSED_RETENTION, validator=non_negative)
@@ -193,19 +185,6 @@ class BetfairConfig:
                 raise ConfigError(attribute.name, value, "'auto' or 'ujson': msgspec is not installed "
                                   "(pip install 'imgfeed[speed]')")  # fmt: skip
 
-    @port.validator
-    def _check_port(self, attribute: "attrs.Attribute[Any]", value: Any) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
-            raise ConfigError(attribute.name, value, "a TCP port number between 1 and 65535")
-
-    @conflate_threshold.validator
-    def _check_threshold(self, attribute: "attrs.Attribute[Any]", value: Any) -> None:
-        if value is None:
-            return
-        positive_int(self, attribute, value)
-        if value > self.queue_size:
-            raise ConfigError(attribute.name, value, f"an integer <= queue_size ({self.queue_size})")
-
     def __attrs_post_init__(self) -> None:
         if self.session_token is None and self.session_provider is None:
             raise ConfigError("session_token", None, "a session token, or a session_provider that returns one")
@@ -219,21 +198,8 @@ class BetfairConfig:
 
     @property
     def effective_conflate_threshold(self) -> int:
-        if self.conflate_threshold is not None:
-            return self.conflate_threshold
-        return max(1, min(DEFAULT_CONFLATE_THRESHOLD, self.queue_size // 2))
+        return effective_conflate_threshold(self.conflate_threshold, self.queue_size)
 
     def runtime_settings(self) -> RuntimeSettings:
         """The runtime's part of this configuration."""
-        return RuntimeSettings(
-            connect_timeout=self.connect_timeout,
-            send_timeout=self.send_timeout,
-            request_timeout=self.request_timeout,
-            queue_size=self.queue_size,
-            conflate_threshold=self.effective_conflate_threshold,
-            overflow_policy=self.overflow_policy,
-            error_policy=self.error_policy,
-            handler_stall_warning=self.handler_stall_warning,
-            reconnect=self.reconnect,
-            retry_fatal=self.retry_fatal,
-        )
+        return settings_from(self, retry_fatal=self.retry_fatal)

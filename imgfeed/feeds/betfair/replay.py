@@ -30,7 +30,7 @@ from typing import Any, Callable, Deque, Dict, Iterable, Iterator, List, Optiona
 import attrs
 import ujson
 
-from imgfeed.errors import ConfigError, ReplayError
+from imgfeed.errors import ReplayError
 from imgfeed.feeds.betfair.adapter import BetfairAdapter, DecodedLines
 from imgfeed.feeds.betfair.client import BetfairClient
 from imgfeed.feeds.betfair.config import BetfairConfig
@@ -41,17 +41,16 @@ from imgfeed.feeds.betfair.protocol.messages import ConnectionMessage, StatusMes
 from imgfeed.feeds.betfair.views import MarketsView, OrdersView
 from imgfeed.framing import LineBuffer
 from imgfeed.recording.format import PathLike, RecordedLine
+from imgfeed.recording.play import check_speed, connections, play_to_end
 from imgfeed.recording.reader import open_recording
 from imgfeed.runtime.clock import RecordedClock
 from imgfeed.runtime.config import ErrorPolicy, OverflowPolicy, ReconnectPolicy
 from imgfeed.runtime.session import DONE, Await, Liveness, Step, StepResult
-from imgfeed.runtime.stats import ClientState, ClientStats
-from imgfeed.transport.base import Transport
+from imgfeed.runtime.stats import ClientStats
 from imgfeed.transport.replay import ReplayTransport
 
 __all__ = ["replay", "BetfairReplayResult", "historical_lines", "is_betfair_file"]
 
-_STOP_POLL = 0.05
 #: Effectively "never": how long stop() may take to deliver the backlog of a long backtest.
 _FOREVER = 10.0 * 365 * 24 * 3600
 
@@ -197,8 +196,7 @@ def replay(
         the handler's exception, with ``error_policy="raise"``.
     """
     paths = _paths(path)
-    if speed is not None and not (isinstance(speed, (int, float)) and speed > 0):
-        raise ConfigError("speed", speed, "a positive number, or None for as fast as possible")
+    check_speed(speed)
     kinds = {sniff(p) for p in paths}
     if kinds == {FileKind.BETFAIR}:
         historical = True
@@ -226,33 +224,17 @@ def replay(
     transport = ReplayTransport(
         source, speed=speed, allow_truncated=allow_truncated, split_connections=True, hold_open_at_end=True
     )
-    current: List[ReplayTransport] = []
-
-    def factory() -> Transport:
-        current.append(current[-1].successor() if current else transport)
-        return current[-1]
-
     adapter = _ReplayAdapter(config, historical=historical)
     client = BetfairClient(
         config,
         handlers=handlers,
-        transport_factory=factory,
+        transport_factory=connections(transport),
         adapter=adapter,
         clock=RecordedClock(),
         decoder_factory=lambda: _RecordedTimeDecoder(transport.line_times, config.max_line_length, adapter.decode_line),
     )
     client.start()
-    try:
-        while not transport.done.wait(_STOP_POLL):
-            if (stop is not None and stop.is_set()) or client.state in (ClientState.STOPPING, ClientState.STOPPED):
-                break
-        client.stop(timeout=_FOREVER)
-        client.join()
-    except BaseException:
-        client.stop()
-        raise
-    if transport.error is not None:
-        raise transport.error
+    play_to_end(client, transport, stop, stop_timeout=_FOREVER)
     return BetfairReplayResult(
         lines=transport.lines_played,
         truncated=transport.truncated,

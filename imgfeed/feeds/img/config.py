@@ -28,6 +28,7 @@ from imgfeed.runtime.checks import (
     optional_positive,
     positive,
     positive_int,
+    tcp_port,
     to_enum,
 )
 from imgfeed.runtime.config import (
@@ -36,6 +37,12 @@ from imgfeed.runtime.config import (
     OverflowPolicy,
     ReconnectPolicy,
     RuntimeSettings,
+    effective_conflate_threshold,
+    reconnect_policy,
+    settings_from,
+    to_error_policy,
+    to_overflow_policy,
+    valid_conflate_threshold,
 )
 from imgfeed.transport.hostkeys import HostKeyPolicy
 
@@ -55,19 +62,6 @@ DEFAULT_PORT = 2093
 
 def _to_host_key_policy(value: Any) -> Any:
     return to_enum(HostKeyPolicy)(value)
-
-
-def _to_overflow_policy(value: Any) -> Any:
-    return to_enum(OverflowPolicy)(value)
-
-
-def _to_error_policy(value: Any) -> Any:
-    return to_enum(ErrorPolicy)(value)
-
-
-def _reconnect_policy(_inst: Any, attribute: "attrs.Attribute[Any]", value: Any) -> None:
-    if not isinstance(value, ReconnectPolicy):
-        raise ConfigError(attribute.name, value, "a ReconnectPolicy")
 
 
 @attrs.frozen
@@ -135,19 +129,19 @@ class FeedConfig:
     keepalive_interval: float = attrs.field(default=15.0, validator=non_negative)
     read_timeout: float = attrs.field(default=0.5, validator=positive)
     queue_size: int = attrs.field(default=100_000, validator=positive_int)
-    conflate_threshold: Optional[int] = attrs.field(default=None)
+    conflate_threshold: Optional[int] = attrs.field(default=None, validator=valid_conflate_threshold)
     overflow_policy: OverflowPolicy = attrs.field(
         default=OverflowPolicy.CONFLATE,
-        converter=_to_overflow_policy,
+        converter=to_overflow_policy,
         validator=is_enum(OverflowPolicy),
     )
     error_policy: ErrorPolicy = attrs.field(
-        default=ErrorPolicy.LOG, converter=_to_error_policy, validator=is_enum(ErrorPolicy)
+        default=ErrorPolicy.LOG, converter=to_error_policy, validator=is_enum(ErrorPolicy)
     )
     handler_stall_warning: Optional[float] = attrs.field(default=5.0, validator=optional_positive)
     send_request_ids: bool = attrs.field(default=True, validator=boolean)
     retry_auth_failures: bool = attrs.field(default=False, validator=boolean)
-    reconnect: ReconnectPolicy = attrs.field(factory=ReconnectPolicy, validator=_reconnect_policy)
+    reconnect: ReconnectPolicy = attrs.field(factory=ReconnectPolicy, validator=reconnect_policy)
     max_line_length: int = attrs.field(default=16 * 1024 * 1024, validator=positive_int)
     parser: str = attrs.field(default="auto")
 
@@ -167,16 +161,7 @@ class FeedConfig:
         if isinstance(value, str):
             example = f"port={value.strip()}, not port={value!r}"
             raise ConfigError(attribute.name, value, f"an int, not a string ({example})")
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
-            raise ConfigError(attribute.name, value, "a TCP port number between 1 and 65535")
-
-    @conflate_threshold.validator
-    def _check_threshold(self, attribute: "attrs.Attribute[Any]", value: Any) -> None:
-        if value is None:
-            return
-        positive_int(self, attribute, value)
-        if value > self.queue_size:
-            raise ConfigError(attribute.name, value, f"an integer <= queue_size ({self.queue_size})")
+        tcp_port(self, attribute, value)
 
     @pkey.validator
     def _check_pkey(self, attribute: "attrs.Attribute[Any]", value: Any) -> None:
@@ -235,24 +220,11 @@ class FeedConfig:
         ``conflate_threshold`` if set; else ``DEFAULT_CONFLATE_THRESHOLD``, or half the bound if
         that is smaller.
         """
-        if self.conflate_threshold is not None:
-            return self.conflate_threshold
-        return max(1, min(DEFAULT_CONFLATE_THRESHOLD, self.queue_size // 2))
+        return effective_conflate_threshold(self.conflate_threshold, self.queue_size)
 
     def runtime_settings(self) -> RuntimeSettings:
         """The runtime's part of this configuration."""
-        return RuntimeSettings(
-            connect_timeout=self.connect_timeout,
-            send_timeout=self.send_timeout,
-            request_timeout=self.request_timeout,
-            queue_size=self.queue_size,
-            conflate_threshold=self.effective_conflate_threshold,
-            overflow_policy=self.overflow_policy,
-            error_policy=self.error_policy,
-            handler_stall_warning=self.handler_stall_warning,
-            reconnect=self.reconnect,
-            retry_fatal=self.retry_auth_failures,
-        )
+        return settings_from(self, retry_fatal=self.retry_auth_failures)
 
     @property
     def address(self) -> str:

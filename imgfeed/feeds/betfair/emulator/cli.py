@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import signal
 import sys
-import threading
-from typing import Any, Optional, TextIO
+from typing import Optional, TextIO
 
 from imgfeed.errors import ImgFeedError
 from imgfeed.feeds.betfair.emulator.config import (
@@ -25,11 +23,8 @@ from imgfeed.feeds.betfair.emulator.config import (
     ScenarioConfig,
 )
 from imgfeed.feeds.betfair.emulator.faults import SPLIT_MODES
-from imgfeed.feeds.betfair.emulator.server import (
-    DEFAULT_CERT_DIR,
-    EmulatorServer,
-    is_loopback,
-)
+from imgfeed.feeds.betfair.emulator.server import DEFAULT_CERT_DIR, EmulatorServer
+from imgfeed.loopback.cli import serve
 
 __all__ = ["add_arguments", "run", "DEFAULT_PORT", "DESCRIPTION", "EPILOG"]
 
@@ -203,33 +198,11 @@ def run(args: argparse.Namespace, out: Optional[TextIO] = None) -> int:
         server.faults.set_split(args.split)
     if args.chunk_sizes:
         server.faults.set_chunking(args.chunk_sizes)
-    try:
-        server.start()
-    except OSError as exc:
-        raise ImgFeedError(
-            f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; try --port 0"
-        ) from None
-    if not is_loopback(server.host):
-        sys.stderr.write(
-            f"warning: listening on {server.host}, not loopback: anyone who can reach this port and "
-            "knows the "
-            "emulator's app key and session token can connect\n"
-        )
-    stop = threading.Event()
-    previous: Any = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        out.write(_instructions(server, app_keys[0], tokens[0]))
-        out.flush()
-        try:
-            stop.wait(args.duration)
-        except KeyboardInterrupt:
-            pass
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-        out.write("stopping the emulator\n")
-        out.flush()
-        server.stop()
-    return 0
+    return serve(
+        server,
+        out,
+        args.duration,
+        lambda: _instructions(server, app_keys[0], tokens[0]),
+        "emulator",
+        "knows the emulator's app key and session token",
+    )

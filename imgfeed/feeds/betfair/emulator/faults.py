@@ -12,10 +12,10 @@ connection sends them. Each fault is described by what a client sees on the wire
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple, Union
 
 from imgfeed.feeds.betfair.emulator.wire import ERROR_CODES
+from imgfeed.loopback.faults import FaultSwitches, check_chunk_sizes
 
 if TYPE_CHECKING:  # pragma: no cover
     from imgfeed.feeds.betfair.emulator.server import EmulatorServer
@@ -59,15 +59,17 @@ def next_piece(
     return max(1, n), index
 
 
-class FaultController:
-    """The fault switches of one :class:`~imgfeed.feeds.betfair.emulator.server.EmulatorServer`."""
+class FaultController(FaultSwitches):
+    """The fault switches of one :class:`~imgfeed.feeds.betfair.emulator.server.EmulatorServer`.
+
+    :meth:`stall` also stops heartbeats (nothing is written); :meth:`stop_heartbeats` stops the
+    ``ct: HEARTBEAT`` messages while changes still flow.
+    """
+
+    _server: "EmulatorServer"
 
     def __init__(self, server: "EmulatorServer") -> None:
-        self._server = server
-        self._lock = threading.Lock()
-        self.stalled = False
-        self.heartbeats_stopped = False
-        self.chunk_sizes: Optional[Tuple[int, ...]] = None
+        super().__init__(server)
         self.split: Optional[str] = None
         self.stale_streams: frozenset = frozenset()
         self._forced: List[Tuple[str, str, Optional[str], bool]] = []
@@ -89,34 +91,12 @@ class FaultController:
 
     # --- output ----------------------------------------------------------------------------------
 
-    def stall(self) -> None:
-        """Stop writing to every client (sockets kept open, no heartbeats); changes queue up."""
-        self.stalled = True
-
-    def resume(self) -> None:
-        """End a :meth:`stall`: what queued meanwhile is written, in order."""
-        self.stalled = False
-        self._server._wake_all()
-
-    def stop_heartbeats(self) -> None:
-        """No ``ct: HEARTBEAT`` messages (changes still flow) until :meth:`resume_heartbeats`."""
-        self.heartbeats_stopped = True
-        self._server._for_each_session(lambda s: setattr(s, "heartbeats_enabled", False))
-
-    def resume_heartbeats(self) -> None:
-        self.heartbeats_stopped = False
-        self._server._for_each_session(lambda s: setattr(s, "heartbeats_enabled", True))
-
     def set_chunking(self, sizes: Optional[Sequence[int]]) -> None:
         """Write in pieces of these sizes (cycled), each its own TLS record, e.g. ``[1]``.
 
         Pieces ignore line and character boundaries. ``None`` goes back to whole writes.
         """
-        if sizes is not None:
-            sizes = tuple(int(size) for size in sizes)
-            if not sizes or min(sizes) < 1:
-                raise ValueError(f"chunk sizes must be integers >= 1, got {sizes!r}")
-        self.chunk_sizes = None if sizes is None else tuple(sizes)
+        self.chunk_sizes = check_chunk_sizes(sizes)
         self._server._wake_all()
 
     def set_split(self, mode: Optional[str]) -> None:
@@ -182,10 +162,6 @@ class FaultController:
             raise ValueError(f"drop mode must be one of {', '.join(DROP_MODES)}, got {mode!r}")
         for conn in self._server.connections():
             conn.drop(mode)
-
-    def send_raw(self, data: bytes) -> None:
-        """Write ``data`` as-is to every authenticated session, in order with its other output."""
-        self._server._for_each_session(lambda s: s.send_raw(data))
 
     def send_malformed_line(self) -> None:
         """A line that is not JSON (a client should report it and read on)."""

@@ -15,14 +15,10 @@ Contract:
 
 from __future__ import annotations
 
-import ipaddress
-import itertools
 import logging
 import os
-import select
 import socket
 import ssl
-import threading
 import time
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Optional, Union
@@ -34,6 +30,7 @@ from imgfeed.feeds.betfair.emulator.faults import FaultController
 from imgfeed.feeds.betfair.emulator.registry import ConnectionRegistry
 from imgfeed.feeds.betfair.emulator.scenario import Batch, Scenario
 from imgfeed.feeds.betfair.emulator.session import ServerSession
+from imgfeed.loopback.server import LoopbackServer, is_loopback
 
 __all__ = ["EmulatorServer", "DEFAULT_CERT_DIR", "is_loopback"]
 
@@ -43,17 +40,7 @@ log = logging.getLogger(__name__)
 DEFAULT_CERT_DIR = os.path.join("~", ".imgfeed", "emulator")
 
 
-def is_loopback(host: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and "localhost"."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-class EmulatorServer:
+class EmulatorServer(LoopbackServer[Connection]):
     """A local Betfair Exchange Stream API over TLS. See the module docstring.
 
     Args:
@@ -69,6 +56,11 @@ class EmulatorServer:
         ...     ctx = ssl.create_default_context(cafile=server.cafile)
     """
 
+    _label = "emulator"
+    _log = log
+    _thread_prefix = "imgfeed-bfemu"
+    _accept_poll = POLL_INTERVAL / 5
+
     def __init__(
         self,
         config: Optional[EmulatorConfig] = None,
@@ -78,36 +70,14 @@ class EmulatorServer:
         port: int = 0,
         cert_dir: Union[str, "os.PathLike[str]"] = DEFAULT_CERT_DIR,
     ) -> None:
+        super().__init__(host, port)
         self.config = config if config is not None else EmulatorConfig()
         self.scenario = scenario if scenario is not None else Scenario(scenario_config)
-        self.host = host
-        self.port = port
         self.cert_dir = cert_dir
         self.certificates: Optional[CertificatePaths] = None
         self.faults = FaultController(self)
         self.registry = ConnectionRegistry()
-        # Reentrant: a wait_until predicate may call connections() / sessions().
-        self._lock = threading.RLock()
-        self._condition = threading.Condition(self._lock)
-        self._connections: List[Connection] = []
-        self._numbers = itertools.count(1)
-        self._stopping = threading.Event()
-        self._listener: Optional[socket.socket] = None
-        self._threads: List[threading.Thread] = []
         self._ssl_context: ssl.SSLContext = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self._started = False
-        self.connections_accepted = 0
-
-    def __repr__(self) -> str:
-        state = "listening" if self._started and not self._stopping.is_set() else "stopped"
-        return f"<EmulatorServer {self.host}:{self.port} {state} connections={len(self._connections)}>"
-
-    def __enter__(self) -> "EmulatorServer":
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.stop()
 
     @property
     def cafile(self) -> str:
@@ -131,26 +101,11 @@ class EmulatorServer:
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         context.load_cert_chain(str(self.certificates.server_cert), str(self.certificates.server_key))
         self._ssl_context = context
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        listener = socket.socket(family, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            listener.bind((self.host, self.port))
-            listener.listen(64)
-        except OSError:
-            listener.close()
-            raise
-        self.port = listener.getsockname()[1]
-        self._listener = listener
-        self._started = True
+        self._listen()
         self.scenario.add_listener(self._broadcast)
-        accept = threading.Thread(target=self._accept_loop, name="imgfeed-bfemu-accept")
-        self._threads.append(accept)
-        accept.start()
+        self._start_thread(self._accept_loop, "accept")
         if self.scenario.config.updates_per_second > 0:
-            ticker = threading.Thread(target=self._tick_loop, name="imgfeed-bfemu-ticker")
-            self._threads.append(ticker)
-            ticker.start()
+            self._start_thread(self._tick_loop, "ticker")
         log.info("Betfair emulator listening on %s:%d", self.host, self.port)
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -160,30 +115,16 @@ class EmulatorServer:
         """
         if not self._started or self._stopping.is_set():
             return
-        deadline = time.monotonic() + timeout
-        self._stopping.set()
+        self._shutdown(timeout, lambda conn: conn.close())
+
+    def _stopped_accepting(self) -> None:
         self.scenario.remove_listener(self._broadcast)
-        for thread in self._threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        if self._listener is not None:
-            self._listener.close()
-        conns = self.connections()
-        for conn in conns:
-            conn.close()
-        for conn in conns:
-            if conn.thread.ident is not None:
-                conn.thread.join(max(0.0, deadline - time.monotonic()))
-        alive = [t.name for t in self._threads if t.is_alive()] + [
-            c.thread.name for c in conns if c.thread.is_alive()
-        ]
-        if alive:
-            log.warning("emulator threads still running after stop(): %s", ", ".join(alive))
 
     # --- information -----------------------------------------------------------------------------
 
     def connections(self) -> List[Connection]:
-        with self._lock:
-            return list(self._connections)
+        """The open connections, a copy."""
+        return self._connections_snapshot()
 
     def sessions(self) -> List[ServerSession]:
         """The sessions of the open connections (for inspection; do not drive them)."""
@@ -206,11 +147,6 @@ class EmulatorServer:
             )
         return out
 
-    def wait_until(self, predicate: Callable[[], bool], timeout: float) -> bool:
-        """Wait until ``predicate()`` holds; it is re-checked whenever a connection acted."""
-        with self._condition:
-            return self._condition.wait_for(predicate, timeout)
-
     def wait_for_sessions(self, n: int, timeout: float) -> bool:
         """Wait until at least ``n`` open sessions are authenticated."""
         return self.wait_until(
@@ -222,10 +158,6 @@ class EmulatorServer:
         return self.wait_until(
             lambda: sum(1 for s in self._sessions_locked() if s.subscription(kind) is not None) >= n, timeout
         )
-
-    def wait_for_connection_count(self, n: int, timeout: float) -> bool:
-        """Wait until exactly ``n`` connections are open (e.g. 0: every client has gone)."""
-        return self.wait_until(lambda: len(self._connections) == n, timeout)
 
     def wait_for_flush(self, timeout: float) -> bool:
         """Wait until every open connection has written everything queued so far."""
@@ -240,10 +172,6 @@ class EmulatorServer:
     def _now(self) -> float:
         return time.time()
 
-    def _changed(self) -> None:
-        with self._condition:
-            self._condition.notify_all()
-
     def _wake_all(self) -> None:
         for conn in self.connections():
             conn.wake()
@@ -254,12 +182,6 @@ class EmulatorServer:
                 if conn.session is not None and not conn.session.closed:
                     action(conn.session)
             conn.wake()
-
-    def _connection_ended(self, conn: Connection) -> None:
-        with self._condition:
-            if conn in self._connections:
-                self._connections.remove(conn)
-            self._condition.notify_all()
 
     def _new_session(self, conn: Connection) -> ServerSession:
         stamp = datetime.now(timezone.utc).strftime("%d%m%y%H%M%S")
@@ -284,31 +206,10 @@ class EmulatorServer:
                     conn.session.deliver(batch, now)
             conn.wake()
 
-    def _accept_loop(self) -> None:
-        listener = self._listener
-        assert listener is not None
-        while not self._stopping.is_set():
-            try:
-                readable, _, _ = select.select([listener], [], [], POLL_INTERVAL / 5)
-            except (OSError, ValueError):
-                return
-            if not readable:
-                continue
-            try:
-                sock, _ = listener.accept()
-            except OSError:
-                continue
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self.config.send_buffer_size is not None:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.config.send_buffer_size)
-            with self._lock:
-                if self._stopping.is_set():
-                    sock.close()
-                    return
-                conn = Connection(self, sock, next(self._numbers))
-                self._connections.append(conn)
-                self.connections_accepted += 1
-            conn.thread.start()
+    def _accepted(self, sock: socket.socket) -> Connection:
+        if self.config.send_buffer_size is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.config.send_buffer_size)
+        return Connection(self, sock, next(self._numbers))
 
     def _tick_loop(self) -> None:
         """Drive the scenario: ``updates_per_second`` steps per second, a backlog forgiven."""

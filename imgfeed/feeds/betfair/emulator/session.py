@@ -22,10 +22,9 @@ Betfair's rules, as its specification states them:
 
 from __future__ import annotations
 
-import collections
 import enum
 import json
-from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from imgfeed.errors import ProtocolError
 from imgfeed.feeds.betfair.emulator import wire
@@ -40,6 +39,7 @@ from imgfeed.feeds.betfair.emulator.subscription import (
     SubscriptionRequest,
 )
 from imgfeed.framing import LineBuffer
+from imgfeed.loopback.session import OutputQueue, RequestWindow
 
 __all__ = ["ServerSession", "SessionState"]
 
@@ -107,15 +107,14 @@ class ServerSession:
         self._forced = forced_failure
         self._blocked = False
         self._lines = LineBuffer(config.max_request_length)
-        self._out: List[bytes] = []
-        self._out_size = 0
+        self._out = OutputQueue()
         self._auth_deadline: Optional[float] = now + config.auth_timeout
-        self._request_times: Deque[float] = collections.deque()
+        self._requests = RequestWindow()
         self._write({"op": "connection", "connectionId": connection_id})
 
     def __repr__(self) -> str:
         subs = " ".join(repr(s) for s in self.subscriptions.values())
-        return f"<ServerSession {self.connection_id} {self.state.value} pending={self._out_size}B {subs}>"
+        return f"<ServerSession {self.connection_id} {self.state.value} pending={self._out.size}B {subs}>"
 
     # --- state -----------------------------------------------------------------------------------
 
@@ -135,7 +134,7 @@ class ServerSession:
     @property
     def pending(self) -> int:
         """Bytes waiting in :meth:`data_to_send`."""
-        return self._out_size
+        return self._out.size
 
     def subscription(self, kind: str) -> Optional[Subscription]:
         """The live ``"mcm"`` (market) or ``"ocm"`` (order) subscription, or None."""
@@ -216,10 +215,7 @@ class ServerSession:
 
     def data_to_send(self) -> bytes:
         """Everything queued since the last call (possibly ``b""``)."""
-        data = b"".join(self._out)
-        self._out.clear()
-        self._out_size = 0
-        return data
+        return self._out.take()
 
     def close(self) -> None:
         """Close without a status (a server stop or an abrupt drop)."""
@@ -237,14 +233,12 @@ class ServerSession:
         """Queue bytes as they are (a malformed line, a bare CRLF...), in order with the rest."""
         if not self.closed and data:
             self._out.append(bytes(data))
-            self._out_size += len(data)
 
     # --- internals -------------------------------------------------------------------------------
 
     def _write(self, message: Dict[str, Any]) -> None:
         line = wire.encode(message)
         self._out.append(line)
-        self._out_size += len(line)
 
     def _send_change(self, sub: Subscription, message: Message, now: float) -> None:
         if sub.kind in self.stale_streams:
@@ -269,11 +263,8 @@ class ServerSession:
         limit = self.config.request_rate_limit
         if limit is None:
             return False
-        times = self._request_times
-        while times and times[0] <= now - self.config.request_rate_window:
-            times.popleft()
-        times.append(now)
-        return len(times) > limit
+        self._requests.add(now)
+        return self._requests.recent(now, self.config.request_rate_window) > limit
 
     def _request(self, line: bytes, now: float) -> None:
         self.requests_received += 1

@@ -222,7 +222,7 @@ class Connection:
                 data = b""
             with scenario.lock, self.lock:
                 session.receive_data(data, time.time())
-            self.server._session_changed()
+            self.server._changed()
             self.wake.set()
             if not data:
                 return

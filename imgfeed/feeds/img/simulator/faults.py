@@ -8,10 +8,10 @@ fault is described by what a client sees on the wire.
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING, Iterator, List, Optional, Sequence, Tuple
 
 from imgfeed.feeds.img.protocol.messages import CloseReason
+from imgfeed.loopback.faults import FaultSwitches, check_chunk_sizes
 
 if TYPE_CHECKING:  # pragma: no cover
     from imgfeed.feeds.img.simulator.server import SimulatorServer
@@ -37,16 +37,19 @@ def chunked(data: bytes, sizes: Sequence[int], start: int = 0) -> Iterator[Tuple
         pos += size
 
 
-class FaultController:
-    """The fault switches of one :class:`~imgfeed.feeds.img.simulator.server.SimulatorServer`."""
+class FaultController(FaultSwitches):
+    """The fault switches of one :class:`~imgfeed.feeds.img.simulator.server.SimulatorServer`.
+
+    :meth:`stall` stops ALL output to every client: what a client sees is silence (no heartbeat,
+    no update, no response), the connection still up. Requests are still read and answered into
+    the queue. The slow-reader rule does not apply while the server itself stalls.
+    """
+
+    _server: "SimulatorServer"
 
     def __init__(self, server: "SimulatorServer") -> None:
-        self._server = server
-        self._lock = threading.Lock()
-        self.heartbeats_stopped = False
-        self.stalled = False
+        super().__init__(server)
         self.mustard: Optional[bool] = None
-        self.chunk_sizes: Optional[Tuple[int, ...]] = None
         self.crlf = False
         self._rejections: List[str] = []
 
@@ -67,41 +70,13 @@ class FaultController:
 
     # --- heartbeats and output ---------------------------------------------------------------------
 
-    def stop_heartbeats(self) -> None:
-        """No more heartbeats on any session (other output goes on) until :meth:`resume_heartbeats`."""
-        self.heartbeats_stopped = True
-        self._server._for_each_session(lambda s: setattr(s, "heartbeats_enabled", False))
-
-    def resume_heartbeats(self) -> None:
-        """Heartbeats again, the next one at once on sessions where one is overdue."""
-        self.heartbeats_stopped = False
-        self._server._for_each_session(lambda s: setattr(s, "heartbeats_enabled", True))
-
-    def stall(self) -> None:
-        """Stop ALL output to every client, sockets kept open; output queues up meanwhile.
-
-        What a client sees: silence (no heartbeat, no update, no response), the connection still
-        up. Requests are still read and answered into the queue. The slow-reader rule does not
-        apply while the server itself stalls.
-        """
-        self.stalled = True
-
-    def resume(self) -> None:
-        """End a :meth:`stall`: everything queued meanwhile is sent, in order."""
-        self.stalled = False
-        self._server._wake_all()
-
     def set_chunking(self, sizes: Optional[Sequence[int]]) -> None:
         """Write output in pieces of these sizes (cycled), e.g. ``[1]`` or ``[3, 1, 7]``.
 
         Pieces ignore line and character boundaries, so a client sees lines, UTF-8 characters and
         ``\\r\\n`` split across reads. ``None`` goes back to normal, batched writes.
         """
-        if sizes is not None:
-            sizes = tuple(int(size) for size in sizes)
-            if not sizes or min(sizes) < 1:
-                raise ValueError(f"chunk sizes must be integers >= 1, got {sizes!r}")
-        self.chunk_sizes = None if sizes is None else tuple(sizes)
+        self.chunk_sizes = check_chunk_sizes(sizes)
 
     def set_crlf(self, enabled: bool) -> None:
         """End every line written from now on with ``\\r\\n`` instead of ``\\n``, as tolerant
@@ -137,10 +112,6 @@ class FaultController:
     def rate_limit_next(self, n: int = 1) -> None:
         """On every connected session, answer the next ``n`` requests with "API limit breached"."""
         self._server._for_each_session(lambda s: s.rate_limit_next(n))
-
-    def send_raw(self, data: bytes) -> None:
-        """Write ``data`` as-is to every session, in order with the rest of its output."""
-        self._server._for_each_session(lambda s: s.send_raw(data))
 
     def send_malformed_line(self) -> None:
         """Send a line that is not valid JSON (a client reports it and reads on)."""

@@ -5,7 +5,8 @@ Pure functions, no randomness and no state, so they are easy to check by hand:
 - A fair price is ``1 / p``. A bookmaker's price includes a margin: ``1 / (p * (1 + overround))``,
   so the implied probabilities ``1 / price`` of a market sum to ``numwinners * (1 + overround)``
   (a 20 % overround on a 150-runner win market is typical of golf).
-- Prices are rounded to the usual decimal-odds ladder (1.01 .. 1000, finer steps at short odds).
+- Prices are rounded to the usual decimal-odds ladder (1.01 .. 1000, finer steps at short odds;
+  :mod:`imgfeed.loopback.ladder`).
 - Settlement follows the dead-heat rule: when ``k`` selections tie for the last ``m`` paying
   places, each is paid ``m / k`` of a winning bet (``payout_returned``); a void selection gets its
   stake back (``stake_returned`` 1.0), a loser gets nothing.
@@ -15,7 +16,10 @@ from __future__ import annotations
 
 import bisect
 import math
-from typing import Dict, List, Mapping, Sequence, Set, Tuple
+from typing import Dict, List, Mapping, Sequence
+
+from imgfeed.loopback import ladder
+from imgfeed.loopback.ladder import MAX_PRICE, MIN_PRICE
 
 __all__ = [
     "MIN_PRICE",
@@ -31,40 +35,9 @@ __all__ = [
     "VOID",
 ]
 
-#: The shortest and longest decimal odds the ladder offers.
-MIN_PRICE = 1.01
-MAX_PRICE = 1000.0
-
-#: (upper bound of a band, tick size within it): the common exchange ladder.
-_LADDER: Tuple[Tuple[float, float], ...] = (
-    (2.0, 0.01),
-    (3.0, 0.02),
-    (4.0, 0.05),
-    (6.0, 0.1),
-    (10.0, 0.2),
-    (20.0, 0.5),
-    (30.0, 1.0),
-    (50.0, 2.0),
-    (100.0, 5.0),
-    (1000.0, 10.0),
-)
-
-
-def _ticks() -> List[float]:
-    """Every price on the ladder, ascending (built in integer hundredths: no float drift)."""
-    cents: Set[int] = set()
-    lower = int(round(MIN_PRICE * 100))
-    for upper, tick in _LADDER:
-        step, top = int(round(tick * 100)), int(round(upper * 100))
-        start = lower if lower % step == 0 else lower + step - lower % step
-        cents.update(range(start, top + 1, step))
-        lower = top
-    return [c / 100 for c in sorted(cents)]
-
-
-#: The whole ladder (about 350 prices): rounding is one bisect, which matters at tens of
-#: thousands of price updates per second.
-TICKS: List[float] = _ticks()
+#: The whole ladder (about 350 prices, :mod:`imgfeed.loopback.ladder`): rounding is one bisect,
+#: which matters at tens of thousands of price updates per second.
+TICKS: List[float] = list(ladder.TICKS)
 
 #: Settlement factors (docs/protocol.md section 5).
 WINNER: Dict[str, float] = {"stake_returned": 0.0, "payout_returned": 1.0}

@@ -16,18 +16,13 @@ Contract:
 
 from __future__ import annotations
 
-import collections
-import itertools
 import logging
 import os
-import select
 import socket
-import threading
 import time
 from typing import (
     Any,
     Callable,
-    Deque,
     Dict,
     FrozenSet,
     Iterable,
@@ -46,13 +41,15 @@ from imgfeed.feeds.img.simulator.connection import POLL_INTERVAL, Connection
 from imgfeed.feeds.img.simulator.faults import FaultController
 from imgfeed.feeds.img.simulator.scenario import Emission, Scenario
 from imgfeed.feeds.img.simulator.session import ServerSession
+from imgfeed.loopback.server import LoopbackServer
+from imgfeed.loopback.session import RequestWindow
 
 __all__ = ["SimulatorServer"]
 
 log = logging.getLogger(__name__)
 
 
-class SimulatorServer:
+class SimulatorServer(LoopbackServer[Connection]):
     """A local odds distribution service over SSH. See the module docstring and docs/protocol.md.
 
     Args:
@@ -72,6 +69,11 @@ class SimulatorServer:
         ...     print(server.known_hosts_line())
     """
 
+    _label = "simulator"
+    _log = log
+    _thread_prefix = "imgfeed-sim"
+    _accept_poll = POLL_INTERVAL * 4
+
     def __init__(
         self,
         authorized_keys: Iterable[keys.KeySource] = (),
@@ -82,65 +84,27 @@ class SimulatorServer:
         scenario_config: Optional[ScenarioConfig] = None,
         scenario: Optional[Scenario] = None,
     ) -> None:
+        super().__init__(host, port)
         self._key_sources = tuple(authorized_keys)
         # Read once now, so that a bad file fails at construction; then again on every connection.
         if not keys.load_authorized_keys(self._key_sources):
             log.warning("simulator has no authorized keys: every login will be refused")
         self.host_key = keys.host_key_from(host_key)
-        self.host = host
-        self.port = port
         self.session_config = session_config if session_config is not None else SessionConfig()
         self.scenario = scenario if scenario is not None else Scenario(scenario_config)
         self.faults = FaultController(self)
-        self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)
-        self._connections: List[Connection] = []
-        self._accept_times: Deque[float] = collections.deque()
-        self._numbers = itertools.count(1)
-        self._stopping = threading.Event()
+        self._accept_times = RequestWindow()
         self._stop_reason: Optional[str] = None
-        self._listener: Optional[socket.socket] = None
-        self._threads: List[threading.Thread] = []
-        self._started = False
-        self.connections_accepted = 0
-
-    def __repr__(self) -> str:
-        state = "listening" if self._started and not self._stopping.is_set() else "stopped"
-        return f"<SimulatorServer {self.host}:{self.port} {state} connections={len(self._connections)}>"
-
-    def __enter__(self) -> "SimulatorServer":
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.stop()
 
     # --- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> None:
         """Listen, and start the accept thread (and the ticker); returns once listening."""
-        if self._started:
-            raise RuntimeError("SimulatorServer.start() called twice")
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        listener = socket.socket(family, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            listener.bind((self.host, self.port))
-            listener.listen(64)
-        except OSError:
-            listener.close()
-            raise
-        self.port = listener.getsockname()[1]
-        self._listener = listener
-        self._started = True
+        self._listen()
         self.scenario.add_listener(self._broadcast)
-        accept = threading.Thread(target=self._accept_loop, name="imgfeed-sim-accept")
-        self._threads.append(accept)
-        accept.start()
+        self._start_thread(self._accept_loop, "accept")
         if self.scenario.config.updates_per_second > 0:
-            ticker = threading.Thread(target=self._tick_loop, name="imgfeed-sim-ticker")
-            self._threads.append(ticker)
-            ticker.start()
+            self._start_thread(self._tick_loop, "ticker")
         log.info("simulator listening on %s:%d", self.host, self.port)
 
     def stop(self, timeout: float = 5.0, reason: Optional[str] = None) -> None:
@@ -150,22 +114,11 @@ class SimulatorServer:
         """
         if not self._started:
             return
-        deadline = time.monotonic() + timeout
         self._stop_reason = reason
-        self._stopping.set()
+        self._shutdown(timeout, lambda conn: conn.close(reason))
+
+    def _stopped_accepting(self) -> None:
         self.scenario.remove_listener(self._broadcast)
-        for thread in self._threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        if self._listener is not None:
-            self._listener.close()
-        for conn in self._connections_snapshot():
-            conn.close(reason)
-        for conn in self._connections_snapshot():
-            conn.thread.join(max(0.0, deadline - time.monotonic()))
-        alive = [t.name for t in self._threads if t.is_alive()]
-        alive += [c.thread.name for c in self._connections_snapshot() if c.thread.is_alive()]
-        if alive:
-            log.warning("simulator threads still running after stop(): %s", ", ".join(alive))
 
     # --- information -----------------------------------------------------------------------------
 
@@ -201,13 +154,7 @@ class SimulatorServer:
 
     def wait_for_sessions(self, n: int, timeout: float) -> bool:
         """Wait until at least ``n`` sessions are initialised (``init`` answered) and open."""
-        with self._changed:
-            return self._changed.wait_for(lambda: self._initialised() >= n, timeout)
-
-    def wait_for_connection_count(self, n: int, timeout: float) -> bool:
-        """Wait until exactly ``n`` connections are open (e.g. 0: every client was closed)."""
-        with self._changed:
-            return self._changed.wait_for(lambda: len(self._connections) == n, timeout)
+        return self.wait_until(lambda: self._initialised() >= n, timeout)
 
     def allowed_keys(self) -> FrozenSet[keys.PublicKeyId]:
         """The keys allowed to log in now: the given keys, and each authorized_keys file read again.
@@ -230,10 +177,6 @@ class SimulatorServer:
 
     # --- internals -------------------------------------------------------------------------------
 
-    def _connections_snapshot(self) -> List[Connection]:
-        with self._lock:
-            return list(self._connections)
-
     def _for_each_session(self, action: Callable[[ServerSession], None]) -> None:
         for conn in self._connections_snapshot():
             with conn.lock:
@@ -244,16 +187,6 @@ class SimulatorServer:
     def _wake_all(self) -> None:
         for conn in self._connections_snapshot():
             conn.wake.set()
-
-    def _session_changed(self) -> None:
-        with self._changed:
-            self._changed.notify_all()
-
-    def _connection_ended(self, conn: Connection) -> None:
-        with self._changed:
-            if conn in self._connections:
-                self._connections.remove(conn)
-            self._changed.notify_all()
 
     def _new_session(self) -> ServerSession:
         config = self.session_config
@@ -282,38 +215,14 @@ class SimulatorServer:
         if config.max_connections is not None and len(self._connections) >= config.max_connections:
             return "max connections hit"
         if config.connection_rate_limit is not None:
-            times = self._accept_times
-            while times and times[0] <= now - config.connection_rate_window:
-                times.popleft()
-            if len(times) >= config.connection_rate_limit:
+            if self._accept_times.recent(now, config.connection_rate_window) >= config.connection_rate_limit:
                 return "connection rate limit hit"
-            times.append(now)
+            self._accept_times.add(now)
         return None
 
-    def _accept_loop(self) -> None:
-        listener = self._listener
-        assert listener is not None
-        while not self._stopping.is_set():
-            try:
-                readable, _, _ = select.select([listener], [], [], POLL_INTERVAL * 4)
-            except (OSError, ValueError):
-                return
-            if not readable:
-                continue
-            try:
-                sock, _ = listener.accept()
-            except OSError:
-                continue
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            with self._lock:
-                if self._stopping.is_set():
-                    sock.close()
-                    return
-                reject = self._admission(time.time())
-                conn = Connection(self, sock, next(self._numbers), reject)
-                self._connections.append(conn)
-                self.connections_accepted += 1
-            conn.thread.start()
+    def _accepted(self, sock: socket.socket) -> Connection:
+        reject = self._admission(time.time())
+        return Connection(self, sock, next(self._numbers), reject)
 
     def _tick_loop(self) -> None:
         """Drive the scenario: ``updates_per_second`` updates, clock steps at ``steps_per_second``."""

@@ -23,11 +23,10 @@ The behaviour is the service's as docs/protocol.md describes it:
 
 from __future__ import annotations
 
-import collections
 import enum
 import uuid
 from datetime import datetime, timezone
-from typing import Any, Deque, Dict, FrozenSet, Iterable, List, Optional, Tuple
+from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Tuple
 
 from imgfeed.errors import ProtocolError
 from imgfeed.feeds.img.protocol.codec import (
@@ -44,6 +43,7 @@ from imgfeed.feeds.img.simulator.scenario import (
     mustard_form,
 )
 from imgfeed.framing import LineBuffer
+from imgfeed.loopback.session import OutputQueue, RequestWindow
 
 __all__ = ["ServerSession", "SessionState", "Filter", "matches"]
 
@@ -119,10 +119,9 @@ class ServerSession:
         self.heartbeats_enabled = True
         self.requests_received = 0
         self._forced_rate_limits = 0
-        self._request_times: Deque[float] = collections.deque()
+        self._requests = RequestWindow()
         self._lines = LineBuffer(config.max_request_length)
-        self._out: List[bytes] = []
-        self._out_size = 0
+        self._out = OutputQueue()
         self._init_deadline = now + config.init_timeout
         self._next_heartbeat: Optional[float] = None
         self._subscribed: set = set()
@@ -131,7 +130,7 @@ class ServerSession:
     def __repr__(self) -> str:
         return (
             f"<ServerSession {self.session_id} {self.state.value} subscribed={len(self._subscribed)}"
-            f" pending={self._out_size}B{' mustard' if self.mustard else ''}>"
+            f" pending={self._out.size}B{' mustard' if self.mustard else ''}>"
         )
 
     # --- state -----------------------------------------------------------------------------------
@@ -148,7 +147,7 @@ class ServerSession:
     @property
     def pending(self) -> int:
         """Bytes waiting in :meth:`data_to_send`."""
-        return self._out_size
+        return self._out.size
 
     @property
     def subscribed_market_ids(self) -> FrozenSet[str]:
@@ -219,19 +218,11 @@ class ServerSession:
 
     def data_to_send(self) -> bytes:
         """Everything queued since the last call (possibly ``b""``)."""
-        if not self._out:
-            return b""
-        data = b"".join(self._out)
-        self._out.clear()
-        self._out_size = 0
-        return data
+        return self._out.take()
 
     def discard_pending(self) -> int:
         """Drop queued output (before a "slow reader" close); returns the bytes dropped."""
-        dropped = self._out_size
-        self._out.clear()
-        self._out_size = 0
-        return dropped
+        return self._out.discard()
 
     def close(self, reason: Optional[str], now: float) -> None:
         """Close the session; with a reason, queue the error push first (docs/protocol.md section 7).
@@ -270,7 +261,6 @@ class ServerSession:
 
     def _write(self, line: bytes) -> None:
         self._out.append(line)
-        self._out_size += len(line)
 
     def _write_obj(self, obj: Dict[str, Any]) -> None:
         self._write(encode_message(mustard_form(obj) if self.mustard else obj))
@@ -291,12 +281,9 @@ class ServerSession:
         limit = self.config.request_rate_limit
         if limit is None:
             return False
-        times = self._request_times
-        while times and times[0] <= now - self.config.request_rate_window:
-            times.popleft()
-        if len(times) >= limit:
+        if self._requests.recent(now, self.config.request_rate_window) >= limit:
             return True
-        times.append(now)
+        self._requests.add(now)
         return False
 
     def _request(self, line: bytes, now: float) -> None:
