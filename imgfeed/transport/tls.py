@@ -173,9 +173,9 @@ class TLSTransport(Transport):
                     tls.do_handshake()
                 return
             except ssl.SSLWantReadError:
-                select.select([tls], [], [], wait)
+                self._wait_for(tls, False, wait)
             except ssl.SSLWantWriteError:
-                select.select([], [tls], [], wait)
+                self._wait_for(tls, True, wait)
             except ssl.SSLCertVerificationError as exc:
                 reason = exc.verify_message or str(exc)
                 raise CertificateError(
@@ -190,6 +190,15 @@ class TLSTransport(Transport):
                 raise ConnectError(
                     f"the TLS handshake with {self.describe()} failed: {exc}; is this a TLS server?"
                 ) from exc
+
+    def _wait_for(self, tls: ssl.SSLSocket, writable: bool, wait: float) -> None:
+        """``select`` on the handshaking socket; a close() from another thread closes it under us."""
+        try:
+            select.select([], [tls], [], wait) if writable else select.select([tls], [], [], wait)
+        except (OSError, ValueError) as exc:
+            if self._closed:
+                raise ConnectError("closed while connecting") from exc
+            raise ConnectError(f"the TLS handshake with {self.describe()} failed: {exc}") from exc
 
     # --- data --------------------------------------------------------------------------------------
 

@@ -101,7 +101,9 @@ def test_close_cuts_a_connect_short(silent_server: socket.socket) -> None:
 
     thread = threading.Thread(target=connect, name="test-tls-connect")
     thread.start()
-    conn, _ = silent_server.accept()  # the TCP part is done; the handshake now waits
+    conn, _ = silent_server.accept()
+    conn.settimeout(WAIT)
+    assert conn.recv(1)  # the ClientHello: the client is in the handshake, waiting for our answer
     t.close()
     thread.join(WAIT)
     conn.close()
