@@ -40,11 +40,10 @@ need no lock: they are frozen.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
-from typing import Any, ContextManager, Dict, Iterator, List, Optional
+from typing import Any, ContextManager, Dict, List, Optional
 
-from imgfeed.errors import ConfigError
 from imgfeed.feeds.betfair.books import MarketBook
+from imgfeed.feeds.betfair.cache.keyed import NEVER, KeyedByMarket, check_retention
 from imgfeed.feeds.betfair.cache.ladders import (
     DESCENDING,
     LEVEL_LADDERS,
@@ -68,7 +67,6 @@ _KIND: Dict[str, int] = {
     **dict.fromkeys(LEVEL_LADDERS, _LEVEL),
     **dict.fromkeys(("ltp", "tv", "spn", "spf"), _SCALAR),
 }
-_NEVER = float("inf")
 
 
 def _definition_version(market_change: Dict[str, Any]) -> Optional[int]:
@@ -76,7 +74,7 @@ def _definition_version(market_change: Dict[str, Any]) -> Optional[int]:
     return None if definition is None else definition.get("version")
 
 
-class MarketCache:
+class MarketCache(KeyedByMarket):
     """The markets of one market subscription.
 
     Args:
@@ -90,42 +88,19 @@ class MarketCache:
     def __init__(
         self, closed_retention: float = DEFAULT_CLOSED_RETENTION, lock: Optional[ContextManager[Any]] = None
     ) -> None:
-        if isinstance(closed_retention, bool) or not isinstance(closed_retention, (int, float)) or not (
-            0 <= closed_retention < _NEVER
-        ):
-            raise ConfigError("closed_retention", closed_retention, "a number of seconds >= 0")
-        self.closed_retention = float(closed_retention)
-        self._lock: ContextManager[Any] = nullcontext() if lock is None else lock
+        self.closed_retention = check_retention("closed_retention", closed_retention)
+        super().__init__(lock)
         self._markets: Dict[str, MarketState] = {}
         self._closed: Dict[str, float] = {}  # market id -> received_at of the change that closed it
-        self._next_eviction = _NEVER
+        self._next_eviction = NEVER
 
     def __repr__(self) -> str:
         return f"<MarketCache markets={len(self._markets)} closed={len(self._closed)}>"
 
-    def __len__(self) -> int:
-        return len(self._markets)
-
-    def __contains__(self, market_id: object) -> bool:
-        return market_id in self._markets
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.market_ids())
-
-    def market_ids(self) -> List[str]:
-        """The ids of the cached markets, in the order they were first seen."""
-        with self._lock:
-            return list(self._markets)
-
-    def clear(self) -> None:
-        """Forget every market (``INVALID_CLOCK``: a fresh image follows)."""
-        with self._lock:
-            self._clear()
-
     def _clear(self) -> None:
         self._markets.clear()
         self._closed.clear()
-        self._next_eviction = _NEVER
+        self._next_eviction = NEVER
 
     # --- writing ------------------------------------------------------------------------------
 
@@ -268,7 +243,7 @@ class MarketCache:
         for market_id in evicted:
             del self._closed[market_id]
             self._markets.pop(market_id, None)
-        self._next_eviction = min((t + retention for t in self._closed.values()), default=_NEVER)
+        self._next_eviction = min((t + retention for t in self._closed.values()), default=NEVER)
         return evicted
 
     # --- reading ------------------------------------------------------------------------------

@@ -29,12 +29,11 @@ threads read books; every public method holds it.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
-from typing import Any, ContextManager, Dict, Iterator, List, Optional, Tuple
+from typing import Any, ContextManager, Dict, List, Optional, Tuple
 
-from imgfeed.errors import ConfigError
 from imgfeed.feeds.betfair.books import Order, OrderBook, RunnerOrders, StrategyMatches
 from imgfeed.feeds.betfair.cache.convert import order as order_record
+from imgfeed.feeds.betfair.cache.keyed import NEVER, KeyedByMarket, check_retention
 from imgfeed.feeds.betfair.cache.ladders import PriceLadder
 from imgfeed.feeds.betfair.protocol.messages import ChangeType, OrderChangeMessage
 from imgfeed.feeds.betfair.protocol.times import epoch_ms_to_datetime
@@ -47,7 +46,6 @@ DEFAULT_ORDER_CLOSED_RETENTION = 600.0
 #: see the final fill, bounded so that memory does not grow with every order of a long session.
 DEFAULT_COMPLETE_RETENTION = 3600.0
 
-_NEVER = float("inf")
 _Key = Tuple[int, float]
 
 
@@ -75,12 +73,6 @@ class _Market:
         self.book: Optional[OrderBook] = None
 
 
-def _check_retention(field: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < _NEVER:
-        raise ConfigError(field, value, "a number of seconds >= 0")
-    return float(value)
-
-
 def _matches() -> Dict[str, PriceLadder]:
     return {"mb": PriceLadder(descending=True), "ml": PriceLadder()}
 
@@ -96,7 +88,7 @@ def _apply_matches(ladders: Dict[str, PriceLadder], change: Dict[str, Any]) -> N
             ladders[side].clear()  # an empty list: nothing is matched on this side any more
 
 
-class OrderCache:
+class OrderCache(KeyedByMarket):
     """The account's orders, per market, from one order subscription.
 
     Args:
@@ -115,41 +107,22 @@ class OrderCache:
         complete_retention: float = DEFAULT_COMPLETE_RETENTION,
         lock: Optional[ContextManager[Any]] = None,
     ) -> None:
-        self.closed_retention = _check_retention("closed_retention", closed_retention)
-        self.complete_retention = _check_retention("complete_retention", complete_retention)
-        self._lock: ContextManager[Any] = nullcontext() if lock is None else lock
+        self.closed_retention = check_retention("closed_retention", closed_retention)
+        self.complete_retention = check_retention("complete_retention", complete_retention)
+        super().__init__(lock)
         self._markets: Dict[str, _Market] = {}
         self._closed: Dict[str, float] = {}  # market id -> when it closed
         self._complete: Dict[Tuple[str, _Key, str], float] = {}  # (market, runner, bet) -> when EC
-        self._next_eviction = _NEVER
+        self._next_eviction = NEVER
 
     def __repr__(self) -> str:
         return f"<OrderCache markets={len(self._markets)} complete_orders={len(self._complete)}>"
-
-    def __len__(self) -> int:
-        return len(self._markets)
-
-    def __contains__(self, market_id: object) -> bool:
-        return market_id in self._markets
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.market_ids())
-
-    def market_ids(self) -> List[str]:
-        """The ids of the markets with orders in the cache."""
-        with self._lock:
-            return list(self._markets)
-
-    def clear(self) -> None:
-        """Forget everything (``INVALID_CLOCK``: a fresh image follows)."""
-        with self._lock:
-            self._clear()
 
     def _clear(self) -> None:
         self._markets.clear()
         self._closed.clear()
         self._complete.clear()
-        self._next_eviction = _NEVER
+        self._next_eviction = NEVER
 
     # --- writing ------------------------------------------------------------------------------
 
@@ -277,7 +250,7 @@ class OrderCache:
         self._next_eviction = min(
             [t + self.closed_retention for t in self._closed.values()]
             + [t + self.complete_retention for t in self._complete.values()],
-            default=_NEVER,
+            default=NEVER,
         )
         return list(affected)
 
