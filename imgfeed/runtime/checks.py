@@ -30,6 +30,8 @@ __all__ = [
     "to_enum",
     "between",
     "tcp_port",
+    "PARSERS",
+    "check_parser",
 ]
 
 #: The shape of an attrs validator.
@@ -126,3 +128,19 @@ def is_enum(enum_cls: Type[enum.Enum]) -> Validator:
             raise ConfigError(attribute.name, value, allowed_values(m.value for m in enum_cls))
 
     return check
+
+
+#: The JSON parsers a feed's ``parser`` setting may name.
+PARSERS = ("auto", "ujson", "msgspec")
+
+
+def check_parser(field: str, value: Any, msgspec_available: bool) -> None:
+    """Check a ``parser`` setting: one of :data:`PARSERS`, and ``"msgspec"`` only when installed.
+
+    Raises:
+        ConfigError: naming ``field``, the value and what is allowed.
+    """
+    if value not in PARSERS:
+        raise ConfigError(field, value, "one of 'auto', 'ujson', 'msgspec'")
+    if value == "msgspec" and not msgspec_available:
+        raise ConfigError(field, value, "'auto' or 'ujson': msgspec is not installed (pip install 'imgfeed[speed]')")

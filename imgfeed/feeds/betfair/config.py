@@ -25,6 +25,7 @@ from imgfeed.feeds.betfair.cache.markets import DEFAULT_CLOSED_RETENTION
 from imgfeed.feeds.betfair.cache.orders import DEFAULT_COMPLETE_RETENTION, DEFAULT_ORDER_CLOSED_RETENTION
 from imgfeed.runtime.checks import (
     boolean,
+    check_parser,
     expand_path,
     is_enum,
     non_empty_str,
@@ -176,14 +177,9 @@ class BetfairConfig:
 
     @parser.validator
     def _check_parser(self, attribute: "attrs.Attribute[Any]", value: Any) -> None:
-        if value not in ("auto", "ujson", "msgspec"):
-            raise ConfigError(attribute.name, value, "one of 'auto', 'ujson', 'msgspec'")
-        if value == "msgspec":
-            from imgfeed.feeds.betfair.protocol.fast import AVAILABLE
+        from imgfeed.feeds.betfair.protocol.fast import AVAILABLE
 
-            if not AVAILABLE:
-                raise ConfigError(attribute.name, value, "'auto' or 'ujson': msgspec is not installed "
-                                  "(pip install 'imgfeed[speed]')")  # fmt: skip
+        check_parser(attribute.name, value, AVAILABLE)
 
     def __attrs_post_init__(self) -> None:
         if self.session_token is None and self.session_provider is None:

@@ -20,6 +20,7 @@ import attrs
 from imgfeed.errors import ConfigError
 from imgfeed.runtime.checks import (
     boolean,
+    check_parser,
     expand_path,
     is_enum,
     non_empty_str,
@@ -147,14 +148,9 @@ class FeedConfig:
 
     @parser.validator
     def _check_parser(self, attribute: "attrs.Attribute[Any]", value: Any) -> None:
-        if value not in ("auto", "ujson", "msgspec"):
-            raise ConfigError(attribute.name, value, "one of 'auto', 'ujson', 'msgspec'")
-        if value == "msgspec":
-            from imgfeed.feeds.img.protocol.fast import AVAILABLE
+        from imgfeed.feeds.img.protocol.fast import AVAILABLE
 
-            if not AVAILABLE:
-                raise ConfigError(attribute.name, value, "'auto' or 'ujson': msgspec is not installed "
-                                  "(pip install 'imgfeed[speed]')")  # fmt: skip
+        check_parser(attribute.name, value, AVAILABLE)
 
     @port.validator
     def _check_port(self, attribute: "attrs.Attribute[Any]", value: Any) -> None:
