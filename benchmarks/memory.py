@@ -9,8 +9,9 @@ the script reports, measured with ``tracemalloc`` (Python's allocations) and the
 
 - the book holding the latest image of every market, after a handler has read every price of
   every record it was given (what a client keeps while it runs);
-- the same after something has read every price of every image *through the book* (a display):
-  those records then cache their parsed ``raw`` and their ``Selection`` records.
+- the same after something has read every price of every image *through the book* (a display,
+  via ``book.snapshot().images``): the snapshot's copies cache their parsed ``raw`` and
+  ``Selection`` records, and go with the snapshot (``imgfeed/feeds/img/images.py``).
 
 "vs JSON" is the book's traced memory over the total size of the lines it holds. Target (issue 14):
 the book's share <= 2x the raw JSON of its images. A ``MarketUpdate`` keeps its line and parses
@@ -80,7 +81,7 @@ def _measure(lines: List[bytes], decode: Callable[[bytes, Optional[float]], Any]
     held = tracemalloc.get_traced_memory()[0] - before
     _trim()
     rss_held = _common.rss_bytes() - rss0
-    # A display reads every price of every image through the book: those records cache their tree.
+    # A display reads every price of every image through the book: the snapshot's copies cache their tree.
     snapshot = book.snapshot()
     for image in snapshot.images.values():
         for selection in image.selections:

@@ -560,7 +560,8 @@ def test_either_form_of_a_market_id_is_accepted(caplog: pytest.LogCaptureFixture
         assert feed.requests[-1]["msg"] == {"market_ids": [raw]}  # the service knows the raw form
         rec.wait_for(called("on_market_status"))
         assert client.book.is_tradable(raw) and client.book.is_tradable(decoded)
-        assert client.book.image(decoded) is client.book.image(raw) is not None
+        by_decoded, by_raw = client.book.image(decoded), client.book.image(raw)
+        assert by_decoded is not None and by_decoded == by_raw and by_decoded.line is by_raw.line
         assert client.book.market(decoded) is not None
         assert not caplog.records  # it matched the offering: nothing to warn about
 

@@ -49,6 +49,7 @@ from typing import (
 
 import attrs
 
+from imgfeed.feeds.img.images import SnapshotImages, own_copy
 from imgfeed.feeds.img.protocol.messages import (
     Competition,
     Event,
@@ -63,7 +64,6 @@ from imgfeed.feeds.img.protocol.messages import (
     Sport,
     raw_market_id,
 )
-from imgfeed.feeds.img.protocol.prices import new_market_update
 from imgfeed.feeds.img.subscriptions import SubscriptionState, may_cover
 from imgfeed.runtime.events import Notification, SuspendReason
 from imgfeed.runtime.tradability import Tradability
@@ -82,7 +82,8 @@ class BookSnapshot:
 
     Attributes:
         sports, competitions, events, market_types, markets: the offering, by id.
-        images: the latest ``MarketUpdate`` of every market that has one, by market id.
+        images: the latest ``MarketUpdate`` of every market that has one, by market id (each a
+            copy made on first access: what you parse of it goes with the snapshot).
         tradable: the ids of the markets that were tradable at that instant.
         suspended: why every market was suspended, or ``None``.
         session_number: 0 before the first session, then 1, 2, ... per connection.
@@ -169,9 +170,13 @@ class MarketBook:
             return self._trade.suspend_reason
 
     def image(self, market_id: str) -> Optional[MarketUpdate]:
-        """The latest ``market_update`` for this market (possibly from an earlier connection)."""
+        """The latest ``market_update`` for this market (possibly from an earlier connection).
+
+        Each call gives a fresh copy sharing the line, so reading its prices caches nothing in the
+        book; keep the record if you read it more than once."""
         with self.lock:
-            return self._images.get(self._id(market_id))
+            image = self._images.get(self._id(market_id))
+        return None if image is None else own_copy(image)
 
     def market(self, market_id: str) -> Optional[Market]:
         """The market's description from the snapshot, if it is in the offering."""
@@ -197,7 +202,7 @@ class MarketBook:
                 events=_ro(self._events),
                 market_types=_ro(self._market_types),
                 markets=_ro(self._markets),
-                images=_ro(self._images),
+                images=SnapshotImages(self._images),
                 tradable=self._trade.tradable(),
                 suspended=self._trade.suspend_reason,
                 session_number=self._session_number,
@@ -274,16 +279,9 @@ class MarketBook:
             out.append(record)
         if kind is MarketUpdate:
             market_id = record.market_id
-            # The book keeps a record of its own, sharing the line: a handler that reads the prices
-            # of the one it is given makes that one parse and cache its tree, which then goes when
-            # the handler is done, instead of staying in the book until the next image (it would
-            # hold about eight times the line's size; benchmarks/memory.py).
-            line = record.line
-            self._images[market_id] = (
-                new_market_update(record.publish_time, record.received_at, line, market_id, record.status)
-                if line
-                else record
-            )
+            # The book keeps a record of its own, sharing the line: what a handler parses of the one
+            # it is given goes when the handler is done (imgfeed/feeds/img/images.py).
+            self._images[market_id] = own_copy(record)
             self._fresh.add(market_id)
             self._refresh(market_id, out)
         elif kind is Market:
