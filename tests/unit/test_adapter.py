@@ -15,6 +15,7 @@ from imgfeed import (
 )
 from imgfeed.feeds.img.adapter import ImgAdapter
 from imgfeed.feeds.img.protocol.codec import decode_line
+from imgfeed.feeds.img.protocol.messages import MarketUpdate
 from imgfeed.runtime.adapter import Role
 from imgfeed.runtime.events import DisconnectReason
 from imgfeed.runtime.session import DONE, Await, CloseKind, End, Send
@@ -124,3 +125,25 @@ def test_a_checkpoint_rebuilds_the_offering_and_the_images_in_a_fresh_book() -> 
     for part in ("sports", "competitions", "events", "market_types", "markets", "images"):
         assert dict(getattr(after, part)) == dict(getattr(before, part)), part
     assert after.images["m1"].raw["msg"]["extra"] == "ünï"
+
+
+def _parsed(record: Any) -> bool:
+    """Whether the record has built its ``raw`` tree (read through the slot, which does not parse)."""
+    try:
+        MarketUpdate.raw.__get__(record, MarketUpdate)
+    except AttributeError:
+        return False
+    return True
+
+
+def test_a_checkpoint_sends_each_image_as_received_and_leaves_the_books_records_unparsed() -> None:
+    source = adapter()
+    image = {"mode": "push", "type": "market_update", "msg": {"id": "m1", "status": "open", "selections": []}}
+    with source.lock:
+        source.session_up({}, [])
+        source.apply(rec(image), [])
+        checkpoint = source.checkpoint()
+        held = [r for r in source.book.state_records_locked() or [] if isinstance(r, MarketUpdate)]
+    assert checkpoint is not None and len(held) == 1
+    assert held[0].line + b"\n" in checkpoint  # the line as it came, not re-encoded
+    assert not _parsed(held[0])  # so the book holds bytes, not a tree, after every checkpoint

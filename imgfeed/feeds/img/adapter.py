@@ -169,11 +169,11 @@ class ImgAdapter(FeedAdapter):
         self.book.changed_locked()
 
     def checkpoint(self) -> Optional[List[bytes]]:
-        """The offering's records, then each market's latest image, as lines re-encoded from the
-        records' ``raw`` objects: a fresh book fed them after its session came up holds the same
-        offering and images. ``None`` while a snapshot is arriving (docs/protocol.md section 4)."""
+        """The offering's records, then each market's latest image, as lines: a fresh book fed
+        them after its session came up holds the same offering and images. ``None`` while a
+        snapshot is arriving (docs/protocol.md section 4)."""
         records = self.book.state_records_locked()
-        return None if records is None else [encode_line(record.raw) for record in records]
+        return None if records is None else [_line_of(record) for record in records]
 
     # --- subscriptions ---------------------------------------------------------------------------
 
@@ -249,3 +249,11 @@ def init_answered(record: Any, facts: Dict[str, Any]) -> StepResult:
     if kind is not ServerClosing and isinstance(raw, dict) and raw.get("mode") == "push":
         return DONE
     return None
+
+
+def _line_of(record: Any) -> bytes:
+    """The record as one line. An image keeps the line it came in (``MarketUpdate.line``): sent as
+    it is, it is neither parsed again nor left cached as a tree on the book's own record, which
+    reading ``raw`` would do for every market at every checkpoint (imgfeed/feeds/img/images.py)."""
+    line = getattr(record, "line", b"")
+    return line + b"\n" if line else encode_line(record.raw)
