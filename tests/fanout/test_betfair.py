@@ -88,7 +88,11 @@ def test_the_stream_says_betfair_and_a_consumer_ends_with_the_direct_clients_cac
     make_server: Make, make_client: Make, redis_server: RedisServer, closing: List[Any]
 ) -> None:
     server = make_server(FAST, SCENARIO)
-    client, publisher = published(server, make_client, redis_server, closing)
+    # No checkpoint during this test: the consumer must rebuild from the stream's start, and with
+    # the fast 0.2 s first checkpoint a loaded machine let it find one and start there instead.
+    client, publisher = published(
+        server, make_client, redis_server, closing, first_checkpoint=600.0, checkpoint_interval=600.0
+    )
     r = redis_py.Redis.from_url(redis_server.url)
     try:
         assert r.hgetall(f"{STREAM}:meta") == {b"format": b"1", b"feed": b"betfair"}
@@ -204,12 +208,17 @@ def test_segmented_images_arrive_whole_downstream_and_a_late_joiner_starts_from_
     make_server: Make, make_client: Make, redis_server: RedisServer, closing: List[Any]
 ) -> None:
     server = make_server(attrs.evolve(FAST, segment_size=1024), SCENARIO)  # every image in many segments
-    client, publisher = published(server, make_client, redis_server, closing)
+    # Checkpoints only when asked: the early consumer must start from the stream's start (with the
+    # fast 0.2 s first checkpoint a loaded machine could let it find one), the late one from ours.
+    client, publisher = published(
+        server, make_client, redis_server, closing, first_checkpoint=600.0, checkpoint_interval=600.0
+    )
     assert client.markets.stream_stats()["images"] >= 1
     early = consumer(redis_server, closing)
     expected = step(server, client, 2)
     assert converges(early, expected), (consumer_state(early), expected)
     before = publisher.stats().checkpoints
+    publisher.checkpoint_now()
     assert publisher.wait_until(lambda s: s.checkpoints > before, WAIT)
     late = consumer(redis_server, closing)
     expected = step(server, client, 3)
