@@ -39,6 +39,9 @@ __all__ = ["Ingest"]
 
 T = TypeVar("T")
 
+DATA = Role.DATA
+HANDSHAKING = Phase.HANDSHAKING
+
 log = logging.getLogger("imgfeed.runtime")
 
 
@@ -96,6 +99,7 @@ class Ingest:
         """
         out: List[Any] = []
         adapter = self.adapter
+        apply = adapter.apply
         roles = self._roles
         with self.lock:
             session = conn.session
@@ -121,13 +125,18 @@ class Ingest:
                     now = self.clock.monotonic()
                     session.message(now)
                 role = roles.get(type(record))
+                if role is DATA and session.phase is not HANDSHAKING:
+                    # A busy feed's every record: applying data cannot end the session (what the
+                    # adapter learns is taken after the chunk), so there is nothing more to check.
+                    apply(record, out)
+                    continue
                 if role is None:
                     if isinstance(record, ProtocolError):
                         self.protocol_errors += 1
                         out.append(bounded_error(record))
                         continue
                     role = adapter.role_of(record)
-                if session.phase is Phase.HANDSHAKING:
+                if session.phase is HANDSHAKING:
                     result = session.offer(record)
                     if isinstance(result, End):
                         self._retire_locked(conn, result, out)
@@ -135,8 +144,8 @@ class Ingest:
                         self._wake.set()  # the next step may be a Send, which the watchdog makes
                         if session.handshake_complete:
                             self._up_locked(conn, now, out)
-                if role is Role.DATA:
-                    adapter.apply(record, out)
+                if role is DATA:
+                    apply(record, out)
                 elif role is Role.HEARTBEAT:
                     if session.is_up and session.heartbeat(now):
                         adapter.heartbeat_resumed(out)

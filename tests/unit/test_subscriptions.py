@@ -66,6 +66,19 @@ def test_the_compacted_state_wants_exactly_what_the_server_subscribed(sequence: 
 
 @property_settings
 @given(st.lists(ops(), max_size=12))
+def test_asked_after_every_request_it_answers_for_the_requests_so_far(sequence: List[Op]) -> None:
+    # The book asks on every market_update, and the state remembers its answers: each confirmed
+    # request must make it forget them.
+    state = SubscriptionState()
+    for done, (subscribe, msg) in enumerate(sequence, 1):
+        state.confirmed(subscribe, msg)
+        for market_id, (event, mtype) in OFFERING.items():
+            assert state.wants(market_id, event, mtype) == server_says_subscribed(sequence[:done], market_id)
+            assert state.wants(market_id, event, mtype) == server_says_subscribed(sequence[:done], market_id)
+
+
+@property_settings
+@given(st.lists(ops(), max_size=12))
 def test_replaying_the_state_on_a_fresh_server_reproduces_it(sequence: List[Op]) -> None:
     """What a reconnect re-sends has the same effect on a new session as the whole history."""
     replayed = [(s.is_subscribe, s.msg()) for s in state_after(sequence).in_force()]

@@ -74,6 +74,7 @@ __all__ = ["MarketBook", "BookSnapshot"]
 _SNAPSHOT_KINDS = frozenset({Sport, Competition, Event, MarketType, Market, Heartbeat})
 #: Records the book applies without showing them to handlers (the caller of the request gets them).
 _NOT_DELIVERED = frozenset({Response, InitResponse})
+_OPEN = MarketStatus.OPEN
 
 
 @attrs.frozen
@@ -283,7 +284,8 @@ class MarketBook:
             # it is given goes when the handler is done (imgfeed/feeds/img/images.py).
             self._images[market_id] = own_copy(record)
             self._fresh.add(market_id)
-            self._refresh(market_id, out)
+            # _refresh(market_id, out), with what it would look up in hand (every update's path).
+            self._trade.set_open(market_id, record.status == _OPEN and self._wanted(market_id), out)
         elif kind is Market:
             self._markets[record.id] = record
             if record.id in self._fresh:

@@ -41,6 +41,10 @@ __all__ = ["Subscription", "SubscriptionState", "make_filter", "may_cover"]
 #: One filter: for each list given, the set of ids (a tuple of pairs, so that it can be hashed).
 Filter = Tuple[Tuple[str, FrozenSet[str]], ...]
 
+#: The most answers :meth:`SubscriptionState.wants` keeps (one per market of the offering, unless
+#: markets keep changing event or type): a bound, not a size anyone should reach.
+_MAX_ANSWERS = 100_000
+
 
 def make_filter(msg: Dict[str, Any]) -> Filter:
     """The filter of a request's ``msg`` (keys in wire order; values as sets)."""
@@ -107,8 +111,15 @@ class SubscriptionState:
     """The subscriptions in force (module docstring)."""
 
     def __init__(self) -> None:
+        self._set_entries([])
+
+    def _set_entries(self, entries: List[Tuple[bool, Filter]]) -> None:
         #: (subscribe?, filter), oldest first.
-        self._entries: List[Tuple[bool, Filter]] = []
+        self._entries = entries
+        #: What :meth:`wants` answered since the entries last changed: the book asks on every
+        #: ``market_update``, and the answer changes only with the entries (or the market's
+        #: event and type, which are part of the key).
+        self._answers: Dict[Tuple[str, Optional[str], Optional[str]], bool] = {}
 
     def __repr__(self) -> str:
         return f"SubscriptionState({self.in_force()!r})"
@@ -130,12 +141,12 @@ class SubscriptionState:
             entries = [self._narrowed(s, e, f) for s, e in entries]
             entries = [(s, e) for s, e in entries if all(ids for _, ids in e) or not e]
             entries.append((False, f))
-        self._entries = self._pruned(entries)
+        self._set_entries(self._pruned(entries))
 
     def drop(self, subscription: Subscription) -> None:
         """Forget one entry (the server refused to restore it)."""
         wanted = (subscription.is_subscribe, subscription.filter)
-        self._entries = self._pruned([e for e in self._entries if e != wanted])
+        self._set_entries(self._pruned([e for e in self._entries if e != wanted]))
 
     @staticmethod
     def _join(entries: List[Tuple[bool, Filter]], f: Filter) -> List[Tuple[bool, Filter]]:
@@ -172,6 +183,15 @@ class SubscriptionState:
 
         The latest request whose filter matches the market decides; none: not subscribed.
         """
+        key = (market_id, event_id, market_type_id)
+        answer = self._answers.get(key)
+        if answer is None:
+            if len(self._answers) >= _MAX_ANSWERS:
+                self._answers.clear()  # markets re-described many times over: start again
+            answer = self._answers[key] = self._match(market_id, event_id, market_type_id)
+        return answer
+
+    def _match(self, market_id: str, event_id: Optional[str], market_type_id: Optional[str]) -> bool:
         values = {"event_ids": event_id, "market_type_ids": market_type_id, "market_ids": market_id}
         for subscribe, f in reversed(self._entries):
             if all(values[key] in ids for key, ids in f):

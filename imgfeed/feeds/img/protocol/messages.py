@@ -27,6 +27,7 @@ runtime's notifications live elsewhere and are past-tense facts.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any, Dict, Optional, Tuple, Union
 
@@ -143,9 +144,12 @@ class Market(Record):
         "id", "name", "event_id", "arena_id", "arena_event_id", "tags", "start_time", "stage", "numwinners",
     )  # fmt: skip
 
-    @property
+    @functools.cached_property
     def market_type_id(self) -> Optional[str]:
-        """The ``mt.`` tag of this market, if it has one."""
+        """The ``mt.`` tag of this market, if it has one.
+
+        Cached: the book asks for it on every ``market_update`` of the market, to check the
+        subscriptions."""
         return next((t for t in self.tags if t.startswith("mt.")), None)
 
 
