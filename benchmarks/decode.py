@@ -13,7 +13,10 @@ the same bytes:
 - for the breakdown: LineBuffer alone, ``decode_line`` alone, imgfeed plus a consumer that
   reads every selection of every update (which builds the lazy ``Selection`` records), and the
   whole client runtime without SSH: ``FeedClient`` reading the same chunks from an in-memory
-  transport (reader thread, market book, dispatch queue, dispatcher thread, a counting handler).
+  transport (reader thread, market book, dispatch queue, dispatcher thread, a counting handler);
+- with ``imgfeed[speed]`` installed, the same decoder and client with ``market_update`` checked by
+  msgspec (``fast_decode_line``; ``parser="msgspec"``). Every row names its parser: the client
+  rows used to take ``parser="auto"`` and so measured msgspec wherever the extra was installed.
 
 The best (lowest) time of the rounds is kept for each; "vs floor" is floor time / stage time, so
 100 % means "as fast as the floor". Target: imgfeed >= 60 % of the floor.
@@ -26,7 +29,7 @@ import gc
 import os
 import threading
 import time
-from typing import Callable, Dict, List
+from typing import Any, Callable, Dict, List
 
 import _common
 import _stream
@@ -34,6 +37,8 @@ import ujson
 
 from imgfeed import FeedClient, FeedConfig, Handler
 from imgfeed.feeds.img.protocol import FeedDecoder, LineBuffer, MarketUpdate, decode_line
+from imgfeed.feeds.img.protocol.fast import AVAILABLE as FAST_PARSER_AVAILABLE
+from imgfeed.feeds.img.protocol.fast import fast_decode_line
 from imgfeed.transport.memory import MemoryTransport
 
 TARGET = 0.60  # issue 7: decode >= 60 % of the split + ujson floor, records included
@@ -49,8 +54,8 @@ def _floor(data: bytes) -> int:
     return n
 
 
-def _imgfeed(chunks: List[bytes]) -> int:
-    decoder = FeedDecoder()
+def _imgfeed(chunks: List[bytes], decode: Callable[..., Any] = decode_line) -> int:
+    decoder = FeedDecoder(decode=decode)
     n = 0
     for chunk in chunks:
         n += len(decoder.feed(chunk, 1.0))
@@ -85,8 +90,11 @@ class _Count(Handler):
     on_competition = on_sport = _one
 
 
-def _client(chunks: List[bytes], n_records: int) -> Callable[[], int]:
-    """FeedClient over an in-memory transport holding the chunks: the runtime without SSH."""
+def _client(chunks: List[bytes], n_records: int, parser: str) -> Callable[[], int]:
+    """FeedClient over an in-memory transport holding the chunks: the runtime without SSH.
+
+    The parser is named (never ``"auto"``, which picks msgspec wherever ``imgfeed[speed]`` is
+    installed): the row must say which path it measured."""
 
     def run() -> int:
         transport = MemoryTransport()
@@ -102,6 +110,7 @@ def _client(chunks: List[bytes], n_records: int) -> Callable[[], int]:
             handler_stall_warning=None,
             heartbeat_timeout=3600.0,
             silence_timeout=3600.0,
+            parser=parser,
         )
         client = FeedClient(config, handlers=[handler], transport_factory=lambda: transport)
         client.start()
@@ -164,8 +173,11 @@ def main(argv: List[str] = None) -> int:
         "  breakdown: LineBuffer.feed only": lambda: _framing(chunks),
         "  breakdown: decode_line only (no framing)": lambda: _decode_line(lines),
         "  imgfeed + reading every selection": lambda: _imgfeed_read_all(chunks),
-        "  FeedClient, in-memory transport -> handler": _client(chunks, n_lines - 2),
+        "  FeedClient, in-memory transport -> handler": _client(chunks, n_lines - 2, "ujson"),
     }
+    if FAST_PARSER_AVAILABLE:
+        stages["imgfeed[speed]: FeedDecoder.feed -> records"] = lambda: _imgfeed(chunks, fast_decode_line)
+        stages["  imgfeed[speed]: FeedClient, in-memory transport"] = _client(chunks, n_lines - 2, "msgspec")
     best = {name: float("inf") for name in stages}
     for _ in range(args.rounds):
         for name, fn in stages.items():  # interleaved, so that a noisy moment hits every stage

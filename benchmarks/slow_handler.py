@@ -50,7 +50,7 @@ class SlowHandler(Handler):
 
 def run(args: argparse.Namespace, threshold: Optional[int]) -> Dict[str, Any]:
     with ServerProcess(rate=args.rate, stream_seconds=args.seconds) as server:
-        config = server.client_config(conflate_threshold=threshold)
+        config = server.client_config(conflate_threshold=threshold, parser="ujson")  # the default path
         handler = SlowHandler(args.slowdown / args.rate)
         client = FeedClient(config, handlers=[handler])
         rows: List[List[Any]] = []

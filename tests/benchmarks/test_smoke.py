@@ -26,7 +26,7 @@ SCRIPTS = {
     "replay": (["file", "stage", "records/s", "µs/record", "vs floor"], ["ratio replay / floor"]),
     "latency": (
         ["updates/s", "client", "samples", "p50", "p99", "max", "p99 vs baseline", "client CPU"],
-        ["imgfeed p99 at 1,000 updates/s"],
+        ["imgfeed: FeedClient -> handler: p99 at 1,000 updates/s"],
     ),
     "slow_handler": (
         ["t (s)", "RSS (MB)", "RSS vs first", "queue depth", "conflated", "received", "delivered", "threads"],
