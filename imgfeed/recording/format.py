@@ -107,7 +107,9 @@ class RecordedLine:
 _RECORDED_LINE_FIELDS = ("t", "data", "line_number", "new_connection")
 if tuple(a.name for a in attrs.fields(RecordedLine)) != _RECORDED_LINE_FIELDS:  # pragma: no cover
     raise ImportError("format.new_recorded_line must be updated for the fields of RecordedLine")
-_set_t, _set_data, _set_number, _set_new = (RecordedLine.__dict__[name].__set__ for name in _RECORDED_LINE_FIELDS)
+_set_t, _set_data, _set_number, _set_new = (
+    RecordedLine.__dict__[name].__set__ for name in _RECORDED_LINE_FIELDS
+)
 _new = object.__new__
 
 

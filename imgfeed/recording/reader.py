@@ -5,6 +5,10 @@ order, and raises :class:`~imgfeed.errors.ReplayError` naming the file and the 1
 for anything it cannot read -- a missing file, a file that is not a recording, a corrupt line, a
 truncated end -- never a bare ``ValueError`` or ``EOFError``. A truncated end (what a crash leaves
 behind) can be accepted with ``allow_truncated=True``: the complete lines before it are kept.
+
+:meth:`Recording.batches` gives the same lines a block of the file at a time, as lists (what a
+replay takes); the entries are parsed in place in each block, and anything but a plain line entry
+goes through :func:`~imgfeed.recording.format.parse_entry`, so the errors are the same either way.
 """
 
 from __future__ import annotations
