@@ -271,7 +271,7 @@ class ReplayTransport(Transport):
         """The recorded receive time of each line returned and not yet claimed, in order.
 
         A decoder on the reader thread pops one per line to stamp records with the time they were
-        received when recorded (see :func:`imgfeed.replay`).
+        received when recorded (or takes a chunk's lines and times at once: :meth:`take_lines`).
         """
         return self._playback.line_times
 
