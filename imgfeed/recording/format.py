@@ -59,6 +59,7 @@ __all__ = [
     "CONNECTED_EVENT",
     "PathLike",
     "RecordedLine",
+    "new_recorded_line",
     "RecordingHeader",
     "rotated_path",
     "encode_entry",
@@ -96,6 +97,31 @@ class RecordedLine:
     data: bytes
     line_number: int = attrs.field(default=0, eq=False)
     new_connection: bool = attrs.field(default=False, eq=False)
+
+
+# The reader makes one RecordedLine per line of a recording, where attrs' keyword __init__ (an
+# object.__setattr__ per field of a frozen class) cost more than parsing the entry. The reader has
+# checked every field, so new_recorded_line fills the slots through their descriptors. The record is
+# the same frozen attrs instance either way; the check below makes a new field of RecordedLine fail
+# at import rather than be left unset here.
+_RECORDED_LINE_FIELDS = ("t", "data", "line_number", "new_connection")
+if tuple(a.name for a in attrs.fields(RecordedLine)) != _RECORDED_LINE_FIELDS:  # pragma: no cover
+    raise ImportError("format.new_recorded_line must be updated for the fields of RecordedLine")
+_set_t, _set_data, _set_number, _set_new = (
+    RecordedLine.__dict__[name].__set__ for name in _RECORDED_LINE_FIELDS
+)
+_new = object.__new__
+
+
+def new_recorded_line(t: float, data: bytes, line_number: int, new_connection: bool) -> RecordedLine:
+    """``RecordedLine(t, data, line_number, new_connection)`` from checked fields, without attrs'
+    keyword ``__init__`` (the reader's hot path; see the note above)."""
+    line = _new(RecordedLine)
+    _set_t(line, t)
+    _set_data(line, data)
+    _set_number(line, line_number)
+    _set_new(line, new_connection)
+    return line
 
 
 @attrs.frozen(slots=True)

@@ -18,6 +18,12 @@ A recording that turns out to be corrupt part-way is not raised from ``recv`` (t
 it for a broken connection and reconnect): the transport ends the stream with ``b""`` and keeps the
 error in :attr:`ReplayTransport.error` for whoever drives the replay (see :func:`imgfeed.replay`).
 
+Why the lines are taken a file block at a time (:meth:`~imgfeed.recording.reader.Recording.batches`)
+and handed over with the chunk (:meth:`ReplayTransport.take_lines`): a replay's reader thread did
+about a quarter of its work between the file and the decoder -- an object, a generator step and a
+peek/take per line, then a split of the chunk it had just joined (issue 14). The chunk's bytes are
+still returned, since the runtime counts them and shows them to its taps.
+
 Pacing uses ``time.monotonic`` and waits on an event that ``close`` sets, so ``close`` from another
 thread wakes a waiting ``recv`` at once, and no wait is longer than ``read_timeout``.
 """
@@ -30,11 +36,11 @@ import math
 import os
 import threading
 import time
-from typing import Any, Callable, Deque, Iterable, Iterator, List, Optional, Union
+from typing import Any, Callable, Deque, Iterable, Iterator, List, Optional, Tuple, Union
 
 from imgfeed.errors import ConfigError, ReplayError
 from imgfeed.recording.format import PathLike, RecordedLine
-from imgfeed.recording.reader import open_recording
+from imgfeed.recording.reader import LineBatch, open_recording
 from imgfeed.transport.base import DEFAULT_RECV_SIZE, Transport
 
 __all__ = ["ReplayTransport"]
@@ -55,7 +61,11 @@ def _is_paths(source: Source) -> bool:
 
 
 class _Playback:
-    """Where a replay is, shared by a transport and its successors (one reader thread at a time)."""
+    """Where a replay is, shared by a transport and its successors (one reader thread at a time).
+
+    The lines come as :class:`~imgfeed.recording.reader.LineBatch` es (a file's block at a time);
+    ``batch`` is the one being played and ``index`` its next line.
+    """
 
     def __init__(
         self, source: Source, speed: Optional[float], allow_truncated: bool, clock: Callable[[], float]
@@ -64,9 +74,14 @@ class _Playback:
         self.speed = speed
         self.allow_truncated = allow_truncated
         self.clock = clock
-        self.lines: Optional[Iterator[RecordedLine]] = None
+        self.batches: Optional[Iterator[LineBatch]] = None
         self.started = False
-        self.pending: Optional[RecordedLine] = None
+        self.batch: Optional[LineBatch] = None
+        self.index = 0
+        #: The lines come from files, so none holds a newline: a chunk splits back into them.
+        self.from_files = False
+        #: The last chunk returned, its lines and their times (see ReplayTransport.take_lines).
+        self.last: Optional[Tuple[bytes, List[bytes], List[float]]] = None
         self.origin: Optional[float] = None  # monotonic time at which recorded time 0 plays
         self.error: Optional[ReplayError] = None
         self.lines_played = 0
@@ -80,62 +95,77 @@ class _Playback:
         self.started = True
         source: Any = self.source
         if _is_paths(source):
-            self.lines = self._read_files(
+            self.from_files = True
+            self.batches = self._read_files(
                 [source] if isinstance(source, (str, os.PathLike)) else list(source)
             )
         else:
-            self.lines = iter(source)
+            self.batches = _one_by_one(iter(source))
 
-    def _read_files(self, paths: List[PathLike]) -> Iterator[RecordedLine]:
+    def _read_files(self, paths: List[PathLike]) -> Iterator[LineBatch]:
         pending = False
         for path in paths:
             with open_recording(path, allow_truncated=self.allow_truncated) as recording:
                 # A rotation may fall between a connection marker and the connection's first line.
                 recording.connection_pending = pending
-                yield from recording
+                yield from recording.batches()
                 pending = recording.connection_pending
                 self.truncated = self.truncated or recording.truncated
 
-    def peek(self) -> Optional[RecordedLine]:
-        """The next recorded line (kept as pending until taken), or ``None`` at the end."""
-        lines = self.lines
-        if self.pending is None and lines is not None:
-            try:
-                self.pending = next(lines, None)
-            except ReplayError as exc:
-                # Raising here would look like a broken connection to the runtime; end the stream
-                # and let the replay's driver report the error (module docstring).
-                _log.error("%s", exc)
-                self.error = exc
-                self.pending = None
-            if self.pending is None:
-                self.lines = None
-        return self.pending
+    def fill(self) -> Optional[LineBatch]:
+        """The batch whose line ``index`` is the next to play, or ``None`` at the end."""
+        batch = self.batch
+        if batch is not None and self.index < len(batch.lines):
+            return batch
+        self.batch = None
+        batches = self.batches
+        if batches is None:
+            return None
+        try:
+            batch = next(batches, None)
+        except ReplayError as exc:
+            # Raising here would look like a broken connection to the runtime; end the stream
+            # and let the replay's driver report the error (module docstring).
+            _log.error("%s", exc)
+            self.error = exc
+            batch = None
+        if batch is None:
+            self.batches = None
+            return None
+        self.batch = batch
+        self.index = 0
+        return batch
 
-    def take(self) -> None:
-        line = self.pending
-        assert line is not None
-        self.pending = None
-        self.line_times.append(line.t)
-        self.lines_played += 1
-
-    def due_in(self, line: RecordedLine) -> float:
-        """Seconds until ``line`` is due; <= 0 when it is due now."""
+    def due_in(self, t: float) -> float:
+        """Seconds until the line recorded at ``t`` is due; <= 0 when it is due now."""
         if self.speed is None:
             return 0.0
         now = self.clock()
         if self.origin is None:
             # The first line plays at once; the others keep their recorded spacing from it.
-            self.origin = now - line.t / self.speed
+            self.origin = now - t / self.speed
             return 0.0
-        return (self.origin + line.t / self.speed) - now
+        return (self.origin + t / self.speed) - now
 
     def release(self) -> None:
         """Close the files (on the reader's thread, which owns the iterator)."""
-        lines, self.lines = self.lines, None
-        close = getattr(lines, "close", None)
+        batches, self.batches = self.batches, None
+        self.batch = None
+        close = getattr(batches, "close", None)
         if close is not None:
             close()
+
+
+def _one_by_one(lines: Iterator[RecordedLine]) -> Iterator[LineBatch]:
+    """Batches of one line each, for a source of :class:`RecordedLine` (read no further ahead)."""
+    for line in lines:
+        batch = LineBatch()
+        batch.times.append(line.t)
+        batch.lines.append(line.data)
+        batch.numbers.append(line.line_number)
+        if line.new_connection:
+            batch.reconnects.append(0)
+        yield batch
 
 
 class ReplayTransport(Transport):
@@ -241,7 +271,7 @@ class ReplayTransport(Transport):
         """The recorded receive time of each line returned and not yet claimed, in order.
 
         A decoder on the reader thread pops one per line to stamp records with the time they were
-        received when recorded (see :func:`imgfeed.replay`).
+        received when recorded (or takes a chunk's lines and times at once: :meth:`take_lines`).
         """
         return self._playback.line_times
 
@@ -270,44 +300,92 @@ class ReplayTransport(Transport):
         if len(self.sent) < 1000:
             self.sent.append(data)
 
-    def _starts_next_connection(self, line: RecordedLine) -> bool:
-        return self.split_connections and line.new_connection and self._played_here > 0
-
     def recv(self, max_bytes: int = DEFAULT_RECV_SIZE) -> Optional[bytes]:
         if not self._connected:
             raise ReplayError("ReplayTransport.recv() called before connect()")
         playback = self._playback
+        playback.last = None
         if self._closed.is_set():
             return self._end()
-        line = playback.peek()
-        if line is None:
+        batch = playback.fill()
+        if batch is None:
             playback.finished.set()
             if self.hold_open_at_end:
                 return self._end() if self._closed.wait(self.read_timeout) else None
             return self._end()
-        if self._starts_next_connection(line):
+        index = playback.index
+        split = self.split_connections
+        if split and self._played_here > 0 and index in batch.reconnects:
             # The recorder's client reconnected here: end this connection; successor() goes on.
             self.connection_ended = True
             return b""
-        wait = playback.due_in(line)
-        if wait > 0:
-            # Wait on the close event: close() from another thread ends the wait at once.
-            if self._closed.wait(min(wait, self.read_timeout)):
-                return self._end()
-            if wait > self.read_timeout:
-                return None
-        chunks: List[bytes] = []
+        paced = playback.speed is not None
+        if paced:
+            wait = playback.due_in(batch.times[index])
+            if wait > 0:
+                # Wait on the close event: close() from another thread ends the wait at once.
+                if self._closed.wait(min(wait, self.read_timeout)):
+                    return self._end()
+                if wait > self.read_timeout:
+                    return None
+        # Take the lines due now, up to max_bytes (the first line whatever its size) and up to a
+        # recorded reconnection, from as many batches as that spans.
+        lines: List[bytes] = []
+        times: List[float] = []
         size = 0
-        while line is not None and (not chunks or size + len(line.data) < max_bytes):
-            if chunks and (playback.due_in(line) > 0 or self._starts_next_connection(line)):
+        while True:
+            data = batch.lines
+            stop = len(data)
+            if split:
+                first = index + 1 if not lines else index  # the connection's first line is taken
+                for r in batch.reconnects:
+                    if r >= first:
+                        stop = r
+                        break
+            end = index
+            if not lines and end < stop:
+                size = len(data[end]) + 1
+                end += 1
+            while end < stop:
+                n = len(data[end])
+                if size + n >= max_bytes or (paced and playback.due_in(batch.times[end]) > 0):
+                    break
+                size += n + 1
+                end += 1
+            lines += data[index:end]
+            times += batch.times[index:end]
+            playback.index = end
+            if end < len(data):
+                break  # stopped by max_bytes, a reconnection or the pace: the rest waits
+            next_batch = playback.fill()
+            if next_batch is None:
                 break
-            chunks.append(line.data)
-            chunks.append(b"\n")
-            size += len(line.data) + 1
-            playback.take()
-            self._played_here += 1
-            line = playback.peek()
-        return b"".join(chunks)
+            batch = next_batch
+            index = 0
+        count = len(lines)
+        playback.lines_played += count
+        self._played_here += count
+        playback.line_times.extend(times)
+        lines.append(b"")  # so that the join ends with a newline, without a copy to add it
+        chunk = b"\n".join(lines)
+        del lines[-1]
+        if playback.from_files:
+            playback.last = (chunk, lines, times)
+        return chunk
+
+    def take_lines(self, data: bytes) -> Optional[Tuple[List[bytes], List[float]]]:
+        """The lines of ``data`` and their recorded times, if ``data`` is the chunk ``recv`` just
+        returned and its lines came from files; else ``None``.
+
+        For a decoder on the reader thread (see :func:`imgfeed.replay`): the transport has the
+        lines already, so the decoder need not split the chunk again nor pop a time per line.
+        Whoever takes them also owns the chunk's times in :attr:`line_times`.
+        """
+        last = self._playback.last
+        if last is None or last[0] is not data:
+            return None
+        self._playback.last = None
+        return last[1], last[2]
 
     def _end(self) -> bytes:
         """End of the replay (closed, finished or failed): release the files."""
