@@ -119,15 +119,21 @@ class LineBuffer:
                 self._partial += first
                 out = [self._checked(bytes(self._partial))]
                 self._partial.clear()
-            out.extend(self._plain(data, lines))
+            out.extend(self.checked_lines(data, lines))
         else:
-            out = self._plain(data, lines)
+            out = self.checked_lines(data, lines)
         if tail:
             self._absorb(tail)
         return out
 
-    def _plain(self, data: bytes, lines: List[bytes]) -> List[Line]:
-        """Check the complete lines split from ``data``; the common case returns ``lines`` itself."""
+    def checked_lines(self, data: bytes, lines: List[bytes]) -> List[Line]:
+        """The buffer's check of complete lines split from ``data``: a trailing ``\r`` stripped, a
+        line over ``max_line_length`` reported as a :class:`LineTooLongError`.
+
+        :meth:`feed` applies it to every chunk; a caller that has the lines already (a replay,
+        whose transport returns whole lines) applies it instead of splitting the chunk again. It
+        keeps no state: ``data`` must hold exactly ``lines``, each followed by ``\n``. The common
+        case returns ``lines`` itself."""
         if len(data) > self.max_line_length:
             return [self._checked(line) for line in lines]
         if b"\r" in data:

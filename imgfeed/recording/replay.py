@@ -109,9 +109,8 @@ class _RecordedTimeDecoder:
             if len(data) > self._max_line_length or b"\r" in data:
                 # The buffer's own check of a chunk's complete lines (its feed() for a chunk of
                 # whole lines, less the split): too long -> LineTooLongError, "\r" stripped.
-                # Known weakness: a private method of LineBuffer; tests/unit/test_replay_fast_path.py
-                # checks that the records and errors stay those of LineBuffer.feed.
-                checked = self._lines._plain(data, lines)
+                # tests/unit/test_replay_fast_path.py holds the records and errors equal to feed()'s.
+                checked = self._lines.checked_lines(data, lines)
                 out = []
                 for line, t in zip(checked, stamps):
                     if type(line) is bytes:
