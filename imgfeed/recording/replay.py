@@ -57,7 +57,7 @@ from imgfeed.feeds.img.config import (
 )
 from imgfeed.feeds.img.handler import Handler
 from imgfeed.feeds.img.protocol.codec import Decoded
-from imgfeed.framing import LineBuffer
+from imgfeed.framing import Line, LineBuffer
 from imgfeed.recording.format import PathLike
 from imgfeed.recording.play import check_speed, connections, play_to_end
 from imgfeed.recording.reader import open_recording
@@ -100,8 +100,6 @@ class _RecordedTimeDecoder:
         self._decode = decode
 
     def feed(self, data: bytes, received_at: float) -> List[Decoded]:
-        decode = self._decode
-        out: List[Decoded]
         taken = self._take_lines(data)
         if taken is not None:
             self._times.clear()  # the times of this chunk's lines, which come with them
@@ -110,21 +108,19 @@ class _RecordedTimeDecoder:
                 # The buffer's own check of a chunk's complete lines (its feed() for a chunk of
                 # whole lines, less the split): too long -> LineTooLongError, "\r" stripped.
                 # tests/unit/test_replay_fast_path.py holds the records and errors equal to feed()'s.
-                checked = self._lines.checked_lines(data, lines)
-                out = []
-                for line, t in zip(checked, stamps):
-                    if type(line) is bytes:
-                        if line:
-                            out.append(decode(line, t))
-                    else:
-                        out.append(line)  # type: ignore[arg-type]
-                return out
+                return self._stamped(self._lines.checked_lines(data, lines), stamps)
+            decode = self._decode
             return [decode(line, t) for line, t in zip(lines, stamps) if line]
-        out = []
         times = self._times
-        for line in self._lines.feed(data):
-            # The n-th line out of the buffer is the n-th time in the queue.
-            t = times.popleft() if times else received_at
+        # The n-th line out of the buffer is the n-th time in the queue (zip stops at the lines).
+        stamps_left = iter(lambda: times.popleft() if times else received_at, None)
+        return self._stamped(self._lines.feed(data), stamps_left)
+
+    def _stamped(self, lines: Iterable[Line], stamps: Iterable[float]) -> List[Decoded]:
+        """Each line decoded with its time; an error from the buffer passed on; blank lines skipped."""
+        decode = self._decode
+        out: List[Decoded] = []
+        for line, t in zip(lines, stamps):
             if type(line) is bytes:
                 if line:
                     out.append(decode(line, t))
