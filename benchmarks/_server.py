@@ -14,8 +14,10 @@ realistic stream (``_stream.py``) is encoded once and replayed in a loop, in wri
 
 - ``--rate N``: N updates per second, each written on its own at its due time (latency runs);
   0 (the default) means as fast as the channel takes them, in batches (throughput runs).
-- ``--stamp``: each update carries ``msg.sim_sent_at``, the ``time.time()`` at which the server
-  wrote it -- the same clock the client's handler reads, since both run on this machine.
+- ``--stamp``: each update's ``publish_time`` is the ``time.time()`` at which the server wrote it
+  (to the microsecond) -- the same clock the client's handler reads, since both run on this
+  machine. In ``publish_time`` rather than in a field of its own: a field the protocol does not
+  have would send every update down imgfeed[speed]'s fallback path (imgfeed/feeds/img/protocol/fast.py).
 - ``--status FILE``: one JSON line per session (negotiated cipher, updates sent) is appended.
 - ``--stream-seconds S --last-images FILE``: stream for S seconds only, then write each market's
   last image (the line sent) to FILE and keep the session alive with heartbeats (slow_handler).
@@ -60,6 +62,16 @@ def _heartbeat() -> bytes:
         {"mode": "push", "type": "heartbeat", "publish_time": now, "msg": {"timestamp": now}}
     )
 
+
+
+_PUBLISH_TIME = b'"publish_time":"'
+
+
+def _stamped(line: bytes, t: float) -> bytes:
+    """``line`` with its ``publish_time`` set to ``t`` (epoch seconds, UTC, to the microsecond)."""
+    start = line.index(_PUBLISH_TIME) + len(_PUBLISH_TIME)
+    end = line.index(b'"', start)
+    return line[:start] + format_timestamp(datetime.fromtimestamp(t, timezone.utc)).encode() + line[end:]
 
 class _Interface(paramiko.ServerInterface):
     def __init__(self, authorized: paramiko.PKey) -> None:
@@ -220,19 +232,18 @@ class _Session:
                         break
                 line = updates[i % n]
                 if stamp:
-                    # The stamp goes inside msg, just before its closing braces: `...]}}\n`.
-                    line = b'%s,"sim_sent_at":%r}}\n' % (line[:-3], time.time())
+                    line = _stamped(line, time.time())
                 chan.sendall(line)
                 last[self.market_ids[i % n]] = line
                 i += 1
             else:
                 parts = []
                 size = 0
-                t = repr(time.time()).encode()
+                t = time.time()
                 while size < _BATCH_BYTES:
                     line = updates[i % n]
                     if stamp:
-                        line = b'%s,"sim_sent_at":%s}}\n' % (line[:-3], t)
+                        line = _stamped(line, t)
                     parts.append(line)
                     size += len(line)
                     last[self.market_ids[i % n]] = line
@@ -271,7 +282,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--authorized-key", required=True, help="OpenSSH public key file of the client")
     parser.add_argument("--rate", type=float, default=0.0, help="updates per second (0: as fast as possible)")
-    parser.add_argument("--stamp", action="store_true", help="put the write time in msg.sim_sent_at")
+    parser.add_argument("--stamp", action="store_true", help="put the write time in each update's publish_time")
     parser.add_argument("--seconds", type=float, default=600.0, help="stop after this long in any case")
     parser.add_argument("--status", help="append one JSON line per finished session to this file")
     parser.add_argument(

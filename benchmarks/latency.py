@@ -3,8 +3,8 @@
     python benchmarks/latency.py [--rates 100,1000,10000] [--seconds S] [--quick]
 
 For each rate a feed server in its own process (``_server.py --rate R --stamp``) writes each
-update on its own at its due time and stamps it, in ``msg.sim_sent_at``, with ``time.time()``
-just before the write. The client computes ``time.time() - sim_sent_at`` when the update reaches
+update on its own at its due time and stamps it, in its ``publish_time``, with ``time.time()``
+just before the write. The client computes ``time.time() - publish_time`` when the update reaches
 it -- the same clock, since both run on this machine. Two clients take turns at each rate:
 
 - the baseline: a bare paramiko channel that reads, splits and ``ujson.loads`` each line, and
@@ -35,6 +35,7 @@ import ujson
 from _harness import ServerProcess, open_bare_channel
 
 from imgfeed import FeedClient, Handler
+from imgfeed.feeds.img.protocol import parse_timestamp
 from imgfeed.feeds.img.protocol.fast import AVAILABLE as FAST_PARSER_AVAILABLE
 from imgfeed.transport.base import DEFAULT_RECV_SIZE
 
@@ -95,9 +96,9 @@ def bare_latencies(server: ServerProcess, seconds: float) -> Run:
             partial = lines.pop()
             for line in lines:
                 obj = loads(line)
-                sent = obj.get("msg", {}).get("sim_sent_at") if obj.get("type") == "market_update" else None
-                if sent is not None:
-                    latency = now() - sent
+                stamp = obj.get("publish_time") if obj.get("type") == "market_update" else None
+                if stamp is not None:
+                    latency = now() - parse_timestamp(stamp).timestamp()
                     if time.monotonic() >= settle:
                         samples.append(latency)
         run.end()
@@ -107,21 +108,11 @@ def bare_latencies(server: ServerProcess, seconds: float) -> Run:
     return run
 
 
-_SENT_AT = b'"sim_sent_at":'
-
-
 def _sent_at(record: Any) -> float:
-    """The server's write time, found in the line itself: the handler then costs what a minimal one
-    does (reading ``record.raw`` would parse the whole line once more; the bare loop's single parse
-    is its floor, and imgfeed's reader has parsed and checked the line already)."""
-    line = record.line
-    if line:
-        start = line.rindex(_SENT_AT) + len(_SENT_AT)
-        end = start
-        while line[end : end + 1] in b"0123456789.eE+- ":
-            end += 1
-        return float(line[start:end])
-    return float(record.raw["msg"]["sim_sent_at"])
+    """The server's write time: the record's ``publish_time``, which the reader has parsed and
+    checked already (reading ``record.raw`` would parse the whole line once more; the bare loop's
+    single parse is its floor)."""
+    return float(record.publish_time.timestamp())
 
 
 class _Stopwatch(Handler):

@@ -82,6 +82,19 @@ TRICKY = [
     + b"[" * 5000
     + b"]" * 5000
     + b"}}",
+    # Just past ujson's 1,024 levels, inside a selection and at the top: msgspec skips unknown
+    # fields at any depth on Python 3.12+ (its C recursion guard), so only a refused unknown field
+    # keeps the two paths equal there.
+    b'{"mode":"push","type":"market_update","msg":{"id":"a","status":"open","deep":'
+    + b"[" * 1100
+    + b"]" * 1100
+    + b"}}",
+    b'{"mode":"push","type":"market_update","msg":{"id":"a","status":"open","selections":[{"id":"g",'
+    b'"price":2.0,"x":' + b"[" * 1100 + b"]" * 1100 + b"}]}}",
+    b'{"mode":"push","type":"market_update","x":' + b'{"a":' * 1100 + b"1" + b"}" * 1100
+    + b',"msg":{"id":"a","status":"open"}}',
+    # A shallow field the schema does not know: the default path decides, and keeps it in raw.
+    b'{"mode":"push","type":"market_update","msg":{"id":"a","status":"open","extra":[1,{"b":2}]}}',
 ]
 
 

@@ -19,7 +19,12 @@ characters, all of which ujson takes), and where both accept a line they build e
 line msgspec refuses goes to the default path, which decides. So the fast path can only ever be
 right or step aside.
 
-Known weakness: a line msgspec refuses is parsed twice; Betfair sends none (its JSON is strict).
+Known weaknesses: a line msgspec refuses is parsed twice; Betfair sends none (its JSON is strict).
+On Python 3.12 and later, msgspec's recursion guard follows the C stack rather than Python's
+recursion limit, so it builds a tree nested deeper than ujson's 1,024 levels, which the default
+path refuses as "not JSON": such a line (never a Betfair one: ESA nests six levels) becomes a
+record here and an error there. Telling them apart would cost a scan of every line, and a
+full-ladder line holds thousands of brackets, so a count cannot bound the depth cheaply.
 """
 
 from __future__ import annotations
@@ -37,7 +42,9 @@ except ImportError:  # the extra is not installed: the default path is used
 else:
     AVAILABLE = True
     _parse: Callable[[bytes], Any] = msgspec.json.Decoder().decode
-    _REFUSED = (msgspec.DecodeError, msgspec.ValidationError, RecursionError)
+    #: msgspec's errors, and what older releases let escape (0.20 raises ``UnicodeDecodeError``,
+    #: not a ``ValueError`` subclass of its own, for invalid UTF-8 in a string).
+    _REFUSED = (msgspec.MsgspecError, ValueError, RecursionError)
 
 
 def fast_decode_line(line: bytes, received_at: float) -> Decoded:
