@@ -83,7 +83,9 @@ def openssh_server(tmp_path: Path) -> Iterator[OpenSSHServer]:
     _keygen(d / "client_key")
     (d / "authorized_keys").write_bytes((d / "client_key.pub").read_bytes())
     port = _free_port()
-    python = os.path.realpath(sys.executable)
+    # The interpreter as started, not its realpath: a virtualenv's python is a link to the base
+    # interpreter, and resolving it would run the simulator outside the venv, without imgfeed.
+    python = os.path.abspath(sys.executable)
     config = d / "sshd_config"
     config.write_text(
         f"Port {port}\n"

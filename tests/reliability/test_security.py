@@ -78,7 +78,7 @@ def _secrets(key: KeyPair) -> List[str]:
 
 
 def _texts_of(exc: BaseException) -> List[str]:
-    return [str(exc), repr(exc), "".join(traceback.format_exception(exc))]
+    return [str(exc), repr(exc), "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))]
 
 
 def test_logs_never_contain_key_material_or_passphrase(
