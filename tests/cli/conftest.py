@@ -211,3 +211,44 @@ def sim(tmp_path: "object") -> "object":
         yield SimSetup(server, str(key), str(known_hosts))
     finally:
         server.stop(timeout=5.0)
+
+
+@pytest.fixture
+def redis(tmp_path: "object") -> "object":
+    """A real redis-server of the test's own on a free loopback port (skipped when not installed)."""
+    from pathlib import Path
+
+    from tests.fanout.redis_server import REDIS_SERVER, RedisServer
+
+    if not Path(REDIS_SERVER).exists():
+        pytest.skip(f"{REDIS_SERVER} is not installed (the README's test command installs redis-server)")
+    server = RedisServer(Path(str(tmp_path)) / "redis").start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def emulator(tmp_path: "object") -> "object":
+    """The Betfair emulator over TLS on loopback: four markets, 20 changes a second."""
+    from pathlib import Path
+
+    from imgfeed.feeds.betfair.emulator import EmulatorConfig, EmulatorServer, ScenarioConfig
+
+    server = EmulatorServer(
+        EmulatorConfig(auth_timeout=5.0),
+        ScenarioConfig(seed=2, markets=4, updates_per_second=20.0, start_time=1.7e9),
+        cert_dir=Path(str(tmp_path)) / "certs",
+    )
+    server.start()
+    yield server
+    server.stop()
+
+
+def betfair_connect_args(server: "object", *extra: str) -> List[str]:
+    """The command-line options that connect to ``emulator`` (a fast heartbeat)."""
+    from imgfeed.feeds.betfair.emulator import DEFAULT_APP_KEY
+
+    return ["--feed", "betfair", "--host", "localhost", "--port", str(server.port),  # type: ignore[attr-defined]
+            "--app-key", DEFAULT_APP_KEY, "--cafile", server.cafile, "--heartbeat-ms", "500", *extra]  # type: ignore[attr-defined]

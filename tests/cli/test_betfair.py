@@ -11,44 +11,25 @@ import re
 import signal
 import socket
 from pathlib import Path
-from typing import Any, Iterator, List
+from typing import Any, List
 
 import pytest
 
 from imgfeed.feeds.betfair.emulator import (
     DEFAULT_APP_KEY,
     DEFAULT_SESSION_TOKEN,
-    EmulatorConfig,
     EmulatorServer,
-    ScenarioConfig,
 )
-from tests.cli.conftest import Process, run_subprocess, single_error_line
+from tests.cli.conftest import Process, betfair_connect_args, run_subprocess, single_error_line
 
 BASIC = Path(__file__).resolve().parents[1] / "betfair" / "data" / "BASIC-1.132153978"
-
-
-@pytest.fixture
-def emulator(tmp_path: Path) -> Iterator[EmulatorServer]:
-    server = EmulatorServer(
-        EmulatorConfig(auth_timeout=5.0),
-        ScenarioConfig(seed=2, markets=4, updates_per_second=20.0, start_time=1.7e9),
-        cert_dir=tmp_path / "certs",
-    )
-    server.start()
-    yield server
-    server.stop()
-
-
-def connect(server: EmulatorServer, *extra: str) -> List[str]:
-    return ["--feed", "betfair", "--host", "localhost", "--port", str(server.port), "--app-key", DEFAULT_APP_KEY,
-            "--cafile", server.cafile, "--heartbeat-ms", "500", *extra]
 
 
 def test_tail_prints_books_as_json_lines_with_the_token_from_the_environment(
     run_cli: Any, emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("IMGFEED_BETFAIR_SESSION", DEFAULT_SESSION_TOKEN)
-    result = run_cli("tail", *connect(emulator, "--format", "jsonl", "--duration", "1.5", "--event-type-id", "7"))
+    result = run_cli("tail", *betfair_connect_args(emulator, "--format", "jsonl", "--duration", "1.5", "--event-type-id", "7"))
     assert result.code == 0, result
     objects = [json.loads(line) for line in result.out.splitlines()]
     kinds = {o["kind"] for o in objects}
@@ -59,7 +40,7 @@ def test_tail_prints_books_as_json_lines_with_the_token_from_the_environment(
 
 
 def test_tail_pretty(run_cli: Any, emulator: EmulatorServer) -> None:
-    result = run_cli("tail", *connect(emulator, "--session-token", DEFAULT_SESSION_TOKEN, "--duration", "1", "--orders"))
+    result = run_cli("tail", *betfair_connect_args(emulator, "--session-token", DEFAULT_SESSION_TOKEN, "--duration", "1", "--orders"))
     assert result.code == 0, result
     assert "connectionId 001-" in result.out and " OPEN " in result.out and "tradable" in result.out
 
@@ -67,12 +48,12 @@ def test_tail_pretty(run_cli: Any, emulator: EmulatorServer) -> None:
 def test_tail_without_a_token_says_where_to_put_it(run_cli: Any, emulator: EmulatorServer,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("IMGFEED_BETFAIR_SESSION", raising=False)
-    result = run_cli("tail", *connect(emulator, "--duration", "1"))
+    result = run_cli("tail", *betfair_connect_args(emulator, "--duration", "1"))
     assert result.code == 2 and "IMGFEED_BETFAIR_SESSION" in single_error_line(result)
 
 
 def test_a_refused_app_key_is_one_line_that_says_what_to_check(run_cli: Any, emulator: EmulatorServer) -> None:
-    args = connect(emulator, "--session-token", DEFAULT_SESSION_TOKEN, "--duration", "5")
+    args = betfair_connect_args(emulator, "--session-token", DEFAULT_SESSION_TOKEN, "--duration", "5")
     args[args.index(DEFAULT_APP_KEY)] = "wrong-key"
     result = run_cli("tail", *args)
     assert result.code == 2
@@ -81,7 +62,7 @@ def test_a_refused_app_key_is_one_line_that_says_what_to_check(run_cli: Any, emu
 
 
 def test_a_certificate_that_does_not_verify(run_cli: Any, emulator: EmulatorServer) -> None:
-    args = connect(emulator, "--session-token", DEFAULT_SESSION_TOKEN, "--duration", "5")
+    args = betfair_connect_args(emulator, "--session-token", DEFAULT_SESSION_TOKEN, "--duration", "5")
     args[args.index("--cafile") : args.index("--cafile") + 2] = []  # the system CAs do not know it
     result = run_cli("tail", *args)
     assert result.code == 2 and "--cafile" in single_error_line(result)
@@ -89,7 +70,7 @@ def test_a_certificate_that_does_not_verify(run_cli: Any, emulator: EmulatorServ
 
 def test_record_then_replay(run_cli: Any, emulator: EmulatorServer, tmp_path: Path) -> None:
     out = tmp_path / "betfair.jsonl.gz"
-    result = run_cli("record", *connect(emulator, "--session-token", DEFAULT_SESSION_TOKEN, "--duration", "1.5",
+    result = run_cli("record", *betfair_connect_args(emulator, "--session-token", DEFAULT_SESSION_TOKEN, "--duration", "1.5",
                                        "--out", str(out), "--orders"))
     assert result.code == 0, result
     assert "recorded" in result.err and out.exists()

@@ -5,52 +5,19 @@ from __future__ import annotations
 
 import json
 import signal
-from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, List, Optional
 
-import pytest
-
-from imgfeed.feeds.betfair.emulator import (
-    DEFAULT_APP_KEY,
-    DEFAULT_SESSION_TOKEN,
-    EmulatorConfig,
-    EmulatorServer,
-    ScenarioConfig,
-)
-from tests.cli.conftest import Process, run_subprocess, single_error_line
-from tests.fanout.redis_server import REDIS_SERVER, RedisServer
+from imgfeed.feeds.betfair.emulator import DEFAULT_SESSION_TOKEN, EmulatorServer
+from tests.cli.conftest import Process, betfair_connect_args, run_subprocess, single_error_line
+from tests.fanout.redis_server import RedisServer
 
 WAIT = 30.0
 SESSION_ENV = {"IMGFEED_BETFAIR_SESSION": DEFAULT_SESSION_TOKEN}
 
 
-@pytest.fixture
-def redis(tmp_path: Path) -> Iterator[RedisServer]:
-    if not Path(REDIS_SERVER).exists():
-        pytest.skip(f"{REDIS_SERVER} is not installed (the README's test command installs redis-server)")
-    server = RedisServer(tmp_path / "redis").start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def emulator(tmp_path: Path) -> Iterator[EmulatorServer]:
-    server = EmulatorServer(
-        EmulatorConfig(auth_timeout=5.0),
-        ScenarioConfig(seed=2, markets=4, updates_per_second=20.0, start_time=1.7e9),
-        cert_dir=tmp_path / "certs",
-    )
-    server.start()
-    yield server
-    server.stop()
-
-
 def fanout_args(server: EmulatorServer, redis: RedisServer, *extra: str) -> List[str]:
-    return ["-m", "imgfeed", "fanout", "--feed", "betfair", "--host", "localhost", "--port", str(server.port),
-            "--app-key", DEFAULT_APP_KEY, "--cafile", server.cafile, "--heartbeat-ms", "500",
-            "--redis", redis.url, "--stream", "racing", "--checkpoint-interval", "0.5", *extra]
+    return ["-m", "imgfeed", "fanout", *betfair_connect_args(
+        server, "--redis", redis.url, "--stream", "racing", "--checkpoint-interval", "0.5", *extra)]
 
 
 def _json(line: str) -> Optional[Dict[str, Any]]:

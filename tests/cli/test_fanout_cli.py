@@ -4,26 +4,11 @@ from __future__ import annotations
 
 import json
 import signal
-from pathlib import Path
-from typing import Iterator
-
-import pytest
 
 from tests.cli.conftest import Process, SimSetup
-from tests.fanout.redis_server import REDIS_SERVER, RedisServer
+from tests.fanout.redis_server import RedisServer
 
 WAIT = 30.0
-
-
-@pytest.fixture
-def redis(tmp_path: Path) -> Iterator[RedisServer]:
-    if not Path(REDIS_SERVER).exists():
-        pytest.skip(f"{REDIS_SERVER} is not installed (the README's test command installs redis-server)")
-    server = RedisServer(tmp_path / "redis").start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def _is_update(line: str) -> bool:
