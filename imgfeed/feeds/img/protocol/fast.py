@@ -8,7 +8,7 @@ at all -- the record keeps the line and decodes ``raw`` with ujson when first re
 default path.
 
 Contract: :func:`fast_decode_line` returns exactly what
-:func:`~imgfeed.feeds.img.protocol.codec.decode_line` returns for the same line -- the same record,
+:func:`~imgfeed.feeds.img.protocol.codec.decode_json_line` returns for the same line -- the same record,
 or the same :class:`~imgfeed.errors.ProtocolError` -- and ``tests/unit/test_fast.py`` checks it
 over random and hostile lines. How: the schema accepts a subset of what the default path
 accepts (msgspec is the stricter JSON parser: it refuses ``NaN``, lone surrogates, leading zeros
@@ -34,7 +34,7 @@ import sys
 from datetime import datetime
 from typing import Any, List, Optional
 
-from imgfeed.feeds.img.protocol.codec import Decoded, decode_line
+from imgfeed.feeds.img.protocol.codec import Decoded, decode_json_line
 from imgfeed.feeds.img.protocol.enums import MarketStatus
 from imgfeed.feeds.img.protocol.prices import new_market_update
 from imgfeed.feeds.img.protocol.timestamps import parse_timestamp
@@ -96,12 +96,12 @@ def fast_decode_line(line: bytes, received_at: Optional[float] = None) -> Decode
     try:
         update = _decode(line)
     except _REFUSED:
-        return decode_line(line, received_at)
+        return decode_json_line(line, received_at)
     pt: Optional[datetime] = None
     if update.publish_time is not None:
         try:
             pt = parse_timestamp(update.publish_time)
         except ValueError:
-            return decode_line(line, received_at)  # says what is wrong with it, as it always does
+            return decode_json_line(line, received_at)  # says what is wrong with it, as it always does
     msg = update.msg
     return new_market_update(pt, received_at, line, msg.id, _STATUSES.get(msg.status, msg.status))
