@@ -102,8 +102,10 @@ class FeedConfig:
         reconnect: see :class:`ReconnectPolicy`.
         max_line_length: the longest line accepted from the server, in bytes.
         parser: how ``market_update`` lines are checked: ``"auto"`` (msgspec, in C, when
-            ``imgfeed[speed]`` is installed; else ujson), ``"ujson"`` or ``"msgspec"``. The records
-            and errors are the same either way (tests/unit/test_fast.py).
+            ``imgfeed[speed]`` is installed; else the default path), ``"ujson"`` (the default
+            path: one regular expression for a line in the documented form, ujson and Python
+            checks for any other) or ``"msgspec"``. The records and errors are the same either way
+            (tests/unit/test_fast.py).
     """
 
     host: str = attrs.field(validator=non_empty_str)
