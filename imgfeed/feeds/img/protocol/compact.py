@@ -32,12 +32,15 @@ be right or step aside, as the optional msgspec path (:mod:`~imgfeed.feeds.img.p
 Known weaknesses: a server that writes the keys in another order, or other whitespace, loses the
 shortcut (not the records) for every line; a line that steps aside late (one unusual selection at
 its end) costs the match on top of the general decode. Every quantifier is possessive, so the
-matcher never backtracks and its time is linear in the line.
+matcher never backtracks and its time is linear in the line. (Python 3.9 and 3.10 have no
+possessive quantifiers; there they are dropped, which changes no match: every repeated item ends
+at a character it cannot contain, so backtracking into it fails at once.)
 """
 
 from __future__ import annotations
 
 import re
+import sys
 from typing import Any, Optional
 
 from imgfeed.feeds.img.protocol.enums import MarketStatus
@@ -87,9 +90,18 @@ def _form(colon: bytes, comma: bytes, string: bytes) -> bytes:
 
 _COMPACT_START = b'{"mode":"push","type":"market_update",'
 _SPACED_START = b'{"mode": "push", "type": "market_update", '
+
+
+def _compile(pattern: bytes) -> "re.Pattern[bytes]":
+    """``re.compile``, with the possessive quantifiers dropped where the ``re`` module predates them."""
+    if sys.version_info < (3, 11):  # pragma: no cover - CI runs 3.11
+        pattern = re.sub(rb"(?<=[*+?}])\+", b"", pattern)
+    return re.compile(pattern)
+
+
 #: fullmatch of each form, by (spaced, has a backslash).
 _MATCHERS = {
-    (spaced, escaped): re.compile(_form(*separators, _STRING if escaped else _PLAIN_STRING)).fullmatch
+    (spaced, escaped): _compile(_form(*separators, _STRING if escaped else _PLAIN_STRING)).fullmatch
     for spaced, separators in ((False, (b":", b",")), (True, (b": ", b", ")))
     for escaped in (False, True)
 }
