@@ -39,6 +39,7 @@ connection.
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from typing import Callable, Iterable, List, Optional, Sequence, Union
@@ -79,12 +80,11 @@ _NO_SILENCE_TIMEOUT = 10.0 * 365 * 24 * 3600
 class _RecordedTimeDecoder:
     """A decoder that stamps each line with its recorded receive time (module docstring).
 
-    The transport returns whole lines only, and one time per line. For a chunk of lines read from
-    files it also hands over the lines themselves (:meth:`ReplayTransport.take_lines`), so the
-    chunk is not split again and no time is popped per line; the lines are then checked as
-    :class:`~imgfeed.framing.LineBuffer` checks the lines of a chunk (too long, a trailing
-    ``\\r``), and the records and errors are the same as through the buffer. Anything else (the
-    end of the stream; lines given as objects, which may hold a newline) goes through the buffer.
+    The transport returns whole lines only, and hands over each chunk's lines with their recorded
+    times (:meth:`ReplayTransport.take_lines`), so the chunk is not split again; the lines are
+    then checked as :class:`~imgfeed.framing.LineBuffer` checks the lines of a chunk (too long, a
+    trailing ``\\r``), and the records and errors are the same as through the buffer. Anything
+    else (the end of the stream) goes through the buffer, at ``received_at``.
     """
 
     def __init__(
@@ -96,25 +96,20 @@ class _RecordedTimeDecoder:
         self._lines = LineBuffer(max_line_length)
         self._max_line_length = max_line_length
         self._take_lines = transport.take_lines
-        self._times = transport.line_times
         self._decode = decode
 
     def feed(self, data: bytes, received_at: float) -> List[Decoded]:
         taken = self._take_lines(data)
-        if taken is not None:
-            self._times.clear()  # the times of this chunk's lines, which come with them
-            lines, stamps = taken
-            if len(data) > self._max_line_length or b"\r" in data:
-                # The buffer's own check of a chunk's complete lines (its feed() for a chunk of
-                # whole lines, less the split): too long -> LineTooLongError, "\r" stripped.
-                # tests/unit/test_replay_fast_path.py holds the records and errors equal to feed()'s.
-                return self._stamped(self._lines.checked_lines(data, lines), stamps)
-            decode = self._decode
-            return [decode(line, t) for line, t in zip(lines, stamps) if line]
-        times = self._times
-        # The n-th line out of the buffer is the n-th time in the queue (zip stops at the lines).
-        stamps_left = iter(lambda: times.popleft() if times else received_at, None)
-        return self._stamped(self._lines.feed(data), stamps_left)
+        if taken is None:
+            return self._stamped(self._lines.feed(data), itertools.repeat(received_at))
+        lines, stamps = taken
+        if len(data) > self._max_line_length or b"\r" in data:
+            # The buffer's own check of a chunk's complete lines (its feed() for a chunk of whole
+            # lines, less the split): too long -> LineTooLongError, "\r" stripped.
+            # tests/unit/test_replay_fast_path.py holds the records and errors equal to feed()'s.
+            return self._stamped(self._lines.checked_lines(data, lines), stamps)
+        decode = self._decode
+        return [decode(line, t) for line, t in zip(lines, stamps) if line]
 
     def _stamped(self, lines: Iterable[Line], stamps: Iterable[float]) -> List[Decoded]:
         """Each line decoded with its time; an error from the buffer passed on; blank lines skipped."""

@@ -19,10 +19,11 @@ it for a broken connection and reconnect): the transport ends the stream with ``
 error in :attr:`ReplayTransport.error` for whoever drives the replay (see :func:`imgfeed.replay`).
 
 Why the lines are taken a file block at a time (:meth:`~imgfeed.recording.reader.Recording.batches`)
-and handed over with the chunk (:meth:`ReplayTransport.take_lines`): a replay's reader thread did
-about a quarter of its work between the file and the decoder -- an object, a generator step and a
-peek/take per line, then a split of the chunk it had just joined (issue 14). The chunk's bytes are
-still returned, since the runtime counts them and shows them to its taps.
+and handed over with the chunk and their times (:meth:`ReplayTransport.take_lines`): a replay's
+reader thread did about a quarter of its work between the file and the decoder -- an object, a
+generator step and a peek/take per line, then a split of the chunk it had just joined and a time
+popped per line (issue 14). The chunk's bytes are still returned: the runtime counts them and shows
+them to its taps.
 
 Pacing uses ``time.monotonic`` and waits on an event that ``close`` sets, so ``close`` from another
 thread wakes a waiting ``recv`` at once, and no wait is longer than ``read_timeout``.
@@ -30,13 +31,12 @@ thread wakes a waiting ``recv`` at once, and no wait is longer than ``read_timeo
 
 from __future__ import annotations
 
-import collections
 import logging
 import math
 import os
 import threading
 import time
-from typing import Any, Callable, Deque, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple, Union
 
 from imgfeed.errors import ConfigError, ReplayError
 from imgfeed.recording.format import PathLike, RecordedLine
@@ -78,8 +78,6 @@ class _Playback:
         self.started = False
         self.batch: Optional[LineBatch] = None
         self.index = 0
-        #: The lines come from files, so none holds a newline: a chunk splits back into them.
-        self.from_files = False
         #: The last chunk returned, its lines and their times (see ReplayTransport.take_lines).
         self.last: Optional[Tuple[bytes, List[bytes], List[float]]] = None
         self.origin: Optional[float] = None  # monotonic time at which recorded time 0 plays
@@ -87,7 +85,6 @@ class _Playback:
         self.lines_played = 0
         self.truncated = False
         self.finished = threading.Event()
-        self.line_times: Deque[float] = collections.deque()
 
     def start(self) -> None:
         if self.started:
@@ -95,7 +92,6 @@ class _Playback:
         self.started = True
         source: Any = self.source
         if _is_paths(source):
-            self.from_files = True
             self.batches = self._read_files(
                 [source] if isinstance(source, (str, os.PathLike)) else list(source)
             )
@@ -157,12 +153,22 @@ class _Playback:
 
 
 def _one_by_one(lines: Iterator[RecordedLine]) -> Iterator[LineBatch]:
-    """Batches of one line each, for a source of :class:`RecordedLine` (read no further ahead)."""
+    """Batches of one line each, for a source of :class:`RecordedLine` (read no further ahead).
+
+    A line given as an object may hold a newline: it is then the lines it holds, each with its time,
+    as its chunk splits into them (the lines of a batch hold none)."""
     for line in lines:
         batch = LineBatch()
-        batch.times.append(line.t)
-        batch.lines.append(line.data)
-        batch.numbers.append(line.line_number)
+        data = line.data
+        if 10 in data:  # b"\n", as an int: one memchr (a bytes needle is first tried as an int)
+            pieces = data.split(b"\n")
+            batch.lines += pieces
+            batch.times += [line.t] * len(pieces)
+            batch.numbers += [line.line_number] * len(pieces)
+        else:
+            batch.times.append(line.t)
+            batch.lines.append(data)
+            batch.numbers.append(line.line_number)
         if line.new_connection:
             batch.reconnects.append(0)
         yield batch
@@ -266,15 +272,6 @@ class ReplayTransport(Transport):
         """Set once every line has been returned (or the recording turned out to be bad)."""
         return self._playback.finished
 
-    @property
-    def line_times(self) -> Deque[float]:
-        """The recorded receive time of each line returned and not yet claimed, in order.
-
-        A decoder on the reader thread pops one per line to stamp records with the time they were
-        received when recorded (or takes a chunk's lines and times at once: :meth:`take_lines`).
-        """
-        return self._playback.line_times
-
     def describe(self) -> str:
         source = self._source
         if isinstance(source, (str, os.PathLike)):
@@ -365,21 +362,19 @@ class ReplayTransport(Transport):
         count = len(lines)
         playback.lines_played += count
         self._played_here += count
-        playback.line_times.extend(times)
         lines.append(b"")  # so that the join ends with a newline, without a copy to add it
         chunk = b"\n".join(lines)
         del lines[-1]
-        if playback.from_files:
-            playback.last = (chunk, lines, times)
+        playback.last = (chunk, lines, times)
         return chunk
 
     def take_lines(self, data: bytes) -> Optional[Tuple[List[bytes], List[float]]]:
-        """The lines of ``data`` and their recorded times, if ``data`` is the chunk ``recv`` just
-        returned and its lines came from files; else ``None``.
+        """The lines of ``data`` (without their ``\\n``) and their recorded times, if ``data`` is
+        the chunk ``recv`` just returned; else ``None``. Each chunk is handed over once.
 
         For a decoder on the reader thread (see :func:`imgfeed.replay`): the transport has the
-        lines already, so the decoder need not split the chunk again nor pop a time per line.
-        Whoever takes them also owns the chunk's times in :attr:`line_times`.
+        lines already, so the decoder need not split the chunk again, and it stamps each record
+        with the time its line was received when recorded.
         """
         last = self._playback.last
         if last is None or last[0] is not data:

@@ -7,8 +7,8 @@ receive times, the chunks' bytes, connection ends and the file's error -- with t
 
 - the plain path: ``read_recording`` yields each line, a fresh ``LineBuffer`` per connection frames
   it, and ``decode_line`` decodes it with the line's recorded time;
-- the object path: a ``ReplayTransport`` over the ``RecordedLine`` objects, which frames its chunks
-  with the ``LineBuffer`` and a queue of times (the path the fast one replaced).
+- the object path: a ``ReplayTransport`` over the ``RecordedLine`` objects (a batch of one line
+  each, where the file path reads a block at a time).
 
 and the reader itself with the simplest reader there is: decompress the whole file, split it, and
 ``parse_entry`` every line (what ``read_recording`` did before it parsed blocks in place).
@@ -36,6 +36,7 @@ from imgfeed.errors import ProtocolError, ReplayError
 from imgfeed.feeds.img.protocol.codec import decode_line
 from imgfeed.framing import LineBuffer
 from imgfeed.recording.format import (
+    RecordedLine,
     encode_entry,
     encode_marker,
     is_connected_marker,
@@ -373,8 +374,25 @@ def test_take_lines_hands_over_the_last_chunk_once(tmp_path: Path) -> None:
     assert transport.take_lines(b"one\ntwo\r\n") is None  # equal bytes, but not the chunk returned
     assert transport.take_lines(chunk) == ([b"one", b"two\r"], [1.0, 2.0])
     assert transport.take_lines(chunk) is None  # once
-    assert list(transport.line_times) == [1.0, 2.0]  # still there for a decoder that pops them
-    objects = ReplayTransport(list(read_recording(path)), speed=None)
+    assert transport.recv() == b""
+    assert transport.take_lines(b"") is None  # the end of the stream: the decoder's buffer has it
+
+
+def test_a_line_given_as_an_object_is_handed_over_as_the_lines_it_holds() -> None:
+    beat = b'{"mode": "push", "type": "heartbeat"}'
+    source = [RecordedLine(1.0, beat + b"\n" + beat + b"\r\n", 2), RecordedLine(2.0, beat, 3)]
+    objects = ReplayTransport(source, speed=None)
     objects.connect(1.0)
-    # Lines given as objects may hold a newline: their chunks are framed by the decoder's buffer.
-    assert objects.take_lines(objects.recv() or b"") is None
+    chunk = objects.recv()
+    assert chunk == beat + b"\n" + beat + b"\r\n\n" + beat + b"\n"  # the bytes as given ...
+    # ... and the lines the chunk splits into, each with the time of the object that held it.
+    assert objects.take_lines(chunk or b"") == ([beat, beat + b"\r", b"", beat], [1.0, 1.0, 1.0, 2.0])
+    transport = ReplayTransport(source, speed=None)
+    transport.connect(1.0)
+    decoder = _RecordedTimeDecoder(transport, MAX_LINE, decode_line)
+    records = decoder.feed(transport.recv() or b"", -1.0)
+    assert [(type(r).__name__, getattr(r, "received_at", None)) for r in records] == [
+        ("Heartbeat", 1.0),
+        ("Heartbeat", 1.0),
+        ("Heartbeat", 2.0),
+    ]

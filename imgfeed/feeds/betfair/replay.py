@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, Callable, Deque, Dict, Iterable, Iterator, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
 import attrs
 import ujson
@@ -105,23 +105,34 @@ def is_betfair_file(path: PathLike) -> bool:
 
 
 class _RecordedTimeDecoder:
-    """Stamps each line with its recorded time (the replay transport returns whole lines)."""
+    """Stamps each line with its recorded time, as the IMG replay's decoder does.
 
-    def __init__(self, times: "Deque[float]", max_line_length: int, decode: Callable[[bytes, float], Decoded]) -> None:
+    The transport hands over each chunk's lines with their recorded times
+    (:meth:`ReplayTransport.take_lines`), so the chunk is not split again; the lines are checked
+    as the live :class:`~imgfeed.feeds.betfair.adapter.BetfairDecoder`'s buffer checks a chunk's
+    lines (too long, the ``\\r`` of ``\\r\\n``) and blank lines are skipped, so the records and
+    errors are the same as through the buffer (tests/betfair_client/test_replay_lines.py). Anything
+    else (the end of the stream) goes through the buffer, at ``received_at``.
+    """
+
+    def __init__(
+        self, transport: ReplayTransport, max_line_length: int, decode: Callable[[bytes, float], Decoded]
+    ) -> None:
         self._lines = LineBuffer(max_line_length)
-        self._times = times
+        self._take_lines = transport.take_lines
         self._decode = decode
 
     def feed(self, data: bytes, received_at: float) -> DecodedLines:
-        lines: List[Any] = []
-        stamps: List[float] = []
-        times = self._times
-        for line in self._lines.feed(data):
-            t = times.popleft() if times else received_at
-            if line:
-                lines.append(line)
-                stamps.append(t)
-        return DecodedLines(lines, stamps, self._decode)
+        taken = self._take_lines(data)
+        if taken is None:
+            return DecodedLines([line for line in self._lines.feed(data) if line], received_at, self._decode)
+        lines, times = taken
+        checked: List[Any] = self._lines.checked_lines(data, lines)
+        if b"" in checked:  # a blank line (or a lone "\r"), which the live decoder skips too
+            kept = [i for i, line in enumerate(checked) if line]  # an error is kept (truthy)
+            checked = [checked[i] for i in kept]
+            times = [times[i] for i in kept]
+        return DecodedLines(checked, times, self._decode)
 
 
 def _first_message(record: Any, facts: Dict[str, Any]) -> StepResult:
@@ -205,11 +216,17 @@ def replay(
         for p in paths:
             with open_recording(p, allow_truncated=allow_truncated) as recording:
                 if recording.header.feed != "betfair":
-                    raise ReplayError(f"{p} is a recording of another feed ({recording.header.feed}), not of a Betfair stream", p)
+                    raise ReplayError(
+                        f"{p} is a recording of another feed ({recording.header.feed}), "
+                        "not of a Betfair stream",
+                        p,
+                    )
         historical = False
         source = paths
     else:
-        raise ReplayError(f"not a Betfair historical file or a recording of a Betfair stream: {paths[0]}", paths[0])
+        raise ReplayError(
+            f"not a Betfair historical file or a recording of a Betfair stream: {paths[0]}", paths[0]
+        )
     config = BetfairConfig(
         app_key="replay",
         session_token="replay",  # never sent: a replay authenticates with no one
@@ -231,7 +248,7 @@ def replay(
         transport_factory=connections(transport),
         adapter=adapter,
         clock=RecordedClock(),
-        decoder_factory=lambda: _RecordedTimeDecoder(transport.line_times, config.max_line_length, adapter.decode_line),
+        decoder_factory=lambda: _RecordedTimeDecoder(transport, config.max_line_length, adapter.decode_line),
     )
     client.start()
     play_to_end(client, transport, stop, stop_timeout=_FOREVER)
