@@ -13,6 +13,7 @@ would pass a pattern that never matches.
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, List
@@ -27,6 +28,7 @@ from imgfeed.errors import ProtocolError
 from imgfeed.feeds.img.protocol.codec import Decoded, decode_json_line, decode_line
 from imgfeed.feeds.img.protocol.fast import AVAILABLE, fast_decode_line
 from imgfeed.feeds.img.protocol.messages import MarketUpdate
+from imgfeed.feeds.img.protocol.prices import parse_raw
 from tests.unit.strategies import junk_lines, property_settings, server_messages
 from tests.unit.test_codec import _hostile_objects
 
@@ -60,6 +62,32 @@ def assert_same(decode: Decoder, line: bytes) -> None:
         assert fast.received_at == default.received_at and fast.line == default.line
         assert fast.publish_time == default.publish_time
         assert fast.selections == default.selections
+        # raw is parsed by msgspec where it is installed (prices.parse_raw): the tree ujson builds.
+        assert same_tree(parse_raw(line), ujson.loads(line)), line
+
+
+def same_tree(a: Any, b: Any) -> bool:
+    """``a == b`` for JSON trees, but stricter (types, the keys' order, the sign of zero) and
+    NaN-equal; iterative, for trees nested as deep as ujson allows."""
+    stack = [(a, b)]
+    while stack:
+        x, y = stack.pop()
+        if type(x) is not type(y):
+            return False
+        if type(x) is dict:
+            if list(x) != list(y):
+                return False
+            stack.extend(zip(x.values(), y.values()))
+        elif type(x) is list:
+            if len(x) != len(y):
+                return False
+            stack.extend(zip(x, y))
+        elif type(x) is float:
+            if not ((x == y and math.copysign(1.0, x) == math.copysign(1.0, y)) or (x != x and y != y)):
+                return False
+        elif x != y:
+            return False
+    return True
 
 
 #: Where the two JSON parsers differ (ujson takes all of these; msgspec refuses them), and where
