@@ -10,13 +10,14 @@ Process metrics are read from ``/proc`` (Linux): no psutil dependency.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import platform
 import statistics
 import sys
 import threading
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence
 
 __all__ = [
     "add_common_args",
@@ -26,10 +27,33 @@ __all__ = [
     "percentile",
     "print_machine",
     "print_table",
+    "raw_parsed_by",
     "rss_bytes",
     "thread_count",
     "thread_cpu_seconds",
 ]
+
+@contextlib.contextmanager
+def raw_parsed_by(parser: str) -> Iterator[None]:
+    """Within: ``MarketUpdate.raw`` is parsed as an install with (``"msgspec"``) or without
+    (``"ujson"``) ``imgfeed[speed]`` parses it.
+
+    The record's lazy parse does not follow ``FeedConfig.parser``: it uses msgspec whenever the
+    extra is installed (``imgfeed/feeds/img/protocol/prices.py``, ``parse_raw``). A row that names
+    the default path must then measure ujson's parse even on a machine with the extra, so this
+    swaps the module's function for the row and puts it back after.
+    """
+    import ujson
+
+    from imgfeed.feeds.img.protocol import prices
+
+    installed = prices.parse_raw
+    prices.parse_raw = ujson.loads if parser == "ujson" else installed
+    try:
+        yield
+    finally:
+        prices.parse_raw = installed
+
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
