@@ -276,7 +276,7 @@ def decode_line(line: bytes, received_at: Optional[float] = None) -> Decoded:
 
     Never raises for bad input. A ``market_update`` in the documented form is checked by one
     regular expression (:func:`~imgfeed.feeds.img.protocol.compact.match_market_update`, about
-    half the time of parsing it); every other line by :func:`decode_json_line`. The result is the
+    half the time of the general decode); every other line by :func:`decode_json_line`. The result is the
     same either way.
 
     Args:

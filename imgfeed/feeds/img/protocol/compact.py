@@ -8,8 +8,8 @@ market's id, its status and the publish time -- and keeps the line, from which `
 selections are built on first access (:class:`~imgfeed.feeds.img.protocol.prices.MarketUpdate`).
 So here one regular expression, run by the standard library's C matcher, checks the whole line
 against that form and captures the three fields; no tree is built. It is the technique of h11's
-header parsing, applied to one shape of JSON, and it takes about half of ``ujson.loads``' time
-(benchmarks/decode.py).
+header parsing, applied to one shape of JSON. The match alone takes about half of ``ujson.loads``'
+time, the whole decode of the line about two thirds (benchmarks/decode.py).
 
 Contract: :func:`match_market_update` returns either ``None`` (the line is not in the form: the
 caller decodes it the general way, which decides) or exactly the record
