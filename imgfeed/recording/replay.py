@@ -94,7 +94,6 @@ class _RecordedTimeDecoder:
         decode: Callable[[bytes, Optional[float]], Decoded],
     ) -> None:
         self._lines = LineBuffer(max_line_length)
-        self._max_line_length = max_line_length
         self._take_lines = transport.take_lines
         self._decode = decode
 
@@ -103,12 +102,13 @@ class _RecordedTimeDecoder:
         if taken is None:
             return self._stamped(self._lines.feed(data), itertools.repeat(received_at))
         lines, stamps = taken
-        if len(data) > self._max_line_length or b"\r" in data:
-            # The buffer's own check of a chunk's complete lines (its feed() for a chunk of whole
-            # lines, less the split): too long -> LineTooLongError, "\r" stripped.
-            # tests/unit/test_replay_fast_path.py holds the records and errors equal to feed()'s.
-            return self._stamped(self._lines.checked_lines(data, lines), stamps)
-        decode = self._decode
+        # The buffer's own check of a chunk's complete lines (its feed() for a chunk of whole lines,
+        # less the split): too long -> LineTooLongError, "\r" stripped; tests/unit/
+        # test_replay_fast_path.py holds the records and errors equal to feed()'s.
+        checked = self._lines.checked_lines(data, lines)
+        if checked is not lines:
+            return self._stamped(checked, stamps)
+        decode = self._decode  # the common case: every line as it is
         return [decode(line, t) for line, t in zip(lines, stamps) if line]
 
     def _stamped(self, lines: Iterable[Line], stamps: Iterable[float]) -> List[Decoded]:

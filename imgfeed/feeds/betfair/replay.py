@@ -31,7 +31,7 @@ import attrs
 import ujson
 
 from imgfeed.errors import ReplayError
-from imgfeed.feeds.betfair.adapter import BetfairAdapter, DecodedLines
+from imgfeed.feeds.betfair.adapter import BetfairAdapter, BetfairDecoder, DecodedLines
 from imgfeed.feeds.betfair.client import BetfairClient
 from imgfeed.feeds.betfair.config import BetfairConfig
 from imgfeed.feeds.betfair.handler import BetfairHandler
@@ -39,7 +39,6 @@ from imgfeed.feeds.betfair.historical import FileKind, iter_lines, sniff
 from imgfeed.feeds.betfair.protocol.codec import Decoded
 from imgfeed.feeds.betfair.protocol.messages import ConnectionMessage, StatusMessage
 from imgfeed.feeds.betfair.views import MarketsView, OrdersView
-from imgfeed.framing import LineBuffer
 from imgfeed.recording.format import PathLike, RecordedLine
 from imgfeed.recording.play import check_speed, connections, play_to_end
 from imgfeed.recording.reader import open_recording
@@ -104,28 +103,27 @@ def is_betfair_file(path: PathLike) -> bool:
     return False
 
 
-class _RecordedTimeDecoder:
-    """Stamps each line with its recorded time, as the IMG replay's decoder does.
+class _RecordedTimeDecoder(BetfairDecoder):
+    """The live decoder, stamping each line with its recorded time, as the IMG replay's decoder does.
 
     The transport hands over each chunk's lines with their recorded times
     (:meth:`ReplayTransport.take_lines`), so the chunk is not split again; the lines are checked
-    as the live :class:`~imgfeed.feeds.betfair.adapter.BetfairDecoder`'s buffer checks a chunk's
-    lines (too long, the ``\\r`` of ``\\r\\n``) and blank lines are skipped, so the records and
-    errors are the same as through the buffer (tests/betfair_client/test_replay_lines.py). Anything
-    else (the end of the stream) goes through the buffer, at ``received_at``.
+    as the live decoder's buffer checks a chunk's lines (too long, the ``\\r`` of ``\\r\\n``) and
+    blank lines are skipped, so the records and errors are the same as through the buffer
+    (tests/betfair_client/test_replay_lines.py). Anything else (the end of the stream) goes
+    through the live decoder itself, at ``received_at``.
     """
 
     def __init__(
         self, transport: ReplayTransport, max_line_length: int, decode: Callable[[bytes, float], Decoded]
     ) -> None:
-        self._lines = LineBuffer(max_line_length)
+        super().__init__(max_line_length, decode)
         self._take_lines = transport.take_lines
-        self._decode = decode
 
     def feed(self, data: bytes, received_at: float) -> DecodedLines:
         taken = self._take_lines(data)
         if taken is None:
-            return DecodedLines([line for line in self._lines.feed(data) if line], received_at, self._decode)
+            return super().feed(data, received_at)
         lines, times = taken
         checked: List[Any] = self._lines.checked_lines(data, lines)
         if b"" in checked:  # a blank line (or a lone "\r"), which the live decoder skips too
