@@ -24,14 +24,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from imgfeed.errors import ProtocolError, ReplayError
 from imgfeed.feeds.betfair.protocol.codec import decode_line
 from imgfeed.feeds.betfair.replay import _RecordedTimeDecoder, historical_lines
-from imgfeed.framing import LineBuffer
 from imgfeed.recording.format import RecordedLine, encode_entry, encode_marker
 from imgfeed.recording.reader import read_recording
-from imgfeed.transport.replay import ReplayTransport
 from tests.betfair.helpers import DATA, data_lines
+from tests.replay_oracle import Event, plain_events, played_events
 from tests.unit.strategies import junk_lines
 
 #: Longer than most of the data's lines, shorter than the largest (a real too-long line).
@@ -41,8 +39,6 @@ HEADER = (
     b'{"imgfeed_recording": 2, "created": "2026-03-14T08:50:11Z", "source": "stream-api.betfair.com:443",'
     b' "feed": "betfair"}\n'
 )
-
-Event = Tuple[Any, ...]
 
 _DATA_LINES = sorted({line for path in DATA.glob("streaming_*.json") for line in data_lines(path.name)})
 _ESA_LINES = _DATA_LINES + data_lines("BASIC-1.132153978")[:40] + [
@@ -55,64 +51,20 @@ _ESA_LINES = _DATA_LINES + data_lines("BASIC-1.132153978")[:40] + [
 ]
 
 
-def _describe(item: Any, t: Optional[float]) -> Event:
-    if isinstance(item, ProtocolError):
-        return (type(item).__name__, str(item), item.raw)
-    return ("record", repr(item), getattr(item, "received_at", None), t)
-
-
 def _plain(lines: Iterable[RecordedLine]) -> Tuple[List[Event], Optional[str]]:
     """Each line through a LineBuffer (a fresh one per connection), then ``decode_line`` at its time."""
-    events: List[Event] = []
-    buffer = LineBuffer(MAX_LINE)
-    played = False
-    error = None
-
-    def end() -> None:
-        events.extend(_describe(item, None) for item in buffer.feed(b""))
-        events.append(("end",))
-
-    try:
-        for recorded in lines:
-            if recorded.new_connection and played:
-                end()
-                buffer = LineBuffer(MAX_LINE)
-            played = True
-            for item in buffer.feed(recorded.data + b"\n"):
-                if type(item) is not bytes:
-                    events.append(_describe(item, None))
-                elif item:
-                    events.append(_describe(decode_line(item, recorded.t), recorded.t))
-    except ReplayError as exc:
-        error = str(exc)
-    end()
-    return events, error
+    return plain_events(lines, decode_line, MAX_LINE, lambda lines: ("end",))
 
 
 def _played(source: Any, allow_truncated: bool, max_bytes: int) -> Tuple[List[Event], Optional[str]]:
     """A ReplayTransport over ``source`` and the Betfair replay's decoder, as the reader drives them."""
-    transport = ReplayTransport(source, speed=None, allow_truncated=allow_truncated, split_connections=True)
-    events: List[Event] = []
-    while True:
-        transport.connect(1.0)
-        decoder = _RecordedTimeDecoder(transport, MAX_LINE, decode_line)
-        while True:
-            chunk = transport.recv(max_bytes)
-            assert chunk is not None  # speed=None and no hold_open_at_end: never a read timeout
-            if not chunk:
-                break
-            # -1.0, the "live" receive time, must never be the one a record gets.
-            decoded = decoder.feed(chunk, -1.0)
-            items = list(decoded)
-            assert len(decoded) == len(items)  # the ingest counts the messages before it takes them
-            events.extend(_describe(item, getattr(item, "received_at", None)) for item in items)
-        events.extend(_describe(item, None) for item in decoder.feed(b"", -1.0))
-        events.append(("end",))
-        if not transport.connection_ended:
-            break
-        transport = transport.successor()
-    assert transport.finished
-    return events, None if transport.error is None else str(transport.error)
+    return played_events(
+        source,
+        allow_truncated,
+        max_bytes,
+        lambda transport: _RecordedTimeDecoder(transport, MAX_LINE, decode_line),
+        lambda chunks: ("end",),
+    )
 
 
 def _write(path: Path, content: bytes, gzipped: bool, member_split: int) -> None:

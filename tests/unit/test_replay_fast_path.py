@@ -32,9 +32,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import imgfeed.recording.reader as reader_module
-from imgfeed.errors import ProtocolError, ReplayError
+from imgfeed.errors import ReplayError
 from imgfeed.feeds.img.protocol.codec import decode_line
-from imgfeed.framing import LineBuffer
 from imgfeed.recording.format import (
     RecordedLine,
     encode_entry,
@@ -46,21 +45,13 @@ from imgfeed.recording.format import (
 from imgfeed.recording.reader import read_recording
 from imgfeed.recording.replay import _RecordedTimeDecoder
 from imgfeed.transport.replay import ReplayTransport
+from tests.replay_oracle import Event, plain_events, played_events
 from tests.unit.strategies import feed_lines, junk_lines
 
 #: Small enough for the drawn lines to exceed it now and then.
 MAX_LINE = 120
 
 HEADER = b'{"imgfeed_recording": 2, "created": "2025-03-14T08:50:11Z", "source": "simulator"}\n'
-
-Event = Tuple[Any, ...]
-
-
-def _describe(item: Any, t: Optional[float]) -> Event:
-    if isinstance(item, ProtocolError):
-        return (type(item).__name__, str(item), item.raw)
-    return ("record", repr(item), getattr(item, "received_at", None), t)
-
 
 def _whole_file(path: Path) -> bytes:
     raw = path.read_bytes()
@@ -114,58 +105,23 @@ def _chunks(lines: List[bytes], max_bytes: int) -> List[bytes]:
 
 def _plain(paths: Sequence[Path], allow_truncated: bool, max_bytes: int) -> Tuple[List[Event], Optional[str]]:
     """read_recording -> LineBuffer (one per connection) -> decode_line, line by line."""
-    events: List[Event] = []
-    buffer = LineBuffer(MAX_LINE)
-    played: List[bytes] = []
-    error = None
-
-    def end() -> None:
-        events.extend(_describe(item, None) for item in buffer.feed(b""))
-        events.append(("end", _chunks(played, max_bytes)))
-
-    try:
-        for recorded in read_recording(paths, allow_truncated=allow_truncated):
-            if recorded.new_connection and played:
-                end()
-                buffer, played = LineBuffer(MAX_LINE), []
-            chunk = recorded.data + b"\n"
-            played.append(recorded.data)
-            for item in buffer.feed(chunk):
-                if type(item) is not bytes:
-                    events.append(_describe(item, None))
-                elif item:
-                    events.append(_describe(decode_line(item, recorded.t), recorded.t))
-    except ReplayError as exc:
-        error = str(exc)
-    end()
-    return events, error
+    return plain_events(
+        read_recording(paths, allow_truncated=allow_truncated),
+        decode_line,
+        MAX_LINE,
+        lambda lines: ("end", _chunks(lines, max_bytes)),
+    )
 
 
 def _played(source: Any, allow_truncated: bool, max_bytes: int) -> Tuple[List[Event], Optional[str]]:
     """A ReplayTransport over ``source`` and the replay's decoder, as the reader thread drives them."""
-    transport = ReplayTransport(source, speed=None, allow_truncated=allow_truncated, split_connections=True)
-    events: List[Event] = []
-    while True:
-        transport.connect(1.0)
-        decoder = _RecordedTimeDecoder(transport, MAX_LINE, decode_line)
-        played: List[bytes] = []
-        while True:
-            chunk = transport.recv(max_bytes)
-            assert chunk is not None  # speed=None and no hold_open_at_end: never a read timeout
-            if not chunk:
-                break
-            played.append(chunk)
-            # The decoder's fallback time (the "live" receive time) must never be the one used.
-            events.extend(
-                _describe(item, getattr(item, "received_at", None)) for item in decoder.feed(chunk, -1.0)
-            )
-        events.extend(_describe(item, None) for item in decoder.feed(b"", -1.0))
-        events.append(("end", played))
-        if not transport.connection_ended:
-            break
-        transport = transport.successor()
-    assert transport.finished
-    return events, None if transport.error is None else str(transport.error)
+    return played_events(
+        source,
+        allow_truncated,
+        max_bytes,
+        lambda transport: _RecordedTimeDecoder(transport, MAX_LINE, decode_line),
+        lambda chunks: ("end", chunks),
+    )
 
 
 def _objects(paths: Sequence[Path], allow_truncated: bool) -> List[Any]:
