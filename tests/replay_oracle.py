@@ -10,7 +10,8 @@
 
 Both describe each record or error as an :data:`Event`, and close each connection with the
 event ``end`` makes of what the connection played (the recorded lines, or the chunks returned),
-so that a test can compare as much of that as it means to.
+so that a test can compare as much of that as it means to. :func:`recording_body` writes the
+drawn entries of a recording.
 """
 
 from __future__ import annotations
@@ -19,13 +20,30 @@ from typing import Any, Callable, Iterable, List, Optional, Tuple
 
 from imgfeed.errors import ProtocolError, ReplayError
 from imgfeed.framing import LineBuffer
-from imgfeed.recording.format import RecordedLine
+from imgfeed.recording.format import RecordedLine, encode_entry, encode_marker
 from imgfeed.transport.replay import ReplayTransport
 
-__all__ = ["Event", "describe", "plain_events", "played_events"]
+__all__ = ["Event", "describe", "plain_events", "played_events", "recording_body"]
 
 Event = Tuple[Any, ...]
 Result = Tuple[List[Event], Optional[str]]
+
+
+def recording_body(entries: List[Tuple[str, bytes]], source: str) -> bytes:
+    """The body of a recording (format 2) of drawn entries, a quarter of a second apart: ``("line",
+    data)`` a line as received, ``("connected", _)`` a connection marker naming ``source``,
+    anything else its bytes as they are (what the reader skips, or a corrupt entry)."""
+    out = []
+    t = 1_741_942_211.0
+    for kind, data in entries:
+        t += 0.25
+        if kind == "line":
+            out.append(encode_entry(data, t))
+        elif kind == "connected":
+            out.append(encode_marker(t, {"event": "connected", "source": source}))
+        else:
+            out.append(data)
+    return b"".join(out)
 
 
 def describe(item: Any, t: Optional[float]) -> Event:

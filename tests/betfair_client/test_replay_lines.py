@@ -29,7 +29,7 @@ from imgfeed.feeds.betfair.replay import _RecordedTimeDecoder, historical_lines
 from imgfeed.recording.format import RecordedLine, encode_entry, encode_marker
 from imgfeed.recording.reader import read_recording
 from tests.betfair.helpers import DATA, data_lines
-from tests.replay_oracle import Event, plain_events, played_events
+from tests.replay_oracle import Event, plain_events, played_events, recording_body
 from tests.unit.strategies import junk_lines
 
 #: Longer than most of the data's lines, shorter than the largest (a real too-long line).
@@ -102,20 +102,6 @@ _settings = settings(
 )
 
 
-def _recording_body(entries: List[Tuple[str, bytes]]) -> bytes:
-    out = []
-    t = 1_741_942_211.0
-    for kind, data in entries:
-        t += 0.25
-        if kind == "line":
-            out.append(encode_entry(data, t))
-        elif kind == "connected":
-            out.append(encode_marker(t, {"event": "connected", "source": "stream-api.betfair.com:443"}))
-        else:
-            out.append(data)
-    return b"".join(out)
-
-
 def _parts(entries: List[Any], rotate_at: Optional[int]) -> List[List[Any]]:
     return [entries] if rotate_at is None else [entries[:rotate_at], entries[rotate_at:]]
 
@@ -162,7 +148,7 @@ def test_a_recording_decodes_as_through_the_line_buffer(
     if damage is not None and damage[0] == "corrupt":
         _, at, raw = damage
         entries = entries[:at] + [("raw", raw)] + entries[at:]
-    bodies = [_recording_body(part) for part in _parts(entries, rotate_at)]
+    bodies = [recording_body(part, "stream-api.betfair.com:443") for part in _parts(entries, rotate_at)]
     if damage is not None and damage[0] == "cut":
         _, cut, allow_truncated = damage
         bodies[-1] = bodies[-1][:-cut]

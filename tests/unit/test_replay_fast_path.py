@@ -37,7 +37,6 @@ from imgfeed.feeds.img.protocol.codec import decode_line
 from imgfeed.recording.format import (
     RecordedLine,
     encode_entry,
-    encode_marker,
     is_connected_marker,
     parse_entry,
     parse_header,
@@ -45,7 +44,7 @@ from imgfeed.recording.format import (
 from imgfeed.recording.reader import read_recording
 from imgfeed.recording.replay import _RecordedTimeDecoder
 from imgfeed.transport.replay import ReplayTransport
-from tests.replay_oracle import Event, plain_events, played_events
+from tests.replay_oracle import Event, plain_events, played_events, recording_body
 from tests.unit.strategies import feed_lines, junk_lines
 
 #: Small enough for the drawn lines to exceed it now and then.
@@ -184,20 +183,6 @@ _entries = st.one_of(
 _corruptions = st.sampled_from([b"abc =x\n", b"nan =x\n", b"7.0 ?x\n", b"7.0\n", b" =x\n", b"=x\n"])
 
 
-def _body(entries: List[Tuple[str, bytes]]) -> bytes:
-    out = []
-    t = 1_741_942_211.0
-    for kind, data in entries:
-        t += 0.25
-        if kind == "line":
-            out.append(encode_entry(data, t))
-        elif kind == "connected":
-            out.append(encode_marker(t, {"event": "connected", "source": "h:1"}))
-        else:
-            out.append(data)
-    return b"".join(out)
-
-
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     entries=st.lists(_entries, max_size=30),
@@ -228,7 +213,7 @@ def test_fast_path_decodes_what_the_plain_path_decodes(
         _, at, raw = damage
         entries = entries[:at] + [("raw", raw)] + entries[at:]
     parts = [entries] if rotate_at is None else [entries[:rotate_at], entries[rotate_at:]]
-    bodies = [_body(part) for part in parts]
+    bodies = [recording_body(part, "h:1") for part in parts]
     if damage is not None and damage[0] == "cut":
         _, cut, allow_truncated = damage
         bodies[-1] = bodies[-1][:-cut]
