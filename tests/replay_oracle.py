@@ -10,8 +10,8 @@
 
 Both describe each record or error as an :data:`Event`, and close each connection with the
 event ``end`` makes of what the connection played (the recorded lines, or the chunks returned),
-so that a test can compare as much of that as it means to. :func:`recording_body` writes the
-drawn entries of a recording.
+so that a test can compare as much of that as it means to. :func:`recording_bodies` writes the
+drawn entries of a recording, rotated and damaged as drawn.
 """
 
 from __future__ import annotations
@@ -23,10 +23,30 @@ from imgfeed.framing import LineBuffer
 from imgfeed.recording.format import RecordedLine, encode_entry, encode_marker
 from imgfeed.transport.replay import ReplayTransport
 
-__all__ = ["Event", "describe", "plain_events", "played_events", "recording_body"]
+__all__ = ["Event", "describe", "plain_events", "played_events", "recording_bodies"]
 
 Event = Tuple[Any, ...]
 Result = Tuple[List[Event], Optional[str]]
+
+
+def recording_bodies(
+    entries: List[Tuple[str, bytes]], rotate_at: Optional[int], damage: Optional[Tuple[Any, ...]], source: str
+) -> Tuple[List[bytes], bool]:
+    """The bodies of a recording's files, and whether a replay must allow a truncated end.
+
+    ``rotate_at`` splits the entries into two files; ``damage`` is ``None``, ``("corrupt", at,
+    raw)`` (the bytes ``raw`` inserted as an entry at ``at``) or ``("cut", n, allowed)`` (the last
+    ``n`` bytes of the last file cut off, a truncated end ``allowed`` or not)."""
+    allow_truncated = False
+    if damage is not None and damage[0] == "corrupt":
+        _, at, raw = damage
+        entries = entries[:at] + [("raw", raw)] + entries[at:]
+    parts = [entries] if rotate_at is None else [entries[:rotate_at], entries[rotate_at:]]
+    bodies = [recording_body(part, source) for part in parts]
+    if damage is not None and damage[0] == "cut":
+        _, cut, allow_truncated = damage
+        bodies[-1] = bodies[-1][:-cut]
+    return bodies, allow_truncated
 
 
 def recording_body(entries: List[Tuple[str, bytes]], source: str) -> bytes:

@@ -29,7 +29,7 @@ from imgfeed.feeds.betfair.replay import _RecordedTimeDecoder, historical_lines
 from imgfeed.recording.format import RecordedLine, encode_entry, encode_marker
 from imgfeed.recording.reader import read_recording
 from tests.betfair.helpers import DATA, data_lines
-from tests.replay_oracle import Event, plain_events, played_events, recording_body
+from tests.replay_oracle import Event, plain_events, played_events, recording_bodies
 from tests.unit.strategies import junk_lines
 
 #: Longer than most of the data's lines, shorter than the largest (a real too-long line).
@@ -144,14 +144,7 @@ def test_a_recording_decodes_as_through_the_line_buffer(
     damage: Optional[Tuple[Any, ...]],
 ) -> None:
     tmp = tmp_path_factory.mktemp("recording")
-    allow_truncated = False
-    if damage is not None and damage[0] == "corrupt":
-        _, at, raw = damage
-        entries = entries[:at] + [("raw", raw)] + entries[at:]
-    bodies = [recording_body(part, "stream-api.betfair.com:443") for part in _parts(entries, rotate_at)]
-    if damage is not None and damage[0] == "cut":
-        _, cut, allow_truncated = damage
-        bodies[-1] = bodies[-1][:-cut]
+    bodies, allow_truncated = recording_bodies(entries, rotate_at, damage, "stream-api.betfair.com:443")
     paths = _files(tmp, bodies, gzipped, member_split, HEADER, "feed.jsonl")
     _same(lambda: _plain(read_recording(paths, allow_truncated=allow_truncated)), paths, allow_truncated,
           max_bytes)

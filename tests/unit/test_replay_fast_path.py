@@ -44,7 +44,7 @@ from imgfeed.recording.format import (
 from imgfeed.recording.reader import read_recording
 from imgfeed.recording.replay import _RecordedTimeDecoder
 from imgfeed.transport.replay import ReplayTransport
-from tests.replay_oracle import Event, plain_events, played_events, recording_body
+from tests.replay_oracle import Event, plain_events, played_events, recording_bodies
 from tests.unit.strategies import feed_lines, junk_lines
 
 #: Small enough for the drawn lines to exceed it now and then.
@@ -208,15 +208,7 @@ def test_fast_path_decodes_what_the_plain_path_decodes(
     damage: Optional[Tuple[Any, ...]],
 ) -> None:
     tmp = tmp_path_factory.mktemp("fast")
-    allow_truncated = False
-    if damage is not None and damage[0] == "corrupt":
-        _, at, raw = damage
-        entries = entries[:at] + [("raw", raw)] + entries[at:]
-    parts = [entries] if rotate_at is None else [entries[:rotate_at], entries[rotate_at:]]
-    bodies = [recording_body(part, "h:1") for part in parts]
-    if damage is not None and damage[0] == "cut":
-        _, cut, allow_truncated = damage
-        bodies[-1] = bodies[-1][:-cut]
+    bodies, allow_truncated = recording_bodies(entries, rotate_at, damage, "h:1")
     paths = []
     for i, body in enumerate(bodies):
         path = tmp / f"feed.{i}.jsonl{'.gz' if gzipped else ''}"
