@@ -34,6 +34,7 @@ import sys
 from datetime import datetime
 from typing import Any, List, Optional
 
+from imgfeed.feeds.img.protocol._msgspec import AVAILABLE, REFUSED
 from imgfeed.feeds.img.protocol.codec import Decoded, decode_json_line
 from imgfeed.feeds.img.protocol.enums import MarketStatus
 from imgfeed.feeds.img.protocol.prices import new_market_update
@@ -41,16 +42,11 @@ from imgfeed.feeds.img.protocol.timestamps import parse_timestamp
 
 __all__ = ["AVAILABLE", "fast_decode_line"]
 
-try:
-    import msgspec
-    from msgspec import Meta
-except ImportError:  # the extra is not installed: the default path is used
-    AVAILABLE = False
-else:
-    AVAILABLE = True
-
 if AVAILABLE:
     from typing import Annotated, Literal
+
+    import msgspec
+    from msgspec import Meta
 
     #: The largest finite float: the bounds make an integer too large for a float (or one that
     #: overflows to infinity) fail, as the default path's finite-number check does.
@@ -81,9 +77,6 @@ if AVAILABLE:
         publish_time: Optional[str] = None
 
     _decode = msgspec.json.Decoder(_MarketUpdate).decode
-    #: msgspec's errors, and what older releases let escape (0.20 raises ``UnicodeDecodeError``,
-    #: not a ``ValueError`` subclass of its own, for invalid UTF-8 in a string).
-    _REFUSED = (msgspec.MsgspecError, ValueError, RecursionError)
 
 _STATUSES: Any = MarketStatus._value2member_map_
 
@@ -95,7 +88,7 @@ def fast_decode_line(line: bytes, received_at: Optional[float] = None) -> Decode
     """
     try:
         update = _decode(line)
-    except _REFUSED:
+    except REFUSED:
         return decode_json_line(line, received_at)
     pt: Optional[datetime] = None
     if update.publish_time is not None:

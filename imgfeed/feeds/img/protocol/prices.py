@@ -14,20 +14,16 @@ from typing import Any, Callable, Dict, Optional, Tuple, Union
 import attrs
 import ujson
 
+from imgfeed.feeds.img.protocol._msgspec import AVAILABLE, REFUSED, parse_untyped
 from imgfeed.feeds.img.protocol.base import Record
 from imgfeed.feeds.img.protocol.enums import MarketStatus
 
 __all__ = ["Settlement", "Selection", "MarketUpdate", "new_market_update", "parse_raw"]
 
-try:
-    import msgspec
-except ImportError:  # the default install: ujson parses every tree
+if not AVAILABLE:  # the default install: ujson parses every tree
     #: Parse a line the codec accepted into its JSON tree (``MarketUpdate.raw``).
     parse_raw: Callable[[bytes], Any] = ujson.loads
 else:
-    _msgspec_parse = msgspec.json.Decoder().decode
-    #: msgspec's errors, and what older releases let escape (0.20: ``UnicodeDecodeError``).
-    _REFUSED = (msgspec.MsgspecError, ValueError, RecursionError)
 
     def parse_raw(line: bytes) -> Any:
         """Parse a line the codec accepted into its JSON tree (``MarketUpdate.raw``).
@@ -41,8 +37,8 @@ else:
         that setting chooses how lines are checked, and the trees are the same either way.
         """
         try:
-            return _msgspec_parse(line)
-        except _REFUSED:
+            return parse_untyped(line)
+        except REFUSED:
             return ujson.loads(line)
 
 
