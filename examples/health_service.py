@@ -29,12 +29,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import signal
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, Tuple
 
 import imgfeed
+from imgfeed.signals import stop_on_signals
 
 log = logging.getLogger("health_service")
 
@@ -119,32 +119,31 @@ def main() -> int:
         known_hosts=args.known_hosts,
     )
     stop = threading.Event()
-    # SIGTERM (from a process manager) and Ctrl-C both mean: shut down cleanly.
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-
-    client = imgfeed.FeedClient(config, handlers=[imgfeed.LoggingHandler()])
-    client.start()
-    server = make_http_server(client, args.http_port)
-    http_thread = threading.Thread(target=server.serve_forever, name="health-http")
-    http_thread.start()
-    print(f"health endpoint: http://127.0.0.1:{server.server_address[1]}/health", flush=True)
-    try:
-        # Subscribing needs a session; the client keeps the subscription across reconnects.
-        while not stop.is_set():
-            try:
-                client.subscribe(timeout=5.0)
-                print("subscribed to every market", flush=True)
-                break
-            except imgfeed.ImgFeedError as exc:
-                log.warning("subscribe failed (%s); retrying", exc)
-                stop.wait(1.0)
-        stop.wait()
-    finally:
-        server.shutdown()
-        server.server_close()
-        http_thread.join(5.0)
-        client.stop(timeout=5.0)
+    # SIGTERM (from a process manager) and Ctrl-C both mean: shut down cleanly. Not with a handler
+    # that calls stop.set(): it can run inside stop.wait() below and hang (imgfeed/signals.py).
+    with stop_on_signals(stop):
+        client = imgfeed.FeedClient(config, handlers=[imgfeed.LoggingHandler()])
+        client.start()
+        server = make_http_server(client, args.http_port)
+        http_thread = threading.Thread(target=server.serve_forever, name="health-http")
+        http_thread.start()
+        print(f"health endpoint: http://127.0.0.1:{server.server_address[1]}/health", flush=True)
+        try:
+            # Subscribing needs a session; the client keeps the subscription across reconnects.
+            while not stop.is_set():
+                try:
+                    client.subscribe(timeout=5.0)
+                    print("subscribed to every market", flush=True)
+                    break
+                except imgfeed.ImgFeedError as exc:
+                    log.warning("subscribe failed (%s); retrying", exc)
+                    stop.wait(1.0)
+            stop.wait()
+        finally:
+            server.shutdown()
+            server.server_close()
+            http_thread.join(5.0)
+            client.stop(timeout=5.0)
     return 0
 
 

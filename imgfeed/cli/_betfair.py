@@ -22,7 +22,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from imgfeed.cli._betfair_output import BetfairPrinter, BetfairStatusLog
 from imgfeed.cli._output import LinePrinter
-from imgfeed.cli._run import quieted, stop_on_signals
+from imgfeed.cli._run import quieted
 from imgfeed.errors import (
     AuthenticationError,
     CertificateError,
@@ -38,6 +38,7 @@ from imgfeed.feeds.betfair.config import DEFAULT_HOST, DEFAULT_PORT, BetfairConf
 from imgfeed.feeds.betfair.replay import replay
 from imgfeed.recording.writer import RecordingWriter
 from imgfeed.runtime.stats import ClientState
+from imgfeed.signals import stop_on_signals
 from imgfeed.transport.recording import recording_factory
 
 __all__ = [

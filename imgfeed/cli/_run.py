@@ -16,11 +16,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import signal
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional
 
 from imgfeed.cli._common import explain_host_key_error
 from imgfeed.cli._subscription import unmatched_warning
@@ -34,8 +33,9 @@ from imgfeed.errors import (
 )
 from imgfeed.feeds.img.client import FeedClient
 from imgfeed.runtime.stats import ClientState
+from imgfeed.signals import stop_on_signals
 
-__all__ = ["run_client", "join_explained", "stop_on_signals", "quieted"]
+__all__ = ["run_client", "join_explained", "quieted"]
 
 log = logging.getLogger("imgfeed.cli")
 
@@ -45,30 +45,6 @@ _SUBSCRIBE_SLICE = 1.0
 _RATE_LIMIT_BACKOFF = 5.0
 #: How often the main thread checks whether the client has stopped by itself.
 _POLL = 0.2
-
-
-@contextlib.contextmanager
-def stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """While active, SIGTERM and SIGINT set ``stop`` instead of killing or interrupting.
-
-    A process manager's SIGTERM then closes the recording and the connection cleanly, like Ctrl-C.
-    Outside the main thread (where signals cannot be handled) this does nothing.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
-
-    def handle(signum: int, frame: Any) -> None:
-        stop.set()
-
-    for sig in previous:
-        signal.signal(sig, handle)
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 @contextlib.contextmanager

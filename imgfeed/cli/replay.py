@@ -17,10 +17,11 @@ from imgfeed.cli import _betfair
 from imgfeed.cli._output import LinePrinter
 from imgfeed.cli._parsing import one_line_errors, positive_number
 from imgfeed.cli._pretty import make_handler
-from imgfeed.cli._run import quieted, stop_on_signals
+from imgfeed.cli._run import quieted
 from imgfeed.feeds.betfair.replay import is_betfair_file
 from imgfeed.feeds.img.handler import Handler
 from imgfeed.recording.replay import replay
+from imgfeed.signals import stop_on_signals
 
 __all__ = ["register", "run"]
 

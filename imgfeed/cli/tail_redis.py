@@ -19,9 +19,10 @@ from typing import Any, List
 from imgfeed.cli._output import LinePrinter
 from imgfeed.cli._pretty import StatusLog, make_handler
 from imgfeed.cli._redis import add_redis_tls_option, target_from_args
-from imgfeed.cli._run import quieted, stop_on_signals
+from imgfeed.cli._run import quieted
 from imgfeed.errors import ConfigError, ImgFeedError
 from imgfeed.runtime.stats import ClientState
+from imgfeed.signals import stop_on_signals
 
 __all__ = ["add_options", "run", "check_direct"]
 

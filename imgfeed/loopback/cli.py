@@ -10,13 +10,13 @@ the server and who may connect are the caller's; nothing here knows a feed.
 
 from __future__ import annotations
 
-import signal
 import sys
 import threading
 from typing import Any, Callable, Optional, TextIO
 
 from imgfeed.errors import ImgFeedError
 from imgfeed.loopback.server import LoopbackServer, is_loopback
+from imgfeed.signals import stop_on_signals
 
 __all__ = ["serve"]
 
@@ -54,19 +54,12 @@ def serve(
             f"{exposed_to} can connect\n"
         )
     stop = threading.Event()
-    previous: Any = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        out.write(announce())
-        out.flush()
-        try:
+        with stop_on_signals(stop):
+            out.write(announce())
+            out.flush()
             stop.wait(duration)
-        except KeyboardInterrupt:
-            pass
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
         out.write(f"stopping the {name}\n")
         out.flush()
         server.stop()
