@@ -128,11 +128,17 @@ def _handler_source(tour: Tour) -> str:
 
 def test_3_a_handler(tour: Tour) -> None:
     source = _handler_source(tour).replace("port=2093", f"port={tour.port}")
-    # The one line the test adds: Ctrl-C is for run_forever(), as the tour says; sent while
-    # subscribe() still waits for its answer, it would interrupt that instead.
+    # What the test adds: Ctrl-C is for run_forever(), as the tour says. Sent before it (while
+    # subscribe() waits for its answer, or between a print before the call and the call), it would
+    # interrupt the script there instead. So "== running" is printed from inside run_forever(),
+    # by the join() it waits in.
     run = "    client.run_forever()"
     assert source.count(run) == 1
-    source = source.replace(run, '    print("== running", flush=True)\n' + run)
+    source = source.replace(
+        run,
+        "    join = client.join\n"
+        "    client.join = lambda timeout=None: (print('== running', flush=True), join(timeout))[1]\n" + run,
+    )
     script = tour.work / "favourites.py"
     script.write_text(source, encoding="utf-8")
     proc = Process([str(script)], env=tour.env, cwd=str(tour.work))
