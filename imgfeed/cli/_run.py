@@ -35,7 +35,7 @@ from imgfeed.feeds.img.client import FeedClient
 from imgfeed.runtime.stats import ClientState
 from imgfeed.signals import stop_on_signals
 
-__all__ = ["run_client", "join_explained", "quieted"]
+__all__ = ["run_client", "join_explained", "quieted", "wait_until", "INTERRUPTED"]
 
 log = logging.getLogger("imgfeed.cli")
 
@@ -45,6 +45,26 @@ _SUBSCRIBE_SLICE = 1.0
 _RATE_LIMIT_BACKOFF = 5.0
 #: How often the main thread checks whether the client has stopped by itself.
 _POLL = 0.2
+
+
+#: The exit code of a command stopped by Ctrl-C or SIGTERM before it had a result (``check``).
+INTERRUPTED = 130
+
+
+def wait_until(done: threading.Event, timeout: float, stop: threading.Event) -> bool:
+    """Wait until ``done`` is set (True), ``timeout`` seconds pass or ``stop`` is set (False).
+
+    In short slices, so that ``stop`` -- set by :func:`~imgfeed.signals.stop_on_signals` on Ctrl-C
+    or SIGTERM -- is noticed within :data:`_POLL` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while not stop.is_set():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return done.is_set()
+        if done.wait(min(_POLL, remaining)):
+            return True
+    return False
 
 
 @contextlib.contextmanager

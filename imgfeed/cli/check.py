@@ -1,7 +1,7 @@
 """``imgfeed check``: is everything set up? Connect, start a session, wait for a heartbeat.
 
 Prints the session id (quote it to IMG Arena support) and exits 0, or prints what failed and what
-to do and exits 1. It makes one connection attempt and never subscribes, so it is cheap to run from
+to do and exits 1; Ctrl-C or SIGTERM before the verdict exits 130 and prints nothing. It makes one connection attempt and never subscribes, so it is cheap to run from
 a deployment script or a monitoring probe. ``--feed betfair`` checks a Betfair set-up instead: TLS,
 certificate, app key and session token, up to the authentication (:mod:`imgfeed.cli._betfair_check`).
 """
@@ -17,12 +17,13 @@ from typing import Optional
 
 from imgfeed.cli import _betfair, _betfair_check
 from imgfeed.cli._common import add_connection_options, config_from_args
-from imgfeed.cli._run import join_explained, quieted
+from imgfeed.cli._run import INTERRUPTED, join_explained, quieted, wait_until
 from imgfeed.feeds.img.client import FeedClient
 from imgfeed.feeds.img.config import ReconnectPolicy
 from imgfeed.feeds.img.handler import Handler
 from imgfeed.feeds.img.protocol.messages import Heartbeat, ServerClosing
 from imgfeed.runtime.events import Disconnected, Session
+from imgfeed.signals import stop_on_signals
 
 __all__ = ["register", "run", "CheckHandler"]
 
@@ -93,15 +94,17 @@ def _check(args: argparse.Namespace) -> int:
     check = CheckHandler()
     client = FeedClient(config, handlers=[check])
     started = time.time()
-    client.start()
-    try:
-        check.done.wait(args.timeout)
-    except KeyboardInterrupt:
-        client.stop()
-        raise
-    ended = check.disconnect  # before stop(), which adds a "user stop" of its own
-    client.stop(timeout=5.0)
-    join_explained(client, args)
+    stop = threading.Event()  # Ctrl-C, SIGTERM: no verdict
+    with stop_on_signals(stop):
+        client.start()
+        try:
+            wait_until(check.done, args.timeout, stop)
+        finally:
+            ended = check.disconnect  # before stop(), which adds a "user stop" of its own
+            client.stop(timeout=5.0)
+        if stop.is_set():
+            return INTERRUPTED
+        join_explained(client, args)
     session = check.session
     if check.heartbeat_at is not None and session is not None:
         print(

@@ -15,6 +15,7 @@ from typing import Any, List
 
 import pytest
 
+from imgfeed.cli._run import INTERRUPTED
 from imgfeed.feeds.betfair.emulator import (
     DEFAULT_APP_KEY,
     DEFAULT_SESSION_TOKEN,
@@ -123,6 +124,27 @@ def test_check_with_a_refused_token_says_what_to_do(emulator: EmulatorServer) ->
     assert result.code == 2
     line = single_error_line(result)
     assert "IMGFEED_BETFAIR_SESSION" in line and "expired-token" not in result.out + result.err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_check_stopped_before_its_verdict_exits_130(emulator: EmulatorServer, sig: int) -> None:
+    """A listener that accepts and never starts TLS: the check waits, until the signal."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        silent.settimeout(20.0)
+        args = check_args(emulator)
+        args[args.index(str(emulator.port))] = str(silent.getsockname()[1])
+        args[args.index("--timeout") + 1] = "60"
+        proc = Process(["-m", "imgfeed", "check", *args])
+        accepted = None
+        try:
+            accepted, _ = silent.accept()  # the check is connecting: its signal handlers are in place
+        finally:
+            code, err = proc.finish(sig)  # within finish()'s 20 s, not the check's 60
+            if accepted is not None:
+                accepted.close()  # only now: closing it earlier would end the check by itself
+    assert (code, err, proc.lines) == (INTERRUPTED, "", [])
 
 
 def test_check_of_a_port_where_nothing_listens_fails_in_one_line(emulator: EmulatorServer) -> None:

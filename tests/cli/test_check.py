@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import re
+import signal
+
+import pytest
+
+from imgfeed.cli._run import INTERRUPTED
+from tests.cli.conftest import Process
 
 
 def test_check_prints_the_session_id(run_cli: "object", sim: "object") -> None:
@@ -11,7 +17,7 @@ def test_check_prints_the_session_id(run_cli: "object", sim: "object") -> None:
     assert re.match(
         r"ok: session \S+ on 127\.0\.0\.1:\d+; first heartbeat after [\d.]+ s; \d+ markets", result.out
     )
-    assert sim.server.wait_for_sessions(0, 5.0)  # type: ignore  # check did not leave a session open
+    assert sim.server.wait_for_connection_count(0, 5.0)  # type: ignore  # check left no connection open
 
 
 def test_check_fails_without_heartbeats(run_cli: "object", sim: "object") -> None:
@@ -26,3 +32,15 @@ def test_check_reports_the_server_reason(run_cli: "object", sim: "object") -> No
     result = run_cli("check", *sim.connect_args())  # type: ignore
     assert result.code == 1
     assert "max connections hit" in result.err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_check_stopped_before_its_verdict_exits_130_and_closes_the_session(sim: "object", sig: int) -> None:
+    sim.server.faults.stop_heartbeats()  # type: ignore  # so the check waits, for up to 60 s
+    proc = Process(["-m", "imgfeed", "check", *sim.connect_args("--timeout", "60")])  # type: ignore
+    try:
+        assert sim.server.wait_for_sessions(1, 20.0)  # type: ignore  # connected, waiting for a heartbeat
+    finally:
+        code, err = proc.finish(sig)  # within finish()'s 20 s, not the check's 60
+    assert (code, err, proc.lines) == (INTERRUPTED, "", [])  # no verdict, no traceback
+    assert sim.server.wait_for_connection_count(0, 5.0)  # type: ignore  # and the connection closed
