@@ -12,15 +12,15 @@ lock, and ``Event.wait`` holds that same lock while it starts and ends waiting. 
 lands there, the handler waits for a lock its own thread holds, and the process hangs for good.
 ``imgfeed demo`` hung that way on Ctrl-C, about one run in thirty: py-spy showed ``Event.set``
 called from the handler inside ``Event.wait``, both on the main thread. Any lock the main thread
-can hold has the same problem, so the handler takes none: it writes one byte to a pipe (a system
-call), and a named thread that waits on the pipe sets the event.
+can hold has the same problem, so the handler takes none: it puts a word on a
+:class:`queue.SimpleQueue` (re-entrant, in C), and a named thread that waits on the queue sets the
+event.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import select
+import queue
 import signal
 import threading
 from typing import Any, Iterator
@@ -29,12 +29,10 @@ __all__ = ["stop_on_signals"]
 
 #: The signals that stop a command: Ctrl-C, and a process manager's stop.
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
-#: How long the relay thread waits on its pipe before checking whether it was closed.
+#: How long the relay thread waits for a word before checking whether it was closed.
 _WAKE = 1.0
 #: How long leaving :func:`stop_on_signals` waits for the relay thread to end.
 _JOIN = 2.0
-#: The byte a signal writes, and the byte that tells the relay thread to end.
-_SIGNALLED, _CLOSE = b"s", b"c"
 
 
 @contextlib.contextmanager
@@ -51,7 +49,7 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
     previous = {sig: signal.getsignal(sig) for sig in SIGNALS}
 
     def handle(signum: int, frame: Any) -> None:
-        relay.notify()  # no lock here: see the module docstring
+        relay.notify()  # no Python-level lock here: see the module docstring
 
     try:
         for sig in SIGNALS:
@@ -64,43 +62,41 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
 
 
 class _Relay:
-    """A thread that sets ``stop`` when a byte arrives on its pipe; :meth:`notify` writes one."""
+    """A thread that sets ``stop`` when :meth:`notify` says so; :meth:`close` ends and joins it.
+
+    The two talk through a :class:`queue.SimpleQueue`, whose ``put`` is written in C to be
+    re-entrant (the standard library documents it as safe in ``__del__`` and weakref callbacks,
+    which run at arbitrary points as a signal handler does): it takes no lock that the interrupted
+    thread could hold. A pipe would do too, but ``select`` refuses descriptors above 1023 in a
+    process with many sockets open.
+    """
 
     def __init__(self, stop: threading.Event) -> None:
         self._stop = stop
-        self._read, self._write = os.pipe()
-        os.set_blocking(self._write, False)
+        self._words: "queue.SimpleQueue[bool]" = queue.SimpleQueue()
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="imgfeed-signals", daemon=True)
         self._thread.start()
 
     def notify(self) -> None:
-        """Ask for ``stop`` to be set; safe in a signal handler (one ``write``, no lock)."""
-        self._send(_SIGNALLED)
+        """Ask for ``stop`` to be set; safe in a signal handler."""
+        self._words.put(True)
 
     def close(self) -> None:
-        """End the thread (a signal already written still sets ``stop``), join it, close the pipe."""
+        """End the thread (a signal already noted still sets ``stop``) and join it."""
         self._closing = True
-        self._send(_CLOSE)
+        self._words.put(False)
         self._thread.join(_JOIN)
-        if not self._thread.is_alive():  # else it still reads the pipe; its descriptors die with it
-            os.close(self._read)
-            os.close(self._write)
-
-    def _send(self, byte: bytes) -> None:
-        try:
-            os.write(self._write, byte)
-        except BlockingIOError:
-            pass  # the pipe is full of unread bytes, which wake the thread anyway
 
     def _run(self) -> None:
         while True:
-            ready, _, _ = select.select([self._read], [], [], _WAKE)
-            if ready:
-                data = os.read(self._read, 512)
-                if _SIGNALLED in data:  # before the close byte: a late signal still counts
-                    self._stop.set()
-                if _CLOSE in data:
+            try:
+                signalled = self._words.get(timeout=_WAKE)
+            except queue.Empty:
+                if self._closing:
                     return
-            elif self._closing:  # the close byte could not be written (a full pipe)
+                continue
+            if signalled:
+                self._stop.set()
+            else:  # close(): whatever notify() said before it has been read already
                 return
