@@ -21,11 +21,10 @@ from typing import Optional
 import attrs
 
 from imgfeed.cli._betfair import config_from_args, join_explained
-from imgfeed.cli._run import INTERRUPTED, quieted, wait_until
+from imgfeed.cli._run import INTERRUPTED, check_once, quieted
 from imgfeed.feeds.betfair.client import BetfairClient
 from imgfeed.feeds.betfair.handler import BetfairHandler
 from imgfeed.runtime.events import Disconnected, Session
-from imgfeed.signals import stop_on_signals
 
 __all__ = ["check", "AuthCheck"]
 
@@ -58,16 +57,10 @@ def check(args: argparse.Namespace) -> int:
     # The client's own lines about the failed attempt ("giving up after 1 failed connection
     # attempts") would repeat the one line printed below.
     quiet = args.verbose == 0
-    stop = threading.Event()  # Ctrl-C, SIGTERM: no verdict
     with quieted("imgfeed.runtime", logging.CRITICAL, when=quiet), \
-            quieted("imgfeed.betfair", logging.CRITICAL, when=quiet), stop_on_signals(stop):
-        client.start()
-        try:
-            wait_until(probe.done, args.timeout, stop)
-        finally:
-            ended = probe.disconnect  # before stop(), which adds a "user stop" of its own
-            client.stop(timeout=5.0)
-        if stop.is_set():
+            quieted("imgfeed.betfair", logging.CRITICAL, when=quiet):
+        interrupted, ended = check_once(client, probe, args.timeout)
+        if interrupted:  # Ctrl-C, SIGTERM: no verdict
             return INTERRUPTED
         join_explained(client)
     session = probe.session

@@ -19,7 +19,7 @@ import logging
 import sys
 import threading
 import time
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from imgfeed.cli._common import explain_host_key_error
 from imgfeed.cli._subscription import unmatched_warning
@@ -35,7 +35,7 @@ from imgfeed.feeds.img.client import FeedClient
 from imgfeed.runtime.stats import ClientState
 from imgfeed.signals import stop_on_signals
 
-__all__ = ["run_client", "join_explained", "quieted", "wait_until", "INTERRUPTED"]
+__all__ = ["run_client", "join_explained", "quieted", "check_once", "INTERRUPTED"]
 
 log = logging.getLogger("imgfeed.cli")
 
@@ -51,20 +51,29 @@ _POLL = 0.2
 INTERRUPTED = 130
 
 
-def wait_until(done: threading.Event, timeout: float, stop: threading.Event) -> bool:
-    """Wait until ``done`` is set (True), ``timeout`` seconds pass or ``stop`` is set (False).
+def check_once(client: Any, probe: Any, timeout: float) -> Tuple[bool, Any]:
+    """``imgfeed check``'s wait: start ``client``, wait for ``probe.done``, stop the client.
 
-    In short slices, so that ``stop`` -- set by :func:`~imgfeed.signals.stop_on_signals` on Ctrl-C
-    or SIGTERM -- is noticed within :data:`_POLL` seconds.
+    The wait ends when ``probe.done`` is set, after ``timeout`` seconds, or on Ctrl-C or SIGTERM
+    (through :func:`~imgfeed.signals.stop_on_signals`, noticed within :data:`_POLL` seconds).
+
+    Returns:
+        (whether a signal ended it, ``probe.disconnect`` as it was before the stop, which adds a
+        "user stop" of its own).
     """
-    deadline = time.monotonic() + timeout
-    while not stop.is_set():
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return done.is_set()
-        if done.wait(min(_POLL, remaining)):
-            return True
-    return False
+    stop = threading.Event()
+    with stop_on_signals(stop):
+        client.start()
+        try:
+            deadline = time.monotonic() + timeout
+            while not stop.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or probe.done.wait(min(_POLL, remaining)):
+                    break
+        finally:
+            ended = probe.disconnect
+            client.stop(timeout=5.0)
+    return stop.is_set(), ended
 
 
 @contextlib.contextmanager

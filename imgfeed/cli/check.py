@@ -17,13 +17,12 @@ from typing import Optional
 
 from imgfeed.cli import _betfair, _betfair_check
 from imgfeed.cli._common import add_connection_options, config_from_args
-from imgfeed.cli._run import INTERRUPTED, join_explained, quieted, wait_until
+from imgfeed.cli._run import INTERRUPTED, check_once, join_explained, quieted
 from imgfeed.feeds.img.client import FeedClient
 from imgfeed.feeds.img.config import ReconnectPolicy
 from imgfeed.feeds.img.handler import Handler
 from imgfeed.feeds.img.protocol.messages import Heartbeat, ServerClosing
 from imgfeed.runtime.events import Disconnected, Session
-from imgfeed.signals import stop_on_signals
 
 __all__ = ["register", "run", "CheckHandler"]
 
@@ -94,17 +93,10 @@ def _check(args: argparse.Namespace) -> int:
     check = CheckHandler()
     client = FeedClient(config, handlers=[check])
     started = time.time()
-    stop = threading.Event()  # Ctrl-C, SIGTERM: no verdict
-    with stop_on_signals(stop):
-        client.start()
-        try:
-            wait_until(check.done, args.timeout, stop)
-        finally:
-            ended = check.disconnect  # before stop(), which adds a "user stop" of its own
-            client.stop(timeout=5.0)
-        if stop.is_set():
-            return INTERRUPTED
-        join_explained(client, args)
+    interrupted, ended = check_once(client, check, args.timeout)
+    if interrupted:  # Ctrl-C, SIGTERM: no verdict
+        return INTERRUPTED
+    join_explained(client, args)
     session = check.session
     if check.heartbeat_at is not None and session is not None:
         print(
