@@ -29,7 +29,7 @@ __all__ = ["stop_on_signals"]
 
 #: The signals that stop a command: Ctrl-C, and a process manager's stop.
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
-#: How long the relay thread waits for a word before checking whether it was closed.
+#: How long one wait of the relay thread for a word lasts (every blocking call has a timeout).
 _WAKE = 1.0
 #: How long leaving :func:`stop_on_signals` waits for the relay thread to end.
 _JOIN = 2.0
@@ -74,7 +74,6 @@ class _Relay:
     def __init__(self, stop: threading.Event) -> None:
         self._stop = stop
         self._words: "queue.SimpleQueue[bool]" = queue.SimpleQueue()
-        self._closing = False
         self._thread = threading.Thread(target=self._run, name="imgfeed-signals", daemon=True)
         self._thread.start()
 
@@ -84,8 +83,7 @@ class _Relay:
 
     def close(self) -> None:
         """End the thread (a signal already noted still sets ``stop``) and join it."""
-        self._closing = True
-        self._words.put(False)
+        self._words.put(False)  # never fails nor blocks: the thread always gets it
         self._thread.join(_JOIN)
 
     def _run(self) -> None:
@@ -93,10 +91,7 @@ class _Relay:
             try:
                 signalled = self._words.get(timeout=_WAKE)
             except queue.Empty:
-                if self._closing:
-                    return
                 continue
-            if signalled:
-                self._stop.set()
-            else:  # close(): whatever notify() said before it has been read already
+            if not signalled:  # close(): whatever notify() said before it has been read already
                 return
+            self._stop.set()
