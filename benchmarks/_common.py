@@ -33,6 +33,7 @@ __all__ = [
     "thread_cpu_seconds",
 ]
 
+
 @contextlib.contextmanager
 def raw_parsed_by(parser: str) -> Iterator[None]:
     """Within: ``MarketUpdate.raw`` is parsed as an install with (``"msgspec"``) or without

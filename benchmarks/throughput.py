@@ -21,11 +21,12 @@ for N updates after a warm-up, R rounds, interleaved:
   as an install without the extra does; the ``imgfeed[speed]`` row of it parses with msgspec.
 
 Every round runs the baseline and the two imgfeed rows that the targets compare back to back,
-reversing their order every other round. Reported per client (best round by messages/s): messages/s and MB/s received, client CPU seconds
-per 100k messages (all its threads, paramiko's included, from ``os.times``), the server process's
-CPU use over the same window (near 100 % means the server, not the client, set the pace), the
-negotiated cipher, updates conflated by the client, the ratios to the baseline, and where the
-client's CPU went (µs per message in each thread, from /proc). Target: imgfeed >= 80 % of the
+reversing their order every other round. Reported per client (best round by messages/s):
+messages/s and MB/s received, client CPU seconds per 100k messages (all its threads, paramiko's
+included, from ``os.times``), the server process's CPU use over the same window (near 100 % means
+the server, not the client, set the pace), the negotiated cipher, updates conflated by the client,
+the ratios to the baseline, and where the client's CPU went (µs per message in each thread, from
+/proc). Target: imgfeed >= 80 % of the
 baseline. Below the table, the ratios of the best rounds, then each round's ratio (its rows ran
 back to back), their median and how many rounds met the target.
 """

@@ -1,8 +1,9 @@
 """``imgfeed check``: is everything set up? Connect, start a session, wait for a heartbeat.
 
 Prints the session id (quote it to IMG Arena support) and exits 0, or prints what failed and what
-to do and exits 1; Ctrl-C or SIGTERM before the verdict exits 130 and prints nothing. It makes one connection attempt and never subscribes, so it is cheap to run from
-a deployment script or a monitoring probe. ``--feed betfair`` checks a Betfair set-up instead: TLS,
+to do and exits 1; Ctrl-C or SIGTERM before the verdict exits 130 and prints nothing. It makes one
+connection attempt and never subscribes, so it is cheap to run from a deployment script or a
+monitoring probe. ``--feed betfair`` checks a Betfair set-up instead: TLS,
 certificate, app key and session token, up to the authentication (:mod:`imgfeed.cli._betfair_check`).
 """
 

@@ -16,7 +16,6 @@ from typing import Any, Callable, Tuple, Type
 __all__ = ["AVAILABLE", "REFUSED", "parse_untyped"]
 
 
-
 def _not_installed(line: bytes) -> Any:
     raise ImportError("msgspec is not installed (pip install 'imgfeed[speed]')")
 
