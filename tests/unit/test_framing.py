@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from imgfeed.errors import ConfigError, LineTooLongError, ProtocolError
-from imgfeed.framing import DEFAULT_MAX_LINE_LENGTH, Line, LineBuffer
+from imgfeed.framing import DEFAULT_MAX_LINE_LENGTH, LONG_LINE, Line, LineBuffer, split_lines
 from tests.unit.strategies import chunkings, property_settings, split_at, streams
 
 #: framing keeps this much of an over-long line for the report (``_TOO_LONG_HEAD``).
@@ -271,6 +271,34 @@ def test_arbitrary_bytes_only_give_lines_and_protocol_errors(chunks: List[bytes]
     out = feed_all(chunks, limit)
     assert all(type(item) is bytes or isinstance(item, ProtocolError) for item in out)
     assert out == reference_lines(b"".join(chunks), limit)
+
+
+@property_settings
+@given(st.binary(max_size=300).map(lambda b: b.replace(b"x", b"\n")))
+def test_split_lines_is_bytes_split(data: bytes) -> None:
+    assert split_lines(data) == data.split(b"\n")
+
+
+@property_settings
+@given(st.data())
+def test_streams_of_long_and_short_lines_give_the_same_lines_either_way_they_are_split(data: st.DataObject) -> None:
+    """Chunks of long lines are split with ``split_lines``, the next chunk after short ones with
+    ``bytes.split``: mixing both, under any chunking, gives the whole stream's lines."""
+    lengths = data.draw(st.lists(st.sampled_from([0, 1, 40, LONG_LINE, 3 * LONG_LINE]), min_size=1, max_size=12))
+    stream = b"".join(bytes([65 + i % 26]) * n + (b"\r\n" if i % 3 == 0 else b"\n") for i, n in enumerate(lengths))
+    chunks = data.draw(chunkings(stream))
+    expected = reference_lines(stream, 2 * LONG_LINE)
+    assert feed_all(chunks, 2 * LONG_LINE) == expected
+
+
+def test_a_buffer_switches_to_split_lines_after_long_lines_and_back() -> None:
+    buf = LineBuffer()
+    long_line = b"L" * (2 * LONG_LINE)
+    assert buf.feed(long_line + b"\n" + long_line + b"\n") == [long_line, long_line]
+    assert buf._long_lines
+    assert buf.feed(b"a\nb\nc\n" + long_line[:5]) == [b"a", b"b", b"c"]
+    assert not buf._long_lines
+    assert buf.feed(long_line[5:] + b"\n") == [long_line]
 
 
 def test_every_single_cut_of_a_mixed_stream_gives_the_same_lines() -> None:
