@@ -147,3 +147,29 @@ def test_a_checkpoint_sends_each_image_as_received_and_leaves_the_books_records_
     assert checkpoint is not None and len(held) == 1
     assert held[0].line + b"\n" in checkpoint  # the line as it came, not re-encoded
     assert not _parsed(held[0])  # so the book holds bytes, not a tree, after every checkpoint
+
+
+def test_what_a_handler_parses_of_its_record_stays_out_of_the_book() -> None:
+    """The book holds each image's fields, not the record handlers get (imgfeed/feeds/img/images.py):
+    a handler reading the prices parses its own record, and the book's images stay bytes."""
+    source = adapter()
+    image = {
+        "mode": "push",
+        "type": "market_update",
+        "msg": {"id": "m1", "status": "open", "selections": [{"id": "g1", "name": "A", "price": 2.5}]},
+    }
+    out: list = []
+    with source.lock:
+        source.session_up({}, [])
+        source.apply(rec(image), out)
+    delivered = next(r for r in out if isinstance(r, MarketUpdate))
+    assert delivered.selections[0].price == 2.5 and _parsed(delivered)
+    first, second = source.book.image("m1"), source.book.image("m1")
+    assert first is not None and second is not None
+    assert not _parsed(first) and not _parsed(second)
+    assert first is not delivered and first is not second
+    assert first.line is delivered.line  # the same bytes, not a copy of them
+    assert first == delivered  # (comparing parses: records compare by raw)
+    snapshot = source.book.snapshot()
+    assert snapshot.images["m1"] is snapshot.images["m1"] and not _parsed(snapshot.images["m1"])
+    assert source.book.is_tradable("m1")  # the held status decides, without building a record

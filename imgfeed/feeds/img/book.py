@@ -49,7 +49,7 @@ from typing import (
 
 import attrs
 
-from imgfeed.feeds.img.images import SnapshotImages, own_copy
+from imgfeed.feeds.img.images import Held, SnapshotImages, handed_out, held_status, hold
 from imgfeed.feeds.img.protocol.messages import (
     Competition,
     Event,
@@ -139,7 +139,7 @@ class MarketBook:
         self._events: Dict[str, Event] = {}
         self._market_types: Dict[str, MarketType] = {}
         self._markets: Dict[str, Market] = {}
-        self._images: Dict[str, MarketUpdate] = {}
+        self._images: Dict[str, Held] = {}
         #: Markets whose latest image arrived on the current session.
         self._fresh: Set[str] = set()
         self._trade = Tradability()
@@ -177,7 +177,7 @@ class MarketBook:
         book; keep the record if you read it more than once."""
         with self.lock:
             image = self._images.get(self._id(market_id))
-        return None if image is None else own_copy(image)
+        return None if image is None else handed_out(image)
 
     def market(self, market_id: str) -> Optional[Market]:
         """The market's description from the snapshot, if it is in the offering."""
@@ -229,7 +229,7 @@ class MarketBook:
         if self._in_snapshot:
             return None
         offering = (self._sports, self._competitions, self._events, self._market_types, self._markets)
-        return [record for part in offering for record in part.values()] + list(self._images.values())
+        return [record for part in offering for record in part.values()] + list(map(handed_out, self._images.values()))
 
     def changed_locked(self) -> None:
         """Wake :meth:`wait_for` callers; the runtime calls it once per applied chunk."""
@@ -280,9 +280,9 @@ class MarketBook:
             out.append(record)
         if kind is MarketUpdate:
             market_id = record.market_id
-            # The book keeps a record of its own, sharing the line: what a handler parses of the one
-            # it is given goes when the handler is done (imgfeed/feeds/img/images.py).
-            self._images[market_id] = own_copy(record)
+            # The book keeps the image's fields, sharing the line: what a handler parses of the
+            # record it is given goes when the handler is done (imgfeed/feeds/img/images.py).
+            self._images[market_id] = hold(record)
             self._fresh.add(market_id)
             # _refresh(market_id, out), with what it would look up in hand (every update's path).
             self._trade.set_open(market_id, record.status == _OPEN and self._wanted(market_id), out)
@@ -364,7 +364,7 @@ class MarketBook:
         is_open = (
             image is not None
             and market_id in self._fresh
-            and image.status == MarketStatus.OPEN
+            and held_status(image) == MarketStatus.OPEN
             and self._wanted(market_id)
         )
         self._trade.set_open(market_id, is_open, out)
