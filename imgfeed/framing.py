@@ -44,7 +44,7 @@ DEFAULT_MAX_LINE_LENGTH = 16 * 1024 * 1024
 _TOO_LONG_HEAD = 1024
 
 #: The mean line length, in bytes, from which :func:`split_lines` beats ``bytes.split`` (about 600 on
-#: CPython 3.11; benchmarks/README.md, "Splitting long lines").
+#: CPython 3.11; benchmarks/README.md, issue 14 item 11).
 LONG_LINE = 768
 
 #: One item of :meth:`LineBuffer.feed`'s result: a complete line, or the error for a bad one.
