@@ -88,6 +88,32 @@ def apply_switch_interval(args: argparse.Namespace) -> None:
         sys.setswitchinterval(args.switch_interval)
 
 
+def add_cpu_arg(parser: argparse.ArgumentParser) -> None:
+    """``--cpu``: run this process's clients on one CPU (see :func:`pin_clients`)."""
+    parser.add_argument(
+        "--cpu",
+        type=int,
+        default=None,
+        help="run the clients on this CPU only and the server on the others (os.sched_setaffinity; "
+        "default: wherever the OS puts them)",
+    )
+
+
+def pin_clients(args: argparse.Namespace, server_pid: Optional[int]) -> None:
+    """Apply ``--cpu``: this thread (so every client thread started from now on) on that CPU, the
+    server's process on the others. A client's threads take turns on the GIL; on one core they
+    also share its caches (benchmarks/README.md, "One core for the client")."""
+    if args.cpu is None:
+        return
+    cpus = os.sched_getaffinity(0)
+    if args.cpu not in cpus:
+        raise SystemExit(f"--cpu {args.cpu}: this process may run on CPUs {sorted(cpus)} only")
+    others = cpus - {args.cpu}
+    if server_pid is not None and others:
+        os.sched_setaffinity(server_pid, others)
+    os.sched_setaffinity(0, {args.cpu})
+
+
 # --- the machine -------------------------------------------------------------------------------
 
 

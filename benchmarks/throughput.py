@@ -215,6 +215,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     )
     parser.add_argument("--only", choices=["imgfeed", "bare"], help="run one kind of client (for profiling)")
     _common.add_switch_interval_arg(parser)
+    _common.add_cpu_arg(parser)
     _common.add_common_args(parser)
     args = parser.parse_args(argv)
     _common.apply_switch_interval(args)
@@ -237,6 +238,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     best: Dict[str, Dict[str, Any]] = {}
     runs: Dict[str, List[float]] = {name: [] for name in names}  # messages/s, round by round
     with ServerProcess(source=args.source) as server:
+        _common.pin_clients(args, server.proc.pid if server.proc else None)
         for round_number in range(args.rounds):
             for name in _run_order(names, round_number):
                 window = Window(args.warmup, args.messages, server)
@@ -258,7 +260,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(
         f"{args.messages:,} market updates per client per round after {args.warmup:,} of warm-up; "
         f"best of {args.rounds} rounds; server: benchmarks/_server.py --source {args.source} "
-        "in its own process."
+        "in its own process"
+        + ("." if args.cpu is None else f"; the clients on CPU {args.cpu} only, the server on the others.")
     )
     print()
     if args.only:

@@ -83,3 +83,16 @@ def test_script_prints_its_table(name: str) -> None:
     for word in words:
         assert word in result.stdout, f"{name}.py did not print {word!r}:\n{result.stdout}"
     assert "CPU:" in result.stdout, "the machine description is missing"
+
+
+def test_throughput_runs_its_clients_on_the_cpu_asked_for() -> None:
+    cpu = min(os.sched_getaffinity(0))
+    result = _run("throughput", ["--cpu", str(cpu)])
+    assert result.returncode == 0, f"throughput.py --cpu failed:\n{result.stdout}\n{result.stderr}"
+    assert f"the clients on CPU {cpu} only" in result.stdout and "ratio imgfeed/baseline" in result.stdout
+
+
+def test_throughput_names_the_cpus_it_may_use_for_a_cpu_it_may_not() -> None:
+    cpu = max(os.sched_getaffinity(0)) + 1
+    result = _run("throughput", ["--cpu", str(cpu)])
+    assert result.returncode != 0 and f"--cpu {cpu}: this process may run on CPUs" in result.stderr, result.stderr
