@@ -28,7 +28,7 @@ import attrs
 
 from imgfeed.errors import ProtocolError
 from imgfeed.runtime.events import Connected
-from imgfeed.runtime.handler import Call, protocol_error_call
+from imgfeed.runtime.handler import Call, method_name_of, protocol_error_call
 from imgfeed.runtime.queue import DispatchQueue
 
 __all__ = ["Dispatcher", "HandlerCall", "AfterDelivery"]
@@ -80,6 +80,10 @@ class Dispatcher:
     ) -> None:
         self._queue = queue
         self._table = table
+        #: The records' part of the table, as method names (see ``method_name_of``).
+        self._methods: Dict[Type[Any], str] = {
+            kind: name for kind, name in ((k, method_name_of(c)) for k, c in table.items()) if name is not None
+        }
         self._handler_class = handler_class
         self._on_error = on_error
         self._on_exit = on_exit
@@ -159,9 +163,22 @@ class Dispatcher:
                         break
                     continue
                 handlers = self._handlers
+                methods = self._methods
+                monotonic = time.monotonic
                 for item in items:
                     if self.abandoned:
                         break
+                    name = methods.get(type(item))
+                    if name is not None:  # a record: what a busy feed is made of
+                        for handler in handlers:
+                            self.current_call = (handler, item, monotonic())
+                            try:
+                                getattr(handler, name)(item)
+                            except BaseException as exc:  # noqa: B036 -- module docstring
+                                self._failed(handler, item, exc)
+                        self.current_call = None
+                        self.dispatched += 1
+                        continue
                     if type(item) is AfterDelivery:
                         self._after_delivery(item)
                         continue

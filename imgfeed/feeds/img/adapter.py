@@ -12,6 +12,7 @@ one; only the latest heartbeat matters).
 from __future__ import annotations
 
 import logging
+import operator
 from typing import Any, Callable, Dict, Hashable, List, Optional, Sequence, Tuple, Type
 
 import ujson
@@ -59,8 +60,8 @@ MUST_WAIT_REASONS = frozenset({CloseReason.MAX_CONNECTIONS_HIT, CloseReason.CONN
 _HEARTBEAT_KEY = ("heartbeat",)
 
 
-def _market_key(update: MarketUpdate) -> Hashable:
-    return update.market_id
+#: A market update's conflation key: its market id (read in C: the queue calls it twice per update).
+_market_key: Callable[[MarketUpdate], Hashable] = operator.attrgetter("market_id")
 
 
 def _heartbeat_key(_heartbeat: Heartbeat) -> Hashable:
