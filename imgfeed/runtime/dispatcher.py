@@ -81,9 +81,11 @@ class Dispatcher:
         self._queue = queue
         self._table = table
         #: The records' part of the table, as method names (see ``method_name_of``).
-        self._methods: Dict[Type[Any], str] = {
-            kind: name for kind, name in ((k, method_name_of(c)) for k, c in table.items()) if name is not None
-        }
+        self._methods: Dict[Type[Any], str] = {}
+        for kind, call in table.items():
+            name = method_name_of(call)
+            if name is not None:
+                self._methods[kind] = name
         self._handler_class = handler_class
         self._on_error = on_error
         self._on_exit = on_exit
@@ -168,28 +170,25 @@ class Dispatcher:
                 for item in items:
                     if self.abandoned:
                         break
+                    # A record (what a busy feed is made of) names its handler method; the method
+                    # is called directly, one Python frame less than through its Call.
                     name = methods.get(type(item))
-                    if name is not None:  # a record: what a busy feed is made of
+                    call: Optional[Call] = None
+                    if name is None:
+                        if type(item) is AfterDelivery:
+                            self._after_delivery(item)
+                            continue
+                        if type(item) is Connected:
+                            self.session = item.session.number
+                        call = self._call_for(item)
+                    if name is not None or call is not None:
                         for handler in handlers:
                             self.current_call = (handler, item, monotonic())
                             try:
-                                getattr(handler, name)(item)
-                            except BaseException as exc:  # noqa: B036 -- module docstring
-                                self._failed(handler, item, exc)
-                        self.current_call = None
-                        self.dispatched += 1
-                        continue
-                    if type(item) is AfterDelivery:
-                        self._after_delivery(item)
-                        continue
-                    if type(item) is Connected:
-                        self.session = item.session.number
-                    call = self._call_for(item)
-                    if call is not None:
-                        for handler in handlers:
-                            self.current_call = (handler, item, time.monotonic())
-                            try:
-                                call(handler, item)
+                                if name is not None:
+                                    getattr(handler, name)(item)
+                                elif call is not None:
+                                    call(handler, item)
                             except BaseException as exc:  # noqa: B036 -- module docstring
                                 self._failed(handler, item, exc)
                         self.current_call = None
