@@ -229,7 +229,8 @@ class MarketBook:
         if self._in_snapshot:
             return None
         offering = (self._sports, self._competitions, self._events, self._market_types, self._markets)
-        return [record for part in offering for record in part.values()] + list(map(handed_out, self._images.values()))
+        images = [handed_out(held) for held in self._images.values()]
+        return [record for part in offering for record in part.values()] + images
 
     def changed_locked(self) -> None:
         """Wake :meth:`wait_for` callers; the runtime calls it once per applied chunk."""

@@ -10,7 +10,8 @@ keeps it for the snapshot's life. Whatever a reader parses then goes with its re
 staying in the book at about eight times the line's size until the market's next image
 (benchmarks/memory.py). Why a tuple, not a record of the book's own: the book takes every update
 on the reader thread, and a tuple costs under half of what building a record does
-(benchmarks/README.md, issue 14 item 12). A record built by hand (no line) is held as it is: there is nothing to parse.
+(benchmarks/README.md, issue 14 item 12). A record built by hand (no line) is held as it is:
+there is nothing to parse.
 """
 
 from __future__ import annotations
